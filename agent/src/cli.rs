@@ -1,0 +1,201 @@
+//! The command line (clap). Only argument shapes live here; what each command does is in
+//! `commands.rs`, so the CLI can be read as the program's table of contents.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::instance::Hypervisor;
+use crate::sizing::{CapPolicy, IpFamily, Profile};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  2   the instance type is unknown: sizing is impossible without its limits
+  64  invalid arguments (a count of zero, an unknown profile, a bad CNI version)
+  69  a needed service is unavailable (e.g. IMDS)
+  70  internal error";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nodecap",
+    version,
+    about = "Pod capacity, kubelet reservations and ENI/IP headroom for Amazon EKS nodes",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Size an instance type offline: max pods, kube-reserved, system-reserved and
+    /// eviction thresholds, each with its formula.
+    Plan(PlanArgs),
+    /// Drop-in for the EKS AMI's max-pods-calculator.sh: same flags, one integer.
+    MaxPods(MaxPodsArgs),
+    /// Show the embedded limits of instance types (all of them when none is named).
+    InstanceTypes(InstanceTypesArgs),
+}
+
+/// VPC CNI mode and sizing overrides, shared by every command that sizes a node.
+#[derive(Debug, Clone, Args)]
+pub struct ModeArgs {
+    /// The VPC CNI allocates /28 prefixes (ENABLE_PREFIX_DELEGATION=true).
+    #[arg(long)]
+    pub prefix_delegation: bool,
+    /// The VPC CNI uses ENIConfigs: the primary ENI carries no pod IPs.
+    #[arg(long)]
+    pub custom_networking: bool,
+    /// Use at most N ENIs for pods (the VPC CNI's MAX_ENI).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_enis: Option<u32>,
+    /// ENIs not available to pods, e.g. 1 for the security-groups-for-pods trunk ENI.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reserved_enis: u32,
+    /// The cluster's IP family.
+    #[arg(long, value_enum, default_value_t = IpFamily::Ipv4)]
+    pub ip_family: IpFamily,
+    /// Ceiling on pods: eks (110, or 250 above 30 vCPUs), none, or a number.
+    /// Default: eks for the nodecap profile, none for the eks profile.
+    #[arg(long, value_name = "eks|none|N")]
+    pub max_pods_cap: Option<CapPolicy>,
+    /// At most N pods per vCPU.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pods_per_core: Option<u32>,
+    /// Set maxPods explicitly instead of computing it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pods: Option<u32>,
+    /// nodecap (default: corrected EKS numbers) or eks (nodeadm exactly).
+    #[arg(long, value_enum, default_value_t = Profile::Nodecap)]
+    pub profile: Profile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    /// A short explanation: each number with its formula.
+    Text,
+    /// The whole result, formulas included.
+    Json,
+    /// A KubeletConfiguration JSON (a --config-dir drop-in).
+    KubeletConfig,
+    /// Kubelet command-line flags on one line.
+    KubeletFlags,
+    /// A nodeadm NodeConfig (AL2023) with spec.kubelet.config.
+    Nodeconfig,
+    /// Bottlerocket settings.kubernetes TOML.
+    Bottlerocket,
+    /// A Karpenter EC2NodeClass spec.kubelet block.
+    Karpenter,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The EC2 instance type, e.g. m5.large.
+    #[arg(long, value_name = "TYPE", required_unless_present = "enis")]
+    pub instance_type: Option<String>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    #[arg(long, short, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    #[command(flatten)]
+    pub facts: FactsArgs,
+}
+
+/// Instance limits given by hand, for a type this build does not know.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Instance limits by hand (for types the table lacks)")]
+pub struct FactsArgs {
+    /// ENIs on the default network card.
+    #[arg(long, value_name = "N", requires_all = ["ips_per_eni", "vcpus"],
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub enis: Option<u16>,
+    /// IPv4 addresses per ENI (the primary included).
+    #[arg(long, value_name = "N", requires = "enis",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub ips_per_eni: Option<u16>,
+    /// Default vCPUs.
+    #[arg(long, value_name = "N", requires = "enis",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (shown only).
+    #[arg(long, value_name = "MIB", requires = "enis", default_value_t = 0)]
+    pub memory_mib: u64,
+    /// The hypervisor: prefix delegation needs nitro (or --bare-metal).
+    #[arg(long, value_enum, requires = "enis", default_value_t = HypervisorArg::Nitro)]
+    pub hypervisor: HypervisorArg,
+    #[arg(long, requires = "enis")]
+    pub bare_metal: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HypervisorArg {
+    Nitro,
+    Xen,
+    None,
+}
+
+impl From<HypervisorArg> for Hypervisor {
+    fn from(arg: HypervisorArg) -> Self {
+        match arg {
+            HypervisorArg::Nitro => Hypervisor::Nitro,
+            HypervisorArg::Xen => Hypervisor::Xen,
+            HypervisorArg::None => Hypervisor::None,
+        }
+    }
+}
+
+/// The flags of amazon-eks-ami's max-pods-calculator.sh, with the same meaning.
+#[derive(Debug, Clone, Args)]
+pub struct MaxPodsArgs {
+    /// The EC2 instance type.
+    #[arg(
+        long,
+        value_name = "TYPE",
+        required_unless_present = "instance_type_from_imds",
+        conflicts_with = "instance_type_from_imds"
+    )]
+    pub instance_type: Option<String>,
+    /// Read the instance type from IMDS.
+    #[arg(long)]
+    pub instance_type_from_imds: bool,
+    /// The VPC CNI version (1.11.4, v1.11.2 and 1.11.4-eksbuild.1 all work); prefix
+    /// delegation needs 1.9.0 or later.
+    #[arg(long, value_name = "VERSION", required = true)]
+    pub cni_version: String,
+    #[arg(long)]
+    pub cni_custom_networking_enabled: bool,
+    #[arg(long)]
+    pub cni_prefix_delegation_enabled: bool,
+    /// Use at most N ENIs for pods.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cni_max_eni: Option<u32>,
+    /// Print the number without the 110/250 ceiling.
+    #[arg(long)]
+    pub show_max_allowed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListOutput {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstanceTypesArgs {
+    /// Instance types to show; all when none is given.
+    #[arg(value_name = "TYPE")]
+    pub instance_types: Vec<String>,
+    #[arg(long, short, value_enum, default_value_t = ListOutput::Text)]
+    pub output: ListOutput,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,265 @@
+//! What each command does: look the instance up, size it, render the chosen output. Each
+//! command returns its stdout as a `String` (or an [`Error`] with its exit code), so `main`
+//! only prints and exits, and the CLI tests can call the commands directly too.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::cli::{
+    FactsArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, ModeArgs, PlanArgs, PlanOutput,
+};
+use crate::instance::{self, InstanceFacts, Source};
+use crate::sizing::{self, CapPolicy, SizingOptions};
+use crate::{explain, render};
+
+/// A failed command. Each variant maps to one documented exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "unknown instance type {0:?}: not in this build's table ({1} types). On a node, \
+         `nodecap init` asks the EC2 API; offline, give its limits: \
+         `plan --enis N --ips-per-eni N --vcpus N`"
+    )]
+    UnknownInstanceType(String, usize),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// sysexits.h codes, so systemd units can tell "fix the config" from "try again".
+pub mod exit {
+    pub const UNKNOWN_INSTANCE_TYPE: u8 = 2;
+    pub const USAGE: u8 = 64;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const SOFTWARE: u8 = 70;
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::UnknownInstanceType(..) => exit::UNKNOWN_INSTANCE_TYPE,
+            Error::Usage(_) => exit::USAGE,
+            Error::Unavailable(_) => exit::UNAVAILABLE,
+        }
+    }
+}
+
+fn lookup(instance_type: &str) -> Result<&'static InstanceFacts, Error> {
+    instance::lookup_embedded(instance_type).ok_or_else(|| {
+        Error::UnknownInstanceType(instance_type.to_owned(), instance::embedded().len())
+    })
+}
+
+impl ModeArgs {
+    pub fn to_options(&self) -> SizingOptions {
+        SizingOptions {
+            prefix_delegation: self.prefix_delegation,
+            custom_networking: self.custom_networking,
+            max_enis: self.max_enis,
+            reserved_enis: self.reserved_enis,
+            ip_family: self.ip_family,
+            max_pods_cap: self.max_pods_cap,
+            pods_per_core: self.pods_per_core,
+            max_pods: self.max_pods,
+            profile: self.profile,
+        }
+    }
+}
+
+impl FactsArgs {
+    /// Facts from the command line, when `--enis` (and so `--ips-per-eni`, `--vcpus`) is given.
+    fn to_facts(&self, instance_type: Option<&str>) -> Option<InstanceFacts> {
+        let (enis, ips, vcpus) = (self.enis?, self.ips_per_eni?, self.vcpus?);
+        Some(InstanceFacts {
+            instance_type: Cow::Owned(instance_type.unwrap_or("custom").to_owned()),
+            default_network_card: 0,
+            enis_per_card: Cow::Owned(vec![enis]),
+            ipv4_per_eni: ips,
+            ipv6_per_eni: ips,
+            ipv6_supported: true,
+            vcpus,
+            memory_mib: self.memory_mib,
+            hypervisor: self.hypervisor.into(),
+            bare_metal: self.bare_metal,
+            efa_supported: false,
+        })
+    }
+}
+
+/// `nodecap plan`.
+pub fn plan(args: &PlanArgs) -> Result<String, Error> {
+    let by_hand = args.facts.to_facts(args.instance_type.as_deref());
+    let (facts, source) = match &by_hand {
+        Some(facts) => (facts, Source::Flags),
+        None => {
+            let name = args.instance_type.as_deref().unwrap_or_default();
+            (lookup(name)?, Source::Embedded)
+        }
+    };
+    let sizing = sizing::size(facts, source, &args.mode.to_options());
+    let settings = render::KubeletSettings::from_sizing(&sizing);
+    let header = format!(
+        "nodecap plan: {} ({} data), profile {}, {} pods",
+        facts.instance_type,
+        source,
+        match sizing.profile {
+            sizing::Profile::Nodecap => "nodecap",
+            sizing::Profile::Eks => "eks",
+        },
+        sizing.max_pods
+    );
+    Ok(match args.output {
+        PlanOutput::Text => explain::explain(&sizing),
+        PlanOutput::Json => explain::json(&sizing),
+        PlanOutput::KubeletConfig => render::kubelet_config(&settings),
+        PlanOutput::KubeletFlags => render::kubelet_flags(&settings),
+        PlanOutput::Nodeconfig => render::nodeconfig(&settings, &header),
+        PlanOutput::Bottlerocket => render::bottlerocket(&settings, &header),
+        PlanOutput::Karpenter => render::karpenter(&settings, &header),
+    })
+}
+
+/// A VPC CNI version's major and minor numbers. Accepts `1.11.4`, `v1.11.2` (which the EKS
+/// calculator mis-parses as major 0) and `1.11.4-eksbuild.1`.
+pub fn parse_cni_version(version: &str) -> Result<(u32, u32), Error> {
+    let bad = || {
+        Error::Usage(format!(
+            "--cni-version {version:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.19.2 or v1.19.2-eksbuild.1"
+        ))
+    };
+    let trimmed = version.strip_prefix(['v', 'V']).unwrap_or(version);
+    let mut parts = trimmed.split('.');
+    let number = |part: Option<&str>| -> Result<u32, Error> {
+        let digits: &str = part.ok_or_else(bad)?;
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        if end == 0 {
+            return Err(bad());
+        }
+        digits[..end].parse().map_err(|_| bad())
+    };
+    let major = number(parts.next())?;
+    let minor = number(parts.next())?;
+    Ok((major, minor))
+}
+
+/// Prefix delegation arrived in VPC CNI 1.9.0.
+fn cni_supports_prefix_delegation((major, minor): (u32, u32)) -> bool {
+    major > 1 || (major == 1 && minor >= 9)
+}
+
+/// `nodecap max-pods`: the EKS AMI calculator's contract (reference/eks-ami.md §1.3). One
+/// deliberate difference: bare-metal types (no hypervisor) do prefix delegation, as ipamd does.
+pub fn max_pods(args: &MaxPodsArgs) -> Result<String, Error> {
+    let version = parse_cni_version(&args.cni_version)?;
+    let instance_type = match (&args.instance_type, args.instance_type_from_imds) {
+        (Some(name), _) => name.as_str(),
+        (None, _) => {
+            return Err(Error::Unavailable(
+                "--instance-type-from-imds: this build has no IMDS client yet (it arrives with \
+                 `nodecap init`); pass --instance-type"
+                    .to_owned(),
+            ));
+        }
+    };
+    let facts = lookup(instance_type)?;
+    let options = SizingOptions {
+        prefix_delegation: args.cni_prefix_delegation_enabled
+            && cni_supports_prefix_delegation(version),
+        custom_networking: args.cni_custom_networking_enabled,
+        max_enis: args.cni_max_eni,
+        max_pods_cap: Some(if args.show_max_allowed {
+            CapPolicy::None
+        } else {
+            CapPolicy::Eks
+        }),
+        ..SizingOptions::default()
+    };
+    let sizing = sizing::size(facts, Source::Embedded, &options);
+    Ok(format!("{}\n", sizing.max_pods))
+}
+
+/// `nodecap instance-types`.
+pub fn instance_types(args: &InstanceTypesArgs) -> Result<String, Error> {
+    let selected: Vec<&InstanceFacts> = if args.instance_types.is_empty() {
+        instance::embedded().iter().collect()
+    } else {
+        args.instance_types
+            .iter()
+            .map(|name| lookup(name))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(match args.output {
+        ListOutput::Json => render::to_json(&selected),
+        ListOutput::Text => {
+            let mut out = format!(
+                "{:<24} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}\n",
+                "TYPE",
+                "VCPUS",
+                "MEM_MIB",
+                "HYPERVISOR",
+                "METAL",
+                "ENIS",
+                "ENIS_PER_CARD",
+                "IPV4",
+                "IPV6",
+                "EFA",
+                "ENI_PODS"
+            );
+            for f in selected {
+                let cards = f
+                    .enis_per_card
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let eni_pods = sizing::ip_limited_pods(
+                    f.default_card_enis(),
+                    f.ipv4_per_eni,
+                    sizing::PodAddressing::SecondaryIp,
+                )
+                .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{:<24} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}",
+                    f.instance_type,
+                    f.vcpus,
+                    f.memory_mib,
+                    f.hypervisor,
+                    if f.bare_metal { "yes" } else { "no" },
+                    f.default_card_enis(),
+                    cards,
+                    f.ipv4_per_eni,
+                    f.ipv6_per_eni,
+                    if f.efa_supported { "yes" } else { "no" },
+                    eni_pods
+                );
+            }
+            out
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cni_versions() {
+        assert_eq!(parse_cni_version("1.11.4").unwrap(), (1, 11));
+        assert_eq!(parse_cni_version("v1.11.2").unwrap(), (1, 11));
+        assert_eq!(parse_cni_version("1.11.4-eksbuild.1").unwrap(), (1, 11));
+        assert_eq!(parse_cni_version("1.9").unwrap(), (1, 9));
+        assert_eq!(parse_cni_version("2.0.0").unwrap(), (2, 0));
+        for bad in ["", "1", "x.y", "1.x", "latest", "-1.9"] {
+            let err = parse_cni_version(bad).unwrap_err();
+            assert_eq!(err.exit_code(), exit::USAGE, "{bad}");
+        }
+        assert!(!cni_supports_prefix_delegation((1, 8)));
+        assert!(cni_supports_prefix_delegation((1, 9)));
+        assert!(cni_supports_prefix_delegation((2, 0)));
+        assert!(!cni_supports_prefix_delegation((0, 11)));
+    }
+}

@@ -1,0 +1,308 @@
+//! Human explanations of a [`Sizing`]: each number with its formula and the values that went
+//! into it, and where the instance data came from. Also the `--output json` document, which
+//! carries the same formulas as strings. Pure text rendering.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::render::KubeletSettings;
+use crate::sizing::{CapPolicy, CpuBand, PodAddressing, Profile, Sizing};
+
+/// Each derived number as a one-line formula with its inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Formulas {
+    pub enis: String,
+    pub ip_limited_pods: String,
+    pub cap: String,
+    pub max_pods: String,
+    pub kube_reserved_cpu: String,
+    pub kube_reserved_memory: String,
+}
+
+pub fn formulas(s: &Sizing<'_>) -> Formulas {
+    Formulas {
+        enis: enis(s),
+        ip_limited_pods: ip_limited(s),
+        cap: cap(s),
+        max_pods: max_pods(s),
+        kube_reserved_cpu: cpu(&s.cpu_bands, s.instance.vcpus),
+        kube_reserved_memory: memory(s),
+    }
+}
+
+fn enis(s: &Sizing<'_>) -> String {
+    let e = &s.enis;
+    let mut text = format!("{} = ", e.used);
+    match e.max_enis {
+        Some(max) => {
+            let _ = write!(
+                text,
+                "min({} on the default card, max ENIs {max})",
+                e.default_card
+            );
+        }
+        None => {
+            let _ = write!(text, "{} on the default card", e.default_card);
+        }
+    }
+    if e.custom_networking {
+        text.push_str(" − 1 (custom networking: the primary ENI has no pod IPs)");
+    }
+    if e.reserved > 0 {
+        let _ = write!(text, " − {} reserved", e.reserved);
+    }
+    if e.used == 0 && (e.custom_networking || e.reserved > 0) {
+        text.push_str(", floored at 0");
+    }
+    text
+}
+
+fn ip_limited(s: &Sizing<'_>) -> String {
+    let (enis, ips) = (s.enis.used, s.instance.ipv4_per_eni);
+    match (s.addressing, s.ip_limited_pods) {
+        (PodAddressing::SecondaryIp, Some(pods)) => format!(
+            "{pods} = {enis} ENIs × ({ips} IPv4 per ENI − 1) + 2 (secondary IPs; the primary \
+             IP is the ENI's; +2 host-network pods)"
+        ),
+        (PodAddressing::PrefixDelegation, Some(pods)) => format!(
+            "{pods} = {enis} ENIs × (({ips} IPv4 per ENI − 1) × 16) + 2 (one /28 prefix per \
+             secondary IP slot; +2 host-network pods)"
+        ),
+        _ => {
+            "not IP-limited (IPv6: pods take addresses from a prefix on the primary ENI)".to_owned()
+        }
+    }
+}
+
+fn cap(s: &Sizing<'_>) -> String {
+    let vcpus = s.instance.vcpus;
+    let why = match s.cap {
+        CapPolicy::Eks => format!("eks cap: 110 up to 30 vCPUs, 250 above; this type has {vcpus}"),
+        CapPolicy::Fixed(n) => format!("fixed cap {n}"),
+        CapPolicy::None => {
+            "no cap; IPv6 has no IP limit, so the EKS ceiling for its vCPUs applies".to_owned()
+        }
+    };
+    match (s.ip_limited_pods, s.cap_value) {
+        (Some(pods), Some(cap)) => format!("{} = min({pods}, {cap}) ({why})", s.capped_pods),
+        (Some(_), None) => format!("{} (no cap)", s.capped_pods),
+        (None, _) => format!("{} ({why})", s.capped_pods),
+    }
+}
+
+fn max_pods(s: &Sizing<'_>) -> String {
+    if let Some(explicit) = s.options.max_pods {
+        return format!("{explicit} (set explicitly; replaces the computed number)");
+    }
+    match (s.options.pods_per_core, s.pods_per_core_limit) {
+        (Some(per_core), Some(limit)) => format!(
+            "{} = min({}, {per_core} pods per core × {} vCPUs = {limit})",
+            s.max_pods, s.capped_pods, s.instance.vcpus
+        ),
+        _ => format!("{} (the capped number)", s.max_pods),
+    }
+}
+
+fn cpu(bands: &[CpuBand], vcpus: u32) -> String {
+    let total: u32 = bands.iter().map(|b| b.reserved_millis).sum();
+    let parts: Vec<String> = bands
+        .iter()
+        .map(|b| {
+            let percent = f64::from(b.basis_points) / 100.0;
+            let first = b.from_millis / 1000 + 1;
+            let last = b.to_millis.map_or(vcpus, |to| (to / 1000).min(vcpus));
+            let cores = if last == first {
+                format!("core {first}")
+            } else {
+                format!("cores {first}–{last}")
+            };
+            format!("{}m ({percent}% of {cores})", b.reserved_millis)
+        })
+        .collect();
+    format!("{total}m = {}", parts.join(" + "))
+}
+
+fn memory(s: &Sizing<'_>) -> String {
+    let basis = match s.profile {
+        Profile::Nodecap => "maxPods",
+        Profile::Eks => "the uncapped ENI number, as nodeadm does",
+    };
+    format!(
+        "{}Mi = 11 × {} pods ({basis}) + 255",
+        s.kube_reserved.memory_mib, s.memory_basis_pods
+    )
+}
+
+/// The default `plan` output: a short explanation, one number per line with its formula.
+pub fn explain(s: &Sizing<'_>) -> String {
+    let f = formulas(s);
+    let i = s.instance;
+    let k = &s.kube_reserved;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} pods; kube-reserved cpu {}m, memory {}Mi, ephemeral-storage {}Gi (profile {})",
+        i.instance_type,
+        s.max_pods,
+        k.cpu_millis,
+        k.memory_mib,
+        k.ephemeral_storage_gib,
+        profile_name(s.profile)
+    );
+    out.push('\n');
+    let cards = i.enis_per_card.len();
+    let _ = writeln!(
+        out,
+        "instance        {} ({} data): {} vCPUs, {} MiB, hypervisor {}{}; {} network card{}, \
+         {} ENIs on the default card, {} IPv4 per ENI",
+        i.instance_type,
+        s.source,
+        i.vcpus,
+        i.memory_mib,
+        i.hypervisor,
+        if i.bare_metal { ", bare metal" } else { "" },
+        cards,
+        if cards == 1 { "" } else { "s" },
+        i.default_card_enis(),
+        i.ipv4_per_eni,
+    );
+    let mode = match s.addressing {
+        PodAddressing::SecondaryIp => "secondary IPs",
+        PodAddressing::PrefixDelegation => "prefix delegation",
+        PodAddressing::Ipv6 => "IPv6",
+    };
+    let _ = writeln!(out, "pod addressing  {mode}");
+    let _ = writeln!(out, "ENIs for pods   {}", f.enis);
+    let _ = writeln!(out, "IP-limited pods {}", f.ip_limited_pods);
+    let _ = writeln!(out, "cap             {}", f.cap);
+    let _ = writeln!(out, "max pods        {}", f.max_pods);
+    let _ = writeln!(out, "kube-reserved");
+    let _ = writeln!(out, "  cpu           {}", f.kube_reserved_cpu);
+    let _ = writeln!(out, "  memory        {}", f.kube_reserved_memory);
+    let _ = writeln!(out, "  ephemeral     {}Gi", k.ephemeral_storage_gib);
+    match &s.system_reserved {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "system-reserved cpu {}m, memory {}Mi, ephemeral-storage {}Gi",
+                r.cpu_millis, r.memory_mib, r.ephemeral_storage_gib
+            );
+        }
+        None => {
+            let _ = writeln!(out, "system-reserved none (profile eks, as nodeadm)");
+        }
+    }
+    let eviction: Vec<String> = s
+        .eviction_hard
+        .iter()
+        .map(|(signal, value)| format!("{signal}<{value}"))
+        .collect();
+    let _ = writeln!(out, "eviction-hard   {}", eviction.join(", "));
+    for note in &s.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+fn profile_name(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Nodecap => "nodecap",
+        Profile::Eks => "eks",
+    }
+}
+
+/// `plan --output json`: the whole result, the formulas and the kubelet settings.
+pub fn json(s: &Sizing<'_>) -> String {
+    #[derive(Serialize)]
+    struct Document<'a, 'b> {
+        #[serde(flatten)]
+        sizing: &'b Sizing<'a>,
+        formulas: Formulas,
+        kubelet: KubeletSettings,
+    }
+    crate::render::to_json(&Document {
+        sizing: s,
+        formulas: formulas(s),
+        kubelet: KubeletSettings::from_sizing(s),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::{Source, lookup_embedded};
+    use crate::sizing::{SizingOptions, size};
+
+    fn plan(name: &str, options: SizingOptions) -> Formulas {
+        formulas(&size(
+            lookup_embedded(name).unwrap(),
+            Source::Embedded,
+            &options,
+        ))
+    }
+
+    #[test]
+    fn m5_large_formulas() {
+        let f = plan("m5.large", SizingOptions::default());
+        assert_eq!(f.enis, "3 = 3 on the default card");
+        assert!(
+            f.ip_limited_pods
+                .starts_with("29 = 3 ENIs × (10 IPv4 per ENI − 1) + 2")
+        );
+        assert!(f.cap.starts_with("29 = min(29, 110)"));
+        assert_eq!(
+            f.kube_reserved_cpu,
+            "70m = 60m (6% of core 1) + 10m (1% of core 2)"
+        );
+        assert_eq!(
+            f.kube_reserved_memory,
+            "574Mi = 11 × 29 pods (maxPods) + 255"
+        );
+    }
+
+    #[test]
+    fn ladder_and_modes_read_well() {
+        let f = plan("m5.4xlarge", SizingOptions::default());
+        assert_eq!(
+            f.kube_reserved_cpu,
+            "110m = 60m (6% of core 1) + 10m (1% of core 2) + 10m (0.5% of cores 3–4) + 30m (0.25% of cores 5–16)"
+        );
+        let pd = SizingOptions {
+            prefix_delegation: true,
+            max_enis: Some(2),
+            custom_networking: true,
+            ..Default::default()
+        };
+        let f = plan("m5.4xlarge", pd);
+        assert!(
+            f.enis
+                .starts_with("1 = min(8 on the default card, max ENIs 2) − 1 (custom networking")
+        );
+        assert!(
+            f.ip_limited_pods
+                .starts_with("466 = 1 ENIs × ((30 IPv4 per ENI − 1) × 16) + 2")
+        );
+        let ppc = SizingOptions {
+            pods_per_core: Some(4),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan("m5.large", ppc).max_pods,
+            "8 = min(29, 4 pods per core × 2 vCPUs = 8)"
+        );
+    }
+
+    #[test]
+    fn explanation_names_source_and_notes() {
+        let facts = lookup_embedded("p3.2xlarge").unwrap();
+        let pd = SizingOptions {
+            prefix_delegation: true,
+            ..Default::default()
+        };
+        let text = explain(&size(facts, Source::Embedded, &pd));
+        assert!(text.starts_with("p3.2xlarge: 58 pods;"), "{text}");
+        assert!(text.contains("(embedded data)"));
+        assert!(text.contains("note: prefix delegation needs a Nitro or bare-metal instance"));
+    }
+}

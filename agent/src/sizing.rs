@@ -1,0 +1,719 @@
+//! Sizing: from instance facts and the VPC CNI mode to the kubelet's `maxPods`, `kubeReserved`,
+//! `systemReserved` and `evictionHard`. Pure functions of plain data; every number keeps the
+//! inputs it was computed from, so `explain` can show each formula with its values.
+//!
+//! The formulas are the AWS tools' (reference/eks-ami.md §1.3, §3): the EKS AMI's
+//! `max-pods-calculator.sh` for pods, the shared GKE/EKS ladder for CPU and `11 × pods + 255` MiB
+//! for memory. Where those tools are wrong, nodecap's default profile differs and says so:
+//! memory is reserved for the pods the kubelet will really run (amazon-eks-ami#782, #1698), a
+//! `systemReserved` is set (amazon-eks-ami#661, #1490), and `evictionHard` is complete so the
+//! kubelet's imagefs thresholds are not dropped.
+
+use serde::Serialize;
+
+use crate::instance::{InstanceFacts, Source};
+
+/// Pods that run on the host network and take no pod IP: aws-node and kube-proxy. The `+ 2`
+/// in every max-pods formula.
+pub const HOST_NETWORK_PODS: u32 = 2;
+/// IPv4 addresses in one /28 prefix.
+pub const IPS_PER_PREFIX: u32 = 16;
+/// The EKS ceiling on small nodes, and on nodes with more vCPUs than `EKS_CAP_VCPUS`.
+pub const EKS_CAP_SMALL: u32 = 110;
+pub const EKS_CAP_LARGE: u32 = 250;
+pub const EKS_CAP_VCPUS: u32 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    #[default]
+    Ipv4,
+    Ipv6,
+}
+
+/// Which set of reservations to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The EKS numbers, corrected: capped pods, memory for the pods really run,
+    /// `systemReserved`, and the complete `evictionHard`.
+    #[default]
+    Nodecap,
+    /// nodeadm (AL2023) exactly: no cap, memory from the uncapped ENI number, no
+    /// `systemReserved`, three `evictionHard` keys.
+    Eks,
+}
+
+/// The ceiling applied to the ENI-derived pod count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CapPolicy {
+    /// 110, or 250 above 30 vCPUs: the EKS calculator and managed node groups.
+    Eks,
+    /// No ceiling: nodeadm and the old `eni-max-pods.txt`.
+    None,
+    /// A fixed ceiling.
+    #[serde(untagged)]
+    Fixed(u32),
+}
+
+impl std::str::FromStr for CapPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "eks" => Ok(CapPolicy::Eks),
+            "none" => Ok(CapPolicy::None),
+            n => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(CapPolicy::Fixed(n)),
+                _ => Err(format!(
+                    "expected eks, none or a positive pod count, got {s:?}"
+                )),
+            },
+        }
+    }
+}
+
+/// How the VPC CNI is configured on the node, and the overrides a user asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SizingOptions {
+    pub prefix_delegation: bool,
+    pub custom_networking: bool,
+    /// The CNI's `MAX_ENI`: at most this many ENIs are used for pods.
+    pub max_enis: Option<u32>,
+    /// ENIs not available to pods, e.g. the security-groups-for-pods trunk ENI.
+    pub reserved_enis: u32,
+    pub ip_family: IpFamily,
+    /// `None` takes the profile's default: `eks` for nodecap, `none` for eks.
+    pub max_pods_cap: Option<CapPolicy>,
+    pub pods_per_core: Option<u32>,
+    /// An explicit `maxPods`: replaces the computed number (and, in the nodecap profile, the
+    /// memory reservation follows it).
+    pub max_pods: Option<u32>,
+    pub profile: Profile,
+}
+
+/// How pods get their addresses, after checking what the instance supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PodAddressing {
+    /// One secondary IPv4 address per pod.
+    SecondaryIp,
+    /// /28 prefixes: 16 pod addresses per ENI slot.
+    PrefixDelegation,
+    /// IPv6 prefixes: pods are not IP-limited.
+    Ipv6,
+}
+
+/// ENIs the VPC CNI can give to pods:
+/// `min(default-card ENIs, max_enis) − (1 if custom networking) − reserved_enis`, floor 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EniCount {
+    pub default_card: u32,
+    pub max_enis: Option<u32>,
+    pub custom_networking: bool,
+    pub reserved: u32,
+    pub used: u32,
+}
+
+/// One band of the kube-reserved CPU ladder and what it contributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CpuBand {
+    /// Band start and end in millicores of vCPUs.
+    pub from_millis: u32,
+    pub to_millis: Option<u32>,
+    /// Reserved share in hundredths of a percent (600 = 6%).
+    pub basis_points: u32,
+    pub reserved_millis: u32,
+}
+
+/// A reservation map's values: `cpu`, `memory`, `ephemeral-storage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub cpu_millis: u32,
+    pub memory_mib: u64,
+    pub ephemeral_storage_gib: u32,
+}
+
+/// The full result, with the inputs behind every number.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sizing<'a> {
+    pub instance: &'a InstanceFacts,
+    pub source: Source,
+    pub options: SizingOptions,
+    pub profile: Profile,
+    pub enis: EniCount,
+    pub addressing: PodAddressing,
+    /// The pod count the addressing mode allows (`None` for IPv6: not IP-limited).
+    pub ip_limited_pods: Option<u32>,
+    /// The cap in force and its value for this instance.
+    pub cap: CapPolicy,
+    pub cap_value: Option<u32>,
+    /// The IP-limited number after the cap.
+    pub capped_pods: u32,
+    /// `pods_per_core × vCPUs`, when set.
+    pub pods_per_core_limit: Option<u32>,
+    /// The kubelet's `maxPods`.
+    pub max_pods: u32,
+    /// The pod count kube-reserved memory is computed from.
+    pub memory_basis_pods: u32,
+    pub cpu_bands: Vec<CpuBand>,
+    pub kube_reserved: Reservation,
+    pub system_reserved: Option<Reservation>,
+    #[serde(serialize_with = "serialize_pairs")]
+    pub eviction_hard: &'static [(&'static str, &'static str)],
+    /// Things the user should know: fallbacks and ignored options.
+    pub notes: Vec<String>,
+}
+
+/// Serializes ordered `(key, value)` pairs as a JSON object, keeping their order.
+fn serialize_pairs<S: serde::Serializer>(
+    pairs: &&'static [(&'static str, &'static str)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().copied())
+}
+
+/// The kubelet's Linux defaults since 1.30 (reference/kubelet.md §2.1), with memory raised
+/// to 200Mi. All five keys, always: a partial map drops the kubelet's defaults for the rest.
+pub const EVICTION_HARD_NODECAP: &[(&str, &str)] = &[
+    ("memory.available", "200Mi"),
+    ("nodefs.available", "10%"),
+    ("nodefs.inodesFree", "5%"),
+    ("imagefs.available", "15%"),
+    ("imagefs.inodesFree", "5%"),
+];
+
+/// What nodeadm writes (reference/eks-ami.md §3.2): three keys, imagefs thresholds dropped.
+pub const EVICTION_HARD_EKS: &[(&str, &str)] = &[
+    ("memory.available", "100Mi"),
+    ("nodefs.available", "10%"),
+    ("nodefs.inodesFree", "5%"),
+];
+
+/// nodecap's `systemReserved`: room for sshd, the SSM agent, journald and systemd itself.
+pub const SYSTEM_RESERVED_NODECAP: Reservation = Reservation {
+    cpu_millis: 100,
+    memory_mib: 200,
+    ephemeral_storage_gib: 1,
+};
+
+/// `kubeReserved.ephemeral-storage`, the same on every EKS AMI.
+pub const KUBE_RESERVED_EPHEMERAL_GIB: u32 = 1;
+
+/// The kube-reserved CPU ladder as (band start, band end, basis points): 6% of the first
+/// core, 1% of the second, 0.5% of cores 3–4, 0.25% of every core above 4.
+const CPU_LADDER: [(u32, Option<u32>, u32); 4] = [
+    (0, Some(1000), 600),
+    (1000, Some(2000), 100),
+    (2000, Some(4000), 50),
+    (4000, None, 25),
+];
+
+/// kube-reserved CPU per band, in millicores, with integer arithmetic per band exactly as
+/// the EKS AMI and nodeadm compute it: 1→60, 2→70, 4→80, 8→90, 16→110, 96→310, 192→550.
+pub fn kube_reserved_cpu(vcpus: u32) -> Vec<CpuBand> {
+    let total = u64::from(vcpus) * 1000;
+    CPU_LADDER
+        .iter()
+        .filter(|(from, _, _)| total > u64::from(*from))
+        .map(|&(from, to, basis_points)| {
+            let end = to.map_or(total, |to| total.min(u64::from(to)));
+            let share = (end - u64::from(from)) * u64::from(basis_points) / 10_000;
+            CpuBand {
+                from_millis: from,
+                to_millis: to,
+                basis_points,
+                reserved_millis: u32::try_from(share).unwrap_or(u32::MAX),
+            }
+        })
+        .collect()
+}
+
+/// kube-reserved memory in MiB: `11 × pods + 255` (amazon-eks-ami PR #419).
+pub fn kube_reserved_memory_mib(pods: u32) -> u64 {
+    11 * u64::from(pods) + 255
+}
+
+/// The EKS ceiling for an instance: 250 above 30 vCPUs, else 110.
+pub fn eks_cap(vcpus: u32) -> u32 {
+    if vcpus > EKS_CAP_VCPUS {
+        EKS_CAP_LARGE
+    } else {
+        EKS_CAP_SMALL
+    }
+}
+
+/// ENIs usable for pods. See [`EniCount`].
+pub fn eni_count(facts: &InstanceFacts, options: &SizingOptions) -> EniCount {
+    let default_card = facts.default_card_enis();
+    let limited = options
+        .max_enis
+        .map_or(default_card, |m| default_card.min(m));
+    let used = limited
+        .saturating_sub(u32::from(options.custom_networking))
+        .saturating_sub(options.reserved_enis);
+    EniCount {
+        default_card,
+        max_enis: options.max_enis,
+        custom_networking: options.custom_networking,
+        reserved: options.reserved_enis,
+        used,
+    }
+}
+
+/// Pods the addresses allow:
+/// secondary IPs `ENIs × (IPs − 1) + 2`; prefix delegation `ENIs × ((IPs − 1) × 16) + 2`
+/// (the ENI's primary address is never a pod's; `+ 2` for the host-network pods).
+pub fn ip_limited_pods(enis: u32, ipv4_per_eni: u16, addressing: PodAddressing) -> Option<u32> {
+    let slots = u32::from(ipv4_per_eni).saturating_sub(1);
+    let per_eni = match addressing {
+        PodAddressing::SecondaryIp => slots,
+        PodAddressing::PrefixDelegation => slots * IPS_PER_PREFIX,
+        PodAddressing::Ipv6 => return None,
+    };
+    Some(
+        enis.saturating_mul(per_eni)
+            .saturating_add(HOST_NETWORK_PODS),
+    )
+}
+
+/// Sizes a node. Pure: the same facts and options always give the same result.
+pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOptions) -> Sizing<'a> {
+    let mut notes = Vec::new();
+    let profile = options.profile;
+    let enis = eni_count(facts, options);
+
+    let addressing = match options.ip_family {
+        IpFamily::Ipv6 => {
+            if options.prefix_delegation || options.custom_networking {
+                notes.push(
+                    "IPv6: pods get addresses from an IPv6 prefix on the primary ENI, so prefix \
+                     delegation and custom networking do not change the pod count"
+                        .to_owned(),
+                );
+            }
+            if !facts.ipv6_supported {
+                notes.push(format!(
+                    "the instance data does not list IPv6 support for {}",
+                    facts.instance_type
+                ));
+            }
+            PodAddressing::Ipv6
+        }
+        IpFamily::Ipv4 if options.prefix_delegation && facts.supports_prefix_delegation() => {
+            PodAddressing::PrefixDelegation
+        }
+        IpFamily::Ipv4 if options.prefix_delegation => {
+            notes.push(format!(
+                "prefix delegation needs a Nitro or bare-metal instance and {} is {}: the VPC CNI \
+                 falls back to secondary IPs, and so does this sizing",
+                facts.instance_type, facts.hypervisor
+            ));
+            PodAddressing::SecondaryIp
+        }
+        IpFamily::Ipv4 => PodAddressing::SecondaryIp,
+    };
+    let ip_limited = ip_limited_pods(enis.used, facts.ipv4_per_eni, addressing);
+
+    let cap = options.max_pods_cap.unwrap_or(match profile {
+        Profile::Nodecap => CapPolicy::Eks,
+        Profile::Eks => CapPolicy::None,
+    });
+    let cap_value = match cap {
+        CapPolicy::Eks => Some(eks_cap(facts.vcpus)),
+        CapPolicy::Fixed(n) => Some(n),
+        // IPv6 pods are not IP-limited, so "no cap" still needs a number: the EKS one.
+        CapPolicy::None if ip_limited.is_none() => Some(eks_cap(facts.vcpus)),
+        CapPolicy::None => None,
+    };
+    let capped = match (ip_limited, cap_value) {
+        (Some(pods), Some(cap)) => pods.min(cap),
+        (Some(pods), None) => pods,
+        (None, Some(cap)) => cap,
+        (None, None) => EKS_CAP_SMALL,
+    };
+
+    let pods_per_core_limit = options
+        .pods_per_core
+        .map(|per_core| per_core.saturating_mul(facts.vcpus));
+    let limited = pods_per_core_limit.map_or(capped, |limit| capped.min(limit));
+    let max_pods = options.max_pods.unwrap_or(limited);
+
+    // nodeadm reserves memory for the uncapped ENI number whatever maxPods ends up being;
+    // nodecap reserves for the pods the kubelet will run.
+    let memory_basis_pods = match profile {
+        Profile::Nodecap => max_pods,
+        Profile::Eks => ip_limited.unwrap_or_else(|| {
+            ip_limited_pods(enis.used, facts.ipv4_per_eni, PodAddressing::SecondaryIp)
+                .unwrap_or(max_pods)
+        }),
+    };
+
+    let cpu_bands = kube_reserved_cpu(facts.vcpus);
+    let kube_reserved = Reservation {
+        cpu_millis: cpu_bands.iter().map(|band| band.reserved_millis).sum(),
+        memory_mib: kube_reserved_memory_mib(memory_basis_pods),
+        ephemeral_storage_gib: KUBE_RESERVED_EPHEMERAL_GIB,
+    };
+    let (system_reserved, eviction_hard) = match profile {
+        Profile::Nodecap => (Some(SYSTEM_RESERVED_NODECAP), EVICTION_HARD_NODECAP),
+        Profile::Eks => (None, EVICTION_HARD_EKS),
+    };
+
+    Sizing {
+        instance: facts,
+        source,
+        options: options.clone(),
+        profile,
+        enis,
+        addressing,
+        ip_limited_pods: ip_limited,
+        cap,
+        cap_value,
+        capped_pods: capped,
+        pods_per_core_limit,
+        max_pods,
+        memory_basis_pods,
+        cpu_bands,
+        kube_reserved,
+        system_reserved,
+        eviction_hard,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::lookup_embedded;
+
+    fn facts(name: &str) -> &'static InstanceFacts {
+        lookup_embedded(name).unwrap_or_else(|| panic!("{name} not in the table"))
+    }
+
+    fn pods(name: &str, options: SizingOptions) -> u32 {
+        size(facts(name), Source::Embedded, &options).max_pods
+    }
+
+    fn eks_capped() -> SizingOptions {
+        SizingOptions {
+            max_pods_cap: Some(CapPolicy::Eks),
+            ..Default::default()
+        }
+    }
+
+    fn uncapped() -> SizingOptions {
+        SizingOptions {
+            max_pods_cap: Some(CapPolicy::None),
+            ..Default::default()
+        }
+    }
+
+    /// DESIGN.md "Worked examples (cap eks)".
+    #[test]
+    fn design_worked_examples() {
+        let pd = SizingOptions {
+            prefix_delegation: true,
+            ..eks_capped()
+        };
+        let cn = SizingOptions {
+            custom_networking: true,
+            ..eks_capped()
+        };
+        let max2 = SizingOptions {
+            max_enis: Some(2),
+            ..eks_capped()
+        };
+        let cases: &[(&str, SizingOptions, u32, Option<u32>)] = &[
+            ("t3.micro", eks_capped(), 4, Some(4)),
+            ("m5.large", eks_capped(), 29, Some(29)),
+            ("m5.4xlarge", eks_capped(), 110, Some(234)),
+            ("m5.24xlarge", eks_capped(), 250, Some(737)),
+            ("p4d.24xlarge", eks_capped(), 250, Some(737)),
+            ("t3.medium", pd.clone(), 110, Some(242)),
+            ("m5.large", cn.clone(), 20, Some(20)),
+            ("m5.4xlarge", max2.clone(), 60, Some(60)),
+        ];
+        for (name, options, want, want_raw) in cases {
+            let s = size(facts(name), Source::Embedded, options);
+            assert_eq!(s.max_pods, *want, "{name} {options:?}");
+            assert_eq!(s.ip_limited_pods, *want_raw, "raw {name} {options:?}");
+        }
+    }
+
+    /// reference/eks-ami.md §1.4: the calculator's capped ("rec") and raw numbers.
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn eks_ami_calculator_table() {
+        #[rustfmt::skip]
+        let rows: &[(&str, u32, u32, u32, u32, u32, u32, u32)] = &[
+            // type,        table, rec,  raw PD, rec PD, rec CN, raw CN+PD, rec CN+PD
+            ("t3.micro",     4,    4,    34,     34,     3,      18,        18),
+            ("t3.medium",    17,   17,   242,    110,    12,     162,       110),
+            ("m5.large",     29,   29,   434,    110,    20,     290,       110),
+            ("m5.4xlarge",   234,  110,  3714,   110,    110,    3250,      110),
+            ("c5.18xlarge",  737,  250,  11762,  250,    250,    10978,     250),
+            ("m5.24xlarge",  737,  250,  11762,  250,    250,    10978,     250),
+            ("p4d.24xlarge", 737,  250,  11762,  250,    250,    10978,     250),
+        ];
+        for &(name, table, rec, raw_pd, rec_pd, rec_cn, raw_cn_pd, rec_cn_pd) in rows {
+            let with = |pd: bool, cn: bool, capped: bool| {
+                pods(
+                    name,
+                    SizingOptions {
+                        prefix_delegation: pd,
+                        custom_networking: cn,
+                        max_pods_cap: Some(if capped {
+                            CapPolicy::Eks
+                        } else {
+                            CapPolicy::None
+                        }),
+                        ..Default::default()
+                    },
+                )
+            };
+            assert_eq!(with(false, false, false), table, "{name} table");
+            assert_eq!(with(false, false, true), rec, "{name} rec");
+            assert_eq!(with(true, false, false), raw_pd, "{name} raw PD");
+            assert_eq!(with(true, false, true), rec_pd, "{name} rec PD");
+            assert_eq!(with(false, true, true), rec_cn, "{name} rec CN");
+            assert_eq!(with(true, true, false), raw_cn_pd, "{name} raw CN+PD");
+            assert_eq!(with(true, true, true), rec_cn_pd, "{name} rec CN+PD");
+        }
+        // §1.4: CN raw on the big types is 688.
+        let cn_raw = SizingOptions {
+            custom_networking: true,
+            ..uncapped()
+        };
+        assert_eq!(pods("m5.24xlarge", cn_raw.clone()), 688);
+        assert_eq!(pods("m5.4xlarge", cn_raw), 205);
+    }
+
+    /// reference/eks-ami.md §1.3 test cases and §1.4 multi-card table values.
+    #[test]
+    fn eks_ami_test_cases_and_multi_card() {
+        assert_eq!(pods("m4.xlarge", eks_capped()), 58);
+        assert_eq!(pods("m5.8xlarge", eks_capped()), 234);
+        let pd = SizingOptions {
+            prefix_delegation: true,
+            ..eks_capped()
+        };
+        assert_eq!(pods("m5.8xlarge", pd), 250);
+        assert_eq!(pods("c6in.32xlarge", uncapped()), 394);
+        assert_eq!(pods("p5.48xlarge", uncapped()), 100);
+        assert_eq!(pods("p5en.48xlarge", uncapped()), 198);
+        assert_eq!(pods("trn1.32xlarge", uncapped()), 247);
+    }
+
+    #[test]
+    fn prefix_delegation_falls_back_on_xen_and_says_so() {
+        let pd = SizingOptions {
+            prefix_delegation: true,
+            ..uncapped()
+        };
+        let s = size(facts("p3.2xlarge"), Source::Embedded, &pd);
+        assert_eq!(s.addressing, PodAddressing::SecondaryIp);
+        assert_eq!(s.max_pods, 4 * 14 + 2);
+        assert!(s.notes[0].contains("p3.2xlarge is xen"), "{:?}", s.notes);
+        // Bare metal has no hypervisor but does prefix delegation (ipamd's rule).
+        let s = size(facts("m7i.metal-48xl"), Source::Embedded, &pd);
+        assert_eq!(s.addressing, PodAddressing::PrefixDelegation);
+        assert!(s.notes.is_empty());
+    }
+
+    #[test]
+    fn eni_arithmetic_floors_at_zero() {
+        let options = SizingOptions {
+            custom_networking: true,
+            reserved_enis: 5,
+            ..uncapped()
+        };
+        let s = size(facts("t3.micro"), Source::Embedded, &options);
+        assert_eq!(s.enis.used, 0);
+        assert_eq!(s.max_pods, 2);
+        // max_enis above the instance's limit changes nothing.
+        let options = SizingOptions {
+            max_enis: Some(99),
+            ..uncapped()
+        };
+        assert_eq!(pods("m5.large", options), 29);
+        // One trunk ENI reserved for security groups for pods: m5.large 2 × 9 + 2.
+        let options = SizingOptions {
+            reserved_enis: 1,
+            ..uncapped()
+        };
+        assert_eq!(pods("m5.large", options), 20);
+    }
+
+    #[test]
+    fn caps_pods_per_core_and_explicit_override() {
+        let fixed = SizingOptions {
+            max_pods_cap: Some(CapPolicy::Fixed(50)),
+            ..Default::default()
+        };
+        assert_eq!(pods("m5.4xlarge", fixed.clone()), 50);
+        assert_eq!(pods("m5.large", fixed), 29);
+        // Karpenter's worked example (peers.md §1.6): podsPerCore 4 on m5.large → 8.
+        let ppc = SizingOptions {
+            pods_per_core: Some(4),
+            ..Default::default()
+        };
+        let s = size(facts("m5.large"), Source::Embedded, &ppc);
+        assert_eq!((s.max_pods, s.pods_per_core_limit), (8, Some(8)));
+        // An explicit maxPods wins over everything, and nodecap reserves memory for it.
+        let explicit = SizingOptions {
+            max_pods: Some(58),
+            ..Default::default()
+        };
+        let s = size(facts("m5.large"), Source::Embedded, &explicit);
+        assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (58, 893));
+    }
+
+    #[test]
+    fn ipv6_is_not_ip_limited() {
+        let v6 = SizingOptions {
+            ip_family: IpFamily::Ipv6,
+            ..Default::default()
+        };
+        let s = size(facts("t3.micro"), Source::Embedded, &v6);
+        assert_eq!((s.ip_limited_pods, s.max_pods), (None, 110));
+        assert_eq!(pods("m5.24xlarge", v6.clone()), 250);
+        let fixed = SizingOptions {
+            max_pods_cap: Some(CapPolicy::Fixed(300)),
+            ..v6.clone()
+        };
+        assert_eq!(pods("m5.24xlarge", fixed), 300);
+        let none = SizingOptions {
+            max_pods_cap: Some(CapPolicy::None),
+            ..v6
+        };
+        assert_eq!(pods("m5.large", none), 110);
+    }
+
+    /// reference/eks-ami.md §3.1 CPU table and DESIGN.md.
+    #[test]
+    fn cpu_ladder() {
+        let cases = [
+            (1, 60),
+            (2, 70),
+            (3, 75),
+            (4, 80),
+            (5, 82),
+            (8, 90),
+            (16, 110),
+            (32, 150),
+            (48, 190),
+            (64, 230),
+            (72, 250),
+            (96, 310),
+            (128, 390),
+            (192, 550),
+        ];
+        for (vcpus, want) in cases {
+            let got: u32 = kube_reserved_cpu(vcpus)
+                .iter()
+                .map(|b| b.reserved_millis)
+                .sum();
+            assert_eq!(got, want, "{vcpus} vCPUs");
+        }
+        assert_eq!(kube_reserved_cpu(2).len(), 2);
+    }
+
+    /// reference/eks-ami.md §3.1 memory table and DESIGN.md.
+    #[test]
+    fn memory_formula() {
+        let cases = [
+            (4, 299),
+            (17, 442),
+            (29, 574),
+            (58, 893),
+            (110, 1465),
+            (234, 2829),
+            (250, 3005),
+            (737, 8362),
+            (1514, 16909),
+        ];
+        for (pods, want) in cases {
+            assert_eq!(kube_reserved_memory_mib(pods), want, "{pods} pods");
+        }
+    }
+
+    #[test]
+    fn nodecap_profile_reserves_for_effective_pods() {
+        let s = size(
+            facts("m5.large"),
+            Source::Embedded,
+            &SizingOptions::default(),
+        );
+        assert_eq!(s.max_pods, 29);
+        assert_eq!(
+            s.kube_reserved,
+            Reservation {
+                cpu_millis: 70,
+                memory_mib: 574,
+                ephemeral_storage_gib: 1
+            }
+        );
+        assert_eq!(s.system_reserved, Some(SYSTEM_RESERVED_NODECAP));
+        assert_eq!(s.eviction_hard.len(), 5);
+        let s = size(
+            facts("m5.4xlarge"),
+            Source::Embedded,
+            &SizingOptions::default(),
+        );
+        assert_eq!(
+            (
+                s.max_pods,
+                s.kube_reserved.memory_mib,
+                s.kube_reserved.cpu_millis
+            ),
+            (110, 1465, 110)
+        );
+        let s = size(
+            facts("m5.24xlarge"),
+            Source::Embedded,
+            &SizingOptions::default(),
+        );
+        assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (250, 3005));
+    }
+
+    /// nodeadm parity (reference/eks-ami.md §3.2): uncapped, memory from the ENI number
+    /// even when maxPods is overridden, three eviction keys, no systemReserved.
+    #[test]
+    fn eks_profile_matches_nodeadm() {
+        let eks = SizingOptions {
+            profile: Profile::Eks,
+            ..Default::default()
+        };
+        let s = size(facts("m5.4xlarge"), Source::Embedded, &eks);
+        assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (234, 2829));
+        assert_eq!(s.system_reserved, None);
+        assert_eq!(s.eviction_hard, EVICTION_HARD_EKS);
+        let s = size(facts("m5.24xlarge"), Source::Embedded, &eks);
+        assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (737, 8362));
+        // nodeadm e2e: an explicit maxPods leaves kube-reserved on the ENI number.
+        let explicit = SizingOptions {
+            max_pods: Some(1),
+            ..eks.clone()
+        };
+        let s = size(facts("m4.xlarge"), Source::Embedded, &explicit);
+        assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (1, 893));
+        // nodeadm's custom-networking expression on m4.xlarge gives 44 pods and 739Mi.
+        let cn = SizingOptions {
+            custom_networking: true,
+            ..eks
+        };
+        let s = size(facts("m4.xlarge"), Source::Embedded, &cn);
+        assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (44, 739));
+    }
+
+    #[test]
+    fn cap_policy_parses() {
+        assert_eq!("eks".parse::<CapPolicy>(), Ok(CapPolicy::Eks));
+        assert_eq!("none".parse::<CapPolicy>(), Ok(CapPolicy::None));
+        assert_eq!("42".parse::<CapPolicy>(), Ok(CapPolicy::Fixed(42)));
+        assert!("0".parse::<CapPolicy>().is_err());
+        assert!("-3".parse::<CapPolicy>().is_err());
+        assert!("lots".parse::<CapPolicy>().is_err());
+    }
+}

@@ -1,0 +1,374 @@
+//! The `nodecap` binary as a user runs it: arguments in, stdout/stderr and exit code out.
+//! Covers the max-pods-calculator contract, every `plan` output format (golden files under
+//! `tests/golden/`; regenerate with `NODECAP_UPDATE_GOLDEN=1 cargo test`), exit codes and
+//! error messages.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn nodecap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run nodecap")
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = nodecap(args);
+    assert!(
+        out.status.success(),
+        "nodecap {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a failing command; returns (exit code, stderr).
+fn fails(args: &[&str]) -> (i32, String) {
+    let out = nodecap(args);
+    assert!(!out.status.success(), "nodecap {args:?} should fail");
+    assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn max_pods(args: &[&str]) -> u32 {
+    let mut all = vec!["max-pods"];
+    all.extend_from_slice(args);
+    let text = stdout(&all);
+    assert_eq!(text.lines().count(), 1, "one line: {text:?}");
+    text.trim().parse().unwrap()
+}
+
+/// Every worked example of DESIGN.md and reference/eks-ami.md §1.3–1.4, as the calculator
+/// would print it.
+#[test]
+fn max_pods_matches_the_eks_calculator() {
+    let pd = "--cni-prefix-delegation-enabled";
+    let cn = "--cni-custom-networking-enabled";
+    let raw = "--show-max-allowed";
+    #[rustfmt::skip]
+    let cases: &[(&[&str], u32, &str)] = &[
+        // DESIGN.md worked examples.
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0"], 4, "DESIGN t3.micro"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0"], 29, "DESIGN m5.large"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0"], 110, "DESIGN m5.4xlarge"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", raw], 234, "DESIGN m5.4xlarge raw"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0"], 250, "DESIGN m5.24xlarge"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", raw], 737, "DESIGN m5.24xlarge raw"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0"], 250, "DESIGN p4d.24xlarge"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", raw], 737, "DESIGN p4d card 0"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", pd], 110, "DESIGN t3.medium PD"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", pd, raw], 242, "DESIGN t3.medium PD raw"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn], 20, "DESIGN m5.large CN"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", "--cni-max-eni", "2"], 60, "DESIGN max ENI 2"),
+        // eks-ami.md §1.3: the repo's own test cases.
+        (&["--instance-type", "m4.xlarge", "--cni-version", "1.7.5"], 58, "§1.3 m4.xlarge"),
+        (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2"], 234, "§1.3 m5.8xlarge"),
+        (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2", pd], 250, "§1.3 m5.8xlarge PD"),
+        (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.18.0", raw], 394, "§1.3 c6in card 0"),
+        // eks-ami.md §1.4: rec, raw PD, rec PD, rec CN, raw CN+PD, rec CN+PD.
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", pd, raw], 34, "§1.4 t3.micro raw PD"),
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn], 3, "§1.4 t3.micro CN"),
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn, pd], 18, "§1.4 t3.micro CN+PD"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", cn], 12, "§1.4 t3.medium CN"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", cn, pd, raw], 162, "§1.4 t3.medium raw CN+PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", pd, raw], 434, "§1.4 m5.large raw PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", pd], 110, "§1.4 m5.large PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn, pd, raw], 290, "§1.4 m5.large raw CN+PD"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", pd, raw], 3714, "§1.4 m5.4xlarge raw PD"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn], 110, "§1.4 m5.4xlarge CN"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn, raw], 205, "§1.4 m5.4xlarge CN raw"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn, pd, raw], 3250, "§1.4 m5.4xlarge raw CN+PD"),
+        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0"], 250, "§1.4 c5.18xlarge"),
+        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0", raw], 737, "§1.4 c5.18xlarge raw"),
+        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0", pd, raw], 11762, "§1.4 c5.18xlarge raw PD"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", cn, raw], 688, "§1.4 m5.24xlarge CN raw"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", cn, pd, raw], 10978, "§1.4 m5.24xlarge raw CN+PD"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", pd], 250, "§1.4 p4d PD"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", pd, raw], 11762, "§1.4 p4d raw PD"),
+        (&["--instance-type", "p5.48xlarge", "--cni-version", "1.19.0", raw], 100, "§1.4 p5.48xlarge"),
+        (&["--instance-type", "p5en.48xlarge", "--cni-version", "1.19.0", raw], 198, "§1.4 p5en.48xlarge"),
+        (&["--instance-type", "trn1.32xlarge", "--cni-version", "1.19.0", raw], 247, "§1.4 trn1.32xlarge"),
+        (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.19.0", raw], 394, "§1.4 c6in.32xlarge"),
+        // CNI older than 1.9: prefix delegation is not available, secondary IPs are used.
+        (&["--instance-type", "m5.large", "--cni-version", "1.8.0", pd, raw], 29, "CNI 1.8 ignores PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.9.0", pd, raw], 434, "CNI 1.9 does PD"),
+        // A Xen type asking for prefix delegation falls back to secondary IPs.
+        (&["--instance-type", "p3.2xlarge", "--cni-version", "1.19.0", pd, raw], 58, "Xen PD"),
+        (&["--instance-type", "m4.xlarge", "--cni-version", "1.19.0", pd], 58, "Xen m4 PD"),
+        // Version forms: the script reads v1.11.2 as major 0 and drops PD; nodecap does not.
+        (&["--instance-type", "m5.large", "--cni-version", "v1.11.2", pd, raw], 434, "v-prefixed"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.11.4-eksbuild.1", pd, raw], 434, "eksbuild"),
+        // Custom networking on a type with one usable ENI leaves the two host-network pods.
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn, "--cni-max-eni", "1"], 2, "0 ENIs"),
+    ];
+    for (args, want, why) in cases {
+        assert_eq!(max_pods(args), *want, "{why}: {args:?}");
+    }
+}
+
+#[test]
+fn readme_main_command_explains_m5_large() {
+    let text = stdout(&["plan", "--instance-type", "m5.large"]);
+    assert!(text.starts_with("m5.large: 29 pods; kube-reserved cpu 70m, memory 574Mi"));
+    assert!(text.contains("29 = 3 ENIs × (10 IPv4 per ENI − 1) + 2"));
+    assert!(text.contains("70m = 60m (6% of core 1) + 10m (1% of core 2)"));
+    assert!(text.contains("574Mi = 11 × 29 pods (maxPods) + 255"));
+    assert!(text.contains("(embedded data)"));
+}
+
+#[test]
+fn kubelet_config_values() {
+    let json = |t: &str| -> serde_json::Value {
+        serde_json::from_str(&stdout(&[
+            "plan",
+            "--instance-type",
+            t,
+            "-o",
+            "kubelet-config",
+        ]))
+        .unwrap()
+    };
+    let m5 = json("m5.large");
+    assert_eq!(m5["maxPods"], 29);
+    assert_eq!(m5["kubeReserved"]["cpu"], "70m");
+    assert_eq!(m5["kubeReserved"]["memory"], "574Mi");
+    assert_eq!(m5["kubeReserved"]["ephemeral-storage"], "1Gi");
+    let eviction = m5["evictionHard"].as_object().unwrap();
+    let mut keys: Vec<&str> = eviction.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "imagefs.available",
+            "imagefs.inodesFree",
+            "memory.available",
+            "nodefs.available",
+            "nodefs.inodesFree"
+        ]
+    );
+    let big = json("m5.4xlarge");
+    assert_eq!(big["maxPods"], 110);
+    assert_eq!(big["kubeReserved"]["memory"], "1465Mi");
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (NODECAP_UPDATE_GOLDEN=1 creates it)",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "{} differs", path.display());
+}
+
+/// Every output format, for three configurations: the defaults on m5.large, prefix
+/// delegation on m5.4xlarge, and nodeadm parity on t3.micro.
+#[test]
+fn every_output_format_matches_its_golden_file() {
+    let cases: &[(&str, &[&str])] = &[
+        ("m5.large", &["--instance-type", "m5.large"]),
+        (
+            "m5.4xlarge-pd",
+            &["--instance-type", "m5.4xlarge", "--prefix-delegation"],
+        ),
+        (
+            "t3.micro-eks",
+            &["--instance-type", "t3.micro", "--profile", "eks"],
+        ),
+    ];
+    let formats = [
+        ("text", "txt"),
+        ("json", "json"),
+        ("kubelet-config", "json"),
+        ("kubelet-flags", "txt"),
+        ("nodeconfig", "yaml"),
+        ("bottlerocket", "toml"),
+        ("karpenter", "yaml"),
+    ];
+    for (case, args) in cases {
+        for (format, ext) in formats {
+            let mut all = vec!["plan", "--output", format];
+            all.extend_from_slice(args);
+            golden(&format!("{case}.{format}.{ext}"), &stdout(&all));
+        }
+    }
+}
+
+#[test]
+fn plan_by_hand_for_an_unknown_type() {
+    let text = stdout(&[
+        "plan",
+        "--instance-type",
+        "x9z.large",
+        "--enis",
+        "3",
+        "--ips-per-eni",
+        "10",
+        "--vcpus",
+        "2",
+    ]);
+    assert!(text.starts_with("x9z.large: 29 pods;"), "{text}");
+    assert!(text.contains("(flags data)"));
+    let xen = stdout(&[
+        "plan",
+        "--enis",
+        "4",
+        "--ips-per-eni",
+        "15",
+        "--vcpus",
+        "8",
+        "--hypervisor",
+        "xen",
+        "--prefix-delegation",
+    ]);
+    assert!(xen.starts_with("custom: 58 pods;"), "{xen}");
+}
+
+#[test]
+fn unknown_instance_type_exits_2_with_the_way_out() {
+    for args in [
+        &["plan", "--instance-type", "m5.huge"][..],
+        &[
+            "max-pods",
+            "--instance-type",
+            "m5.huge",
+            "--cni-version",
+            "1.19.0",
+        ],
+        &["instance-types", "m5.large", "m5.huge"],
+    ] {
+        let (code, err) = fails(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("unknown instance type \"m5.huge\""), "{err}");
+        assert!(err.contains("nodecap init") && err.contains("--enis N --ips-per-eni N --vcpus N"));
+    }
+}
+
+#[test]
+fn invalid_arguments_exit_64() {
+    let cases: &[&[&str]] = &[
+        &["plan", "--instance-type", "m5.large", "--max-pods", "0"],
+        &["plan", "--instance-type", "m5.large", "--max-enis", "-1"],
+        &[
+            "plan",
+            "--instance-type",
+            "m5.large",
+            "--pods-per-core",
+            "0",
+        ],
+        &["plan", "--instance-type", "m5.large", "--profile", "gke"],
+        &["plan", "--instance-type", "m5.large", "--max-pods-cap", "0"],
+        &["plan", "--instance-type", "m5.large", "--ip-family", "ipv5"],
+        &["plan", "--instance-type", "m5.large", "--output", "xml"],
+        &["plan", "--enis", "3", "--ips-per-eni", "10"],
+        &["plan", "--enis", "0", "--ips-per-eni", "10", "--vcpus", "2"],
+        &["plan"],
+        &["max-pods", "--instance-type", "m5.large"],
+        &[
+            "max-pods",
+            "--instance-type",
+            "m5.large",
+            "--cni-version",
+            "latest",
+        ],
+        &[
+            "max-pods",
+            "--instance-type",
+            "m5.large",
+            "--cni-version",
+            "1.19",
+            "--cni-max-eni",
+            "0",
+        ],
+        &[
+            "max-pods",
+            "--instance-type",
+            "m5.large",
+            "--cni-version",
+            "1.19",
+            "--bogus",
+        ],
+        &["frobnicate"],
+    ];
+    for args in cases {
+        let (code, err) = fails(args);
+        assert_eq!(code, 64, "{args:?}: {err}");
+        assert!(!err.is_empty());
+    }
+    let (_, err) = fails(&[
+        "max-pods",
+        "--instance-type",
+        "m5.large",
+        "--cni-version",
+        "latest",
+    ]);
+    assert_eq!(
+        err,
+        "nodecap: --cni-version \"latest\": expected MAJOR.MINOR[.PATCH], e.g. 1.19.2 or v1.19.2-eksbuild.1\n"
+    );
+}
+
+#[test]
+fn imds_is_not_available_yet() {
+    let (code, err) = fails(&[
+        "max-pods",
+        "--instance-type-from-imds",
+        "--cni-version",
+        "1.19.0",
+    ]);
+    assert_eq!(code, 69);
+    assert!(err.contains("--instance-type-from-imds"));
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let help = stdout(&["--help"]);
+    assert!(help.contains("Exit codes:") && help.contains("64"));
+    assert!(stdout(&["--version"]).starts_with("nodecap "));
+    assert!(stdout(&["max-pods", "--help"]).contains("--show-max-allowed"));
+}
+
+#[test]
+fn instance_types_lists_facts() {
+    let text = stdout(&["instance-types", "p4d.24xlarge", "m5.large"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("TYPE"));
+    let p4d: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        p4d,
+        [
+            "p4d.24xlarge",
+            "96",
+            "1179648",
+            "nitro",
+            "no",
+            "15",
+            "15,15,15,15",
+            "50",
+            "50",
+            "yes",
+            "737"
+        ]
+    );
+    let all = stdout(&["instance-types"]);
+    assert!(all.lines().count() > 1410);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&["instance-types", "-o", "json", "t3.micro"])).unwrap();
+    assert_eq!(json[0]["enis_per_card"][0], 2);
+    assert_eq!(json[0]["ipv4_per_eni"], 2);
+}
