@@ -28,8 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Size an instance type offline: max pods, kube-reserved, system-reserved and
-    /// eviction thresholds, each with its formula.
+    /// Size an instance type offline: max pods, reservations and eviction thresholds, with
+    /// the formula behind each number.
     Plan(PlanArgs),
     /// Drop-in for the EKS AMI's max-pods-calculator.sh: same flags, one integer.
     MaxPods(MaxPodsArgs),

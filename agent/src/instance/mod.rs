@@ -8,6 +8,8 @@
 //! to ask the EC2 API or to fail. Nothing here does I/O.
 
 pub mod describe;
+// Generated: rustfmt must not reformat it, or it would differ from what the generator makes.
+#[rustfmt::skip]
 mod table;
 
 use std::borrow::Cow;
