@@ -1,8 +1,11 @@
 //! The command line (clap). Only argument shapes live here; what each command does is in
 //! `commands.rs`, so the CLI can be read as the program's table of contents.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{Backend, LogFormat};
 use crate::instance::Hypervisor;
 use crate::sizing::{CapPolicy, IpFamily, Profile};
 
@@ -10,9 +13,11 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0   success
   2   the instance type is unknown: sizing is impossible without its limits
-  64  invalid arguments (a count of zero, an unknown profile, a bad CNI version)
-  69  a needed service is unavailable (e.g. IMDS)
-  70  internal error";
+  64  invalid arguments or configuration (a count of zero, an unknown key, a bad CNI version)
+  65  an existing file nodecap must merge into is malformed
+  69  a needed service is unavailable (IMDS)
+  70  internal error
+  73  a file cannot be written (nothing half-written is left behind)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,28 +40,92 @@ pub enum Command {
     MaxPods(MaxPodsArgs),
     /// Show the embedded limits of instance types (all of them when none is named).
     InstanceTypes(InstanceTypesArgs),
+    /// At boot, before the kubelet: size this node (IMDS, then its limits) and write the
+    /// kubelet's settings atomically. Idempotent.
+    Init(InitArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
-/// VPC CNI mode and sizing overrides, shared by every command that sizes a node.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default configuration file, every key commented with its default.
+    Defaults,
+}
+
 #[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Configuration file. A missing default file means defaults; a missing named file is
+    /// an error.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Where to write the kubelet's settings. [default: auto]
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+    /// Print the target file and its content; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where EC2 API answers are cached. [default: /var/lib/nodecap]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// IMDS endpoint. [default: $AWS_EC2_METADATA_SERVICE_ENDPOINT or http://169.254.169.254]
+    #[arg(long, value_name = "URL")]
+    pub imds_endpoint: Option<String>,
+    /// Seconds IMDS and the EC2 API have, in all, to answer. [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub imds_deadline: Option<u64>,
+    /// nodeadm's NodeConfig drop-in directory. [default: /etc/eks/nodeadm.d]
+    #[arg(long, value_name = "DIR")]
+    pub nodeadm_config_dir: Option<PathBuf>,
+    /// The kubelet's --config-dir. [default: /etc/kubernetes/kubelet/config.json.d]
+    #[arg(long, value_name = "DIR")]
+    pub kubelet_config_dir: Option<PathBuf>,
+    /// The kubelet's config file, for the kubelet-config backend.
+    /// [default: /etc/kubernetes/kubelet/config.json]
+    #[arg(long, value_name = "FILE")]
+    pub kubelet_config: Option<PathBuf>,
+    /// The environment file with KUBELET_EXTRA_ARGS, for the flags backend.
+    /// [default: /etc/default/kubelet]
+    #[arg(long, value_name = "FILE")]
+    pub kubelet_env_file: Option<PathBuf>,
+    /// Name of nodecap's drop-in files, without extension. [default: 40-nodecap]
+    #[arg(long, value_name = "NAME")]
+    pub dropin_name: Option<String>,
+    /// maxPods to use when the instance cannot be sized (logged as a warning). Unset: fail.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub fallback_max_pods: Option<u32>,
+    /// Log format. [default: text]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+}
+
+/// VPC CNI mode and sizing overrides, shared by every command that sizes a node. Unset flags
+/// leave the configuration (or the default) alone.
+#[derive(Debug, Clone, Default, Args)]
 pub struct ModeArgs {
-    /// The VPC CNI allocates /28 prefixes (ENABLE_PREFIX_DELEGATION=true).
-    #[arg(long)]
-    pub prefix_delegation: bool,
-    /// The VPC CNI uses ENIConfigs: the primary ENI carries no pod IPs.
-    #[arg(long)]
-    pub custom_networking: bool,
+    /// The VPC CNI allocates /28 prefixes (ENABLE_PREFIX_DELEGATION). [default: false]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub prefix_delegation: Option<bool>,
+    /// The VPC CNI uses ENIConfigs: the primary ENI carries no pod IPs. [default: false]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub custom_networking: Option<bool>,
     /// Use at most N ENIs for pods (the VPC CNI's MAX_ENI).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_enis: Option<u32>,
     /// ENIs not available to pods, e.g. 1 for the security-groups-for-pods trunk ENI.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub reserved_enis: u32,
-    /// The cluster's IP family.
-    #[arg(long, value_enum, default_value_t = IpFamily::Ipv4)]
-    pub ip_family: IpFamily,
+    /// [default: 0]
+    #[arg(long, value_name = "N")]
+    pub reserved_enis: Option<u32>,
+    /// The cluster's IP family. [default: ipv4]
+    #[arg(long, value_enum)]
+    pub ip_family: Option<IpFamily>,
     /// Ceiling on pods: eks (110, or 250 above 30 vCPUs), none, or a number.
-    /// Default: eks for the nodecap profile, none for the eks profile.
+    /// [default: eks for the nodecap profile, none for the eks profile]
     #[arg(long, value_name = "eks|none|N")]
     pub max_pods_cap: Option<CapPolicy>,
     /// At most N pods per vCPU.
@@ -65,9 +134,9 @@ pub struct ModeArgs {
     /// Set maxPods explicitly instead of computing it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pods: Option<u32>,
-    /// nodecap (default: corrected EKS numbers) or eks (nodeadm exactly).
-    #[arg(long, value_enum, default_value_t = Profile::Nodecap)]
-    pub profile: Profile,
+    /// nodecap (corrected EKS numbers) or eks (nodeadm exactly). [default: nodecap]
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,12 +5,14 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use std::path::Path;
+
 use crate::cli::{
-    FactsArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, ModeArgs, PlanArgs, PlanOutput,
+    FactsArgs, InitArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, ModeArgs, PlanArgs, PlanOutput,
 };
 use crate::instance::{self, InstanceFacts, Source};
 use crate::sizing::{self, CapPolicy, SizingOptions};
-use crate::{explain, render};
+use crate::{config, explain, init, logging, render};
 
 /// A failed command. Each variant maps to one documented exit code.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,14 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error(transparent)]
+    Init(#[from] init::Error),
+}
+
+impl From<config::Error> for Error {
+    fn from(e: config::Error) -> Self {
+        Error::Usage(e.0)
+    }
 }
 
 /// sysexits.h codes, so systemd units can tell "fix the config" from "try again".
@@ -41,6 +51,7 @@ impl Error {
             Error::UnknownInstanceType(..) => exit::UNKNOWN_INSTANCE_TYPE,
             Error::Usage(_) => exit::USAGE,
             Error::Unavailable(_) => exit::UNAVAILABLE,
+            Error::Init(e) => e.exit_code(),
         }
     }
 }
@@ -51,20 +62,128 @@ fn lookup(instance_type: &str) -> Result<&'static InstanceFacts, Error> {
     })
 }
 
+/// A TOML value from anything serde can serialize (enums as their config spelling).
+fn value<T: serde::Serialize>(v: T) -> Option<toml::Value> {
+    toml::Value::try_from(v).ok()
+}
+
 impl ModeArgs {
-    pub fn to_options(&self) -> SizingOptions {
-        SizingOptions {
-            prefix_delegation: self.prefix_delegation,
-            custom_networking: self.custom_networking,
-            max_enis: self.max_enis,
-            reserved_enis: self.reserved_enis,
-            ip_family: self.ip_family,
-            max_pods_cap: self.max_pods_cap,
-            pods_per_core: self.pods_per_core,
-            max_pods: self.max_pods,
-            profile: self.profile,
+    /// The flags that were given, as a configuration layer.
+    pub fn layer(&self) -> toml::Table {
+        let mut table = toml::Table::new();
+        let entries = [
+            ("prefix_delegation", self.prefix_delegation.and_then(value)),
+            ("custom_networking", self.custom_networking.and_then(value)),
+            ("max_enis", self.max_enis.and_then(value)),
+            ("reserved_enis", self.reserved_enis.and_then(value)),
+            ("ip_family", self.ip_family.and_then(value)),
+            ("max_pods_cap", self.max_pods_cap.and_then(value)),
+            ("pods_per_core", self.pods_per_core.and_then(value)),
+            ("max_pods", self.max_pods.and_then(value)),
+            ("profile", self.profile.and_then(value)),
+        ];
+        for (key, v) in entries {
+            if let Some(v) = v {
+                config::set(&mut table, None, key, v);
+            }
         }
+        table
     }
+}
+
+impl InitArgs {
+    /// The flags that were given, as a configuration layer (mode flags included).
+    pub fn layer(&self) -> toml::Table {
+        let mut table = self.mode.layer();
+        let path = |p: &Option<std::path::PathBuf>| p.as_ref().and_then(value);
+        let entries = [
+            (None, "state_dir", path(&self.state_dir)),
+            (
+                None,
+                "fallback_max_pods",
+                self.fallback_max_pods.and_then(value),
+            ),
+            (None, "log_format", self.log_format.and_then(value)),
+            (
+                Some("imds"),
+                "endpoint",
+                self.imds_endpoint.clone().and_then(value),
+            ),
+            (
+                Some("imds"),
+                "deadline_seconds",
+                self.imds_deadline.and_then(value),
+            ),
+            (Some("kubelet"), "backend", self.backend.and_then(value)),
+            (
+                Some("kubelet"),
+                "nodeadm_config_dir",
+                path(&self.nodeadm_config_dir),
+            ),
+            (
+                Some("kubelet"),
+                "kubelet_config_dir",
+                path(&self.kubelet_config_dir),
+            ),
+            (
+                Some("kubelet"),
+                "kubelet_config",
+                path(&self.kubelet_config),
+            ),
+            (
+                Some("kubelet"),
+                "kubelet_env_file",
+                path(&self.kubelet_env_file),
+            ),
+            (
+                Some("kubelet"),
+                "dropin_name",
+                self.dropin_name.clone().and_then(value),
+            ),
+        ];
+        for (section, key, v) in entries {
+            if let Some(v) = v {
+                config::set(&mut table, section, key, v);
+            }
+        }
+        table
+    }
+}
+
+/// The configuration `init` (and later `run`) uses: file, then environment, then flags.
+pub fn load_config(file: Option<&Path>, flags: toml::Table) -> Result<config::Config, Error> {
+    let (path, explicit) = match file {
+        Some(path) => (path, true),
+        None => (Path::new(config::DEFAULT_PATH), false),
+    };
+    let file_layer = config::file_layer(path, explicit)?;
+    let env_layer = config::env_layer(std::env::vars())?;
+    Ok(config::resolve(vec![
+        ("config file", file_layer),
+        ("environment", env_layer),
+        ("flags", flags),
+    ])?)
+}
+
+/// `nodecap init`.
+pub fn init(args: &InitArgs) -> Result<String, Error> {
+    let config = load_config(args.config.as_deref(), args.layer())?;
+    logging::init(config.log_format);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Unavailable(format!("cannot start the async runtime: {e}")))?;
+    let report = runtime.block_on(init::run(&config, args.dry_run))?;
+    Ok(if args.dry_run {
+        format!("# {}\n{}", report.path.display(), report.contents)
+    } else {
+        String::new()
+    })
+}
+
+/// `nodecap config defaults`.
+pub fn config_defaults() -> String {
+    config::DEFAULTS.to_owned()
 }
 
 impl FactsArgs {
@@ -97,16 +216,14 @@ pub fn plan(args: &PlanArgs) -> Result<String, Error> {
             (lookup(name)?, Source::Embedded)
         }
     };
-    let sizing = sizing::size(facts, source, &args.mode.to_options());
+    let options = config::resolve(vec![("flags", args.mode.layer())])?.sizing;
+    let sizing = sizing::size(facts, source, &options);
     let settings = render::KubeletSettings::from_sizing(&sizing);
     let header = format!(
         "nodecap plan: {} ({} data), profile {}, {} pods",
         facts.instance_type,
         source,
-        match sizing.profile {
-            sizing::Profile::Nodecap => "nodecap",
-            sizing::Profile::Eks => "eks",
-        },
+        init::profile_name(sizing.profile),
         sizing.max_pods
     );
     Ok(match args.output {

@@ -1,12 +1,22 @@
 //! nodecap: the node-side companion agent for Amazon EKS worker nodes.
 //!
 //! Data flows one way: instance facts ([`instance`]) → sizing ([`sizing`], pure) → kubelet
-//! settings in every format ([`render`]) or a human explanation ([`explain`]). The command line
-//! is in [`cli`]; [`commands`] wires a parsed command to these modules.
+//! settings in every format ([`render`]) or a human explanation ([`explain`]). At boot,
+//! [`init`] gets the facts from IMDS ([`imds`]) and [`limits`] (embedded table, cache, EC2
+//! API via [`ec2`]) and writes the settings through [`kubelet`] and [`writer`]. Configuration is
+//! [`config`]; the command line is [`cli`]; [`commands`] wires a parsed command to the rest.
 
 pub mod cli;
 pub mod commands;
+pub mod config;
+pub mod ec2;
 pub mod explain;
+pub mod imds;
+pub mod init;
 pub mod instance;
+pub mod kubelet;
+pub mod limits;
+pub mod logging;
 pub mod render;
 pub mod sizing;
+pub mod writer;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use nodecap::cli::{Cli, Command};
+use nodecap::cli::{Cli, Command, ConfigCommand};
 use nodecap::commands::{self, exit};
 
 fn main() -> ExitCode {
@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan(args),
         Command::MaxPods(args) => commands::max_pods(args),
         Command::InstanceTypes(args) => commands::instance_types(args),
+        Command::Init(args) => commands::init(args),
+        Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults()),
     };
     match result {
         Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {

@@ -9,7 +9,7 @@
 //! `systemReserved` is set (amazon-eks-ami#661, #1490), and `evictionHard` is complete so the
 //! kubelet's imagefs thresholds are not dropped.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::instance::{InstanceFacts, Source};
 
@@ -23,7 +23,7 @@ pub const EKS_CAP_SMALL: u32 = 110;
 pub const EKS_CAP_LARGE: u32 = 250;
 pub const EKS_CAP_VCPUS: u32 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum IpFamily {
     #[default]
@@ -32,7 +32,7 @@ pub enum IpFamily {
 }
 
 /// Which set of reservations to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// The EKS numbers, corrected: capped pods, memory for the pods really run,

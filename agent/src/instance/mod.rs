@@ -51,6 +51,8 @@ pub enum Source {
     Api,
     /// Given on the command line (`plan --enis … --ips-per-eni … --vcpus …`).
     Flags,
+    /// Nothing could size the node: `fallback_max_pods` was used.
+    Fallback,
 }
 
 impl fmt::Display for Source {
@@ -60,6 +62,7 @@ impl fmt::Display for Source {
             Source::Cache => "cache",
             Source::Api => "api",
             Source::Flags => "flags",
+            Source::Fallback => "fallback",
         })
     }
 }

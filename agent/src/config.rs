@@ -1,0 +1,587 @@
+//! Configuration: `/etc/nodecap/config.toml`, then `NODECAP_*` environment variables, then
+//! command-line flags, each layer overriding the one before. Raw layers are TOML tables; they
+//! are checked one by one (so an error names the file and line, the variable or the flag),
+//! merged, and turned into a validated [`Config`] before anything is bound or written.
+//!
+//! Every key is listed in [`DEFAULTS`], the commented file `nodecap config defaults` prints;
+//! a test parses it back so the documentation cannot drift from the code.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
+
+pub const DEFAULT_PATH: &str = "/etc/nodecap/config.toml";
+pub const ENV_PREFIX: &str = "NODECAP_";
+
+/// The default configuration file, every key commented out at its default.
+pub const DEFAULTS: &str = r#"# nodecap configuration (/etc/nodecap/config.toml).
+# Every key is optional; the values shown are the defaults. NODECAP_<KEY> environment
+# variables override this file (NODECAP_KUBELET_BACKEND for kubelet.backend), and
+# command-line flags override both.
+
+# --- VPC CNI mode -------------------------------------------------------------------------
+# /28 prefix delegation (the VPC CNI's ENABLE_PREFIX_DELEGATION).
+# prefix_delegation = false
+# Custom networking with ENIConfigs: the primary ENI carries no pod IPs.
+# custom_networking = false
+# Use at most this many ENIs for pods (the VPC CNI's MAX_ENI). Unset: all of them.
+# max_enis = 4
+# ENIs not available to pods, e.g. 1 for the security-groups-for-pods trunk ENI.
+# reserved_enis = 0
+# "ipv4" or "ipv6".
+# ip_family = "ipv4"
+
+# --- Sizing ---------------------------------------------------------------------------------
+# "nodecap" (corrected EKS numbers, systemReserved, complete evictionHard) or "eks" (nodeadm).
+# profile = "nodecap"
+# Ceiling on pods: "eks" (110, or 250 above 30 vCPUs), "none", or a number.
+# Unset: "eks" for the nodecap profile, "none" for the eks profile.
+# max_pods_cap = "eks"
+# At most this many pods per vCPU. Unset: no limit.
+# pods_per_core = 10
+# Set maxPods explicitly instead of computing it.
+# max_pods = 110
+# When the instance type cannot be sized (not in the table, no cache, EC2 API unreachable),
+# use this maxPods and log a warning. Unset: `init` fails instead.
+# fallback_max_pods = 110
+
+# --- Files ----------------------------------------------------------------------------------
+# Where the EC2 API's answers are cached for the next boot.
+# state_dir = "/var/lib/nodecap"
+# "text" (journald) or "json".
+# log_format = "text"
+
+[imds]
+# The instance metadata service. AWS_EC2_METADATA_SERVICE_ENDPOINT also sets it.
+# endpoint = "http://169.254.169.254"
+# Everything IMDS and the EC2 API are asked at boot must answer within this many seconds.
+# deadline_seconds = 60
+
+[kubelet]
+# Where `init` writes the kubelet's settings:
+#   auto           the first of these that exists on the node, in this order
+#   nodeadm        a NodeConfig drop-in in nodeadm_config_dir (AL2023)
+#   kubelet-dropin a KubeletConfiguration .conf in the kubelet's --config-dir
+#   kubelet-config merged into the kubelet's config file, other fields kept
+#   flags          KUBELET_EXTRA_ARGS in an environment file
+# backend = "auto"
+# nodeadm_config_dir = "/etc/eks/nodeadm.d"
+# kubelet_config_dir = "/etc/kubernetes/kubelet/config.json.d"
+# kubelet_config = "/etc/kubernetes/kubelet/config.json"
+# kubelet_env_file = "/etc/default/kubelet"
+# File name (without extension) of the drop-ins nodecap owns. Name yours higher to override.
+# dropin_name = "40-nodecap"
+"#;
+
+/// Where `init` writes the kubelet's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    Auto,
+    Nodeadm,
+    KubeletDropin,
+    KubeletConfig,
+    Flags,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One layer as written: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    prefix_delegation: Option<bool>,
+    custom_networking: Option<bool>,
+    max_enis: Option<u32>,
+    reserved_enis: Option<u32>,
+    ip_family: Option<IpFamily>,
+    profile: Option<Profile>,
+    #[serde(default, deserialize_with = "cap_policy")]
+    max_pods_cap: Option<CapPolicy>,
+    pods_per_core: Option<u32>,
+    max_pods: Option<u32>,
+    fallback_max_pods: Option<u32>,
+    state_dir: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    imds: Option<RawImds>,
+    kubelet: Option<RawKubelet>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImds {
+    endpoint: Option<String>,
+    deadline_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubelet {
+    backend: Option<Backend>,
+    nodeadm_config_dir: Option<PathBuf>,
+    kubelet_config_dir: Option<PathBuf>,
+    kubelet_config: Option<PathBuf>,
+    kubelet_env_file: Option<PathBuf>,
+    dropin_name: Option<String>,
+}
+
+/// `max_pods_cap = "eks" | "none" | N`.
+fn cap_policy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CapPolicy>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Number(n) => n.to_string().parse(),
+        Raw::Text(s) => s.parse(),
+    }
+    .map(Some)
+    .map_err(serde::de::Error::custom)
+}
+
+/// Paths and choices for the kubelet backends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletTargets {
+    pub backend: Backend,
+    pub nodeadm_config_dir: PathBuf,
+    pub kubelet_config_dir: PathBuf,
+    pub kubelet_config: PathBuf,
+    pub kubelet_env_file: PathBuf,
+    pub dropin_name: String,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub sizing: SizingOptions,
+    pub fallback_max_pods: Option<u32>,
+    pub state_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub imds_endpoint: String,
+    pub imds_deadline: Duration,
+    pub kubelet: KubeletTargets,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sizing: SizingOptions::default(),
+            fallback_max_pods: None,
+            state_dir: PathBuf::from("/var/lib/nodecap"),
+            log_format: LogFormat::Text,
+            imds_endpoint: crate::imds::DEFAULT_ENDPOINT.to_owned(),
+            imds_deadline: Duration::from_secs(60),
+            kubelet: KubeletTargets {
+                backend: Backend::Auto,
+                nodeadm_config_dir: PathBuf::from("/etc/eks/nodeadm.d"),
+                kubelet_config_dir: PathBuf::from("/etc/kubernetes/kubelet/config.json.d"),
+                kubelet_config: PathBuf::from("/etc/kubernetes/kubelet/config.json"),
+                kubelet_env_file: PathBuf::from("/etc/default/kubelet"),
+                dropin_name: "40-nodecap".to_owned(),
+            },
+        }
+    }
+}
+
+/// A configuration error: one line naming the source, the key and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(pub String);
+
+/// Every key as `(section, key)`, the order of [`DEFAULTS`]: the environment variable for
+/// `(s, k)` is `NODECAP_<S>_<K>` upper-cased.
+pub const KEYS: &[(Option<&str>, &str)] = &[
+    (None, "prefix_delegation"),
+    (None, "custom_networking"),
+    (None, "max_enis"),
+    (None, "reserved_enis"),
+    (None, "ip_family"),
+    (None, "profile"),
+    (None, "max_pods_cap"),
+    (None, "pods_per_core"),
+    (None, "max_pods"),
+    (None, "fallback_max_pods"),
+    (None, "state_dir"),
+    (None, "log_format"),
+    (Some("imds"), "endpoint"),
+    (Some("imds"), "deadline_seconds"),
+    (Some("kubelet"), "backend"),
+    (Some("kubelet"), "nodeadm_config_dir"),
+    (Some("kubelet"), "kubelet_config_dir"),
+    (Some("kubelet"), "kubelet_config"),
+    (Some("kubelet"), "kubelet_env_file"),
+    (Some("kubelet"), "dropin_name"),
+];
+
+fn env_name(section: Option<&str>, key: &str) -> String {
+    let name = match section {
+        Some(s) => format!("{s}_{key}"),
+        None => key.to_owned(),
+    };
+    format!("{ENV_PREFIX}{}", name.to_uppercase())
+}
+
+/// Sets `section.key` in a layer table.
+pub fn set(table: &mut toml::Table, section: Option<&str>, key: &str, value: toml::Value) {
+    let target = match section {
+        None => Some(table),
+        Some(s) => table
+            .entry(s)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut(),
+    };
+    if let Some(target) = target {
+        target.insert(key.to_owned(), value);
+    }
+}
+
+/// Reads the file layer. A missing file is an empty layer only when it is the default path.
+pub fn file_layer(path: &Path, explicit: bool) -> Result<toml::Table, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(toml::Table::new());
+        }
+        Err(e) => return Err(Error(format!("config {}: {e}", path.display()))),
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Error(format!(
+            "config {}: {}",
+            path.display(),
+            one_line(&e, &text)
+        ))
+    })?;
+    toml::from_str::<RawConfig>(&text).map_err(|e| {
+        Error(format!(
+            "config {}: {}",
+            path.display(),
+            one_line(&e, &text)
+        ))
+    })?;
+    Ok(table)
+}
+
+/// Builds the environment layer from `NODECAP_*` variables (and the AWS SDK's
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` for `imds.endpoint`). Values parse as TOML scalars,
+/// so `NODECAP_MAX_ENIS=2` is a number and `NODECAP_KUBELET_BACKEND=flags` a string.
+pub fn env_layer(vars: impl IntoIterator<Item = (String, String)>) -> Result<toml::Table, Error> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let mut table = toml::Table::new();
+    let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if let Some(endpoint) = lookup("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
+        set(
+            &mut table,
+            Some("imds"),
+            "endpoint",
+            toml::Value::String(endpoint),
+        );
+    }
+    for &(section, key) in KEYS {
+        let name = env_name(section, key);
+        let Some(raw) = lookup(&name) else { continue };
+        let mut one = toml::Table::new();
+        set(&mut one, section, key, scalar(&raw));
+        check(&one).map_err(|e| Error(format!("environment {name}={raw:?}: {}", e.message())))?;
+        set(&mut table, section, key, scalar(&raw));
+    }
+    Ok(table)
+}
+
+/// `true`, `3` and `"x"` as TOML would read them; anything else is a string.
+fn scalar(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table() && !v.is_array())
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// Checks a layer's keys and types without applying it.
+fn check(table: &toml::Table) -> Result<(), toml::de::Error> {
+    RawConfig::deserialize(toml::Value::Table(table.clone())).map(|_| ())
+}
+
+/// A toml error as one line: `line N (key): message`.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let Some(span) = e.span() else {
+        return e.message().to_owned();
+    };
+    let start = span.start.min(text.len());
+    let number = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(number - 1).unwrap_or_default();
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() => {
+            format!("line {number} ({}): {}", key.trim(), e.message())
+        }
+        _ => format!("line {number}: {}", e.message()),
+    }
+}
+
+/// Merges `over` into `base`, recursing into sections.
+pub fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Layers in order (file, environment, flags) → the validated configuration.
+pub fn resolve(layers: Vec<(&str, toml::Table)>) -> Result<Config, Error> {
+    let mut merged = toml::Table::new();
+    for (source, layer) in layers {
+        check(&layer).map_err(|e| Error(format!("{source}: {}", e.message())))?;
+        merge(&mut merged, layer);
+    }
+    let raw = RawConfig::deserialize(toml::Value::Table(merged))
+        .map_err(|e| Error(e.message().to_owned()))?;
+    validate(raw)
+}
+
+fn positive(key: &str, value: Option<u32>) -> Result<Option<u32>, Error> {
+    match value {
+        Some(0) => Err(Error(format!("{key}: expected a positive integer, got 0"))),
+        v => Ok(v),
+    }
+}
+
+fn validate(raw: RawConfig) -> Result<Config, Error> {
+    let defaults = Config::default();
+    let imds = raw.imds.unwrap_or_default();
+    let kubelet = raw.kubelet.unwrap_or_default();
+    let deadline = imds
+        .deadline_seconds
+        .unwrap_or(defaults.imds_deadline.as_secs());
+    if !(1..=3600).contains(&deadline) {
+        return Err(Error(format!(
+            "imds.deadline_seconds: expected 1 to 3600 seconds, got {deadline}"
+        )));
+    }
+    let endpoint = imds.endpoint.unwrap_or(defaults.imds_endpoint);
+    crate::imds::ImdsClient::new(&endpoint, Duration::from_secs(1))
+        .map_err(|e| Error(format!("imds.endpoint: {e}")))?;
+    let dropin_name = kubelet.dropin_name.unwrap_or(defaults.kubelet.dropin_name);
+    let name_ok = !dropin_name.is_empty()
+        && !dropin_name.starts_with('.')
+        && dropin_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !name_ok {
+        return Err(Error(format!(
+            "kubelet.dropin_name: expected a file name of letters, digits, '.', '_' and '-', got {dropin_name:?}"
+        )));
+    }
+    Ok(Config {
+        sizing: SizingOptions {
+            prefix_delegation: raw.prefix_delegation.unwrap_or(false),
+            custom_networking: raw.custom_networking.unwrap_or(false),
+            max_enis: positive("max_enis", raw.max_enis)?,
+            reserved_enis: raw.reserved_enis.unwrap_or(0),
+            ip_family: raw.ip_family.unwrap_or_default(),
+            max_pods_cap: raw.max_pods_cap,
+            pods_per_core: positive("pods_per_core", raw.pods_per_core)?,
+            max_pods: positive("max_pods", raw.max_pods)?,
+            profile: raw.profile.unwrap_or_default(),
+        },
+        fallback_max_pods: positive("fallback_max_pods", raw.fallback_max_pods)?,
+        state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
+        log_format: raw.log_format.unwrap_or_default(),
+        imds_endpoint: endpoint,
+        imds_deadline: Duration::from_secs(deadline),
+        kubelet: KubeletTargets {
+            backend: kubelet.backend.unwrap_or(defaults.kubelet.backend),
+            nodeadm_config_dir: kubelet
+                .nodeadm_config_dir
+                .unwrap_or(defaults.kubelet.nodeadm_config_dir),
+            kubelet_config_dir: kubelet
+                .kubelet_config_dir
+                .unwrap_or(defaults.kubelet.kubelet_config_dir),
+            kubelet_config: kubelet
+                .kubelet_config
+                .unwrap_or(defaults.kubelet.kubelet_config),
+            kubelet_env_file: kubelet
+                .kubelet_env_file
+                .unwrap_or(defaults.kubelet.kubelet_env_file),
+            dropin_name,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uncommented_defaults() -> String {
+        DEFAULTS
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn defaults_file_lists_every_key_and_matches_the_code() {
+        let text = uncommented_defaults();
+        let table: toml::Table = text.parse().unwrap();
+        for &(section, key) in KEYS {
+            let present = match section {
+                None => table.contains_key(key),
+                Some(s) => table[s].as_table().unwrap().contains_key(key),
+            };
+            assert!(present, "DEFAULTS lacks {section:?}.{key}");
+        }
+        let top_level = table.keys().filter(|k| !table[*k].is_table()).count();
+        let sections: usize = table
+            .values()
+            .filter_map(|v| v.as_table())
+            .map(|t| t.len())
+            .sum();
+        assert_eq!(
+            top_level + sections,
+            KEYS.len(),
+            "KEYS lacks a key of DEFAULTS"
+        );
+        // The values shown are the defaults, except the examples of keys that are unset.
+        let mut shown = table.clone();
+        for key in [
+            "max_enis",
+            "pods_per_core",
+            "max_pods",
+            "fallback_max_pods",
+            "max_pods_cap",
+        ] {
+            shown.remove(key);
+        }
+        let config = resolve(vec![("defaults", shown)]).unwrap();
+        assert_eq!(config, Config::default());
+        // And the file as printed (all commented) is the defaults too.
+        let printed: toml::Table = DEFAULTS.parse().unwrap();
+        assert_eq!(
+            resolve(vec![("printed", printed)]).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let file: toml::Table =
+            "max_enis = 2\nprofile = \"eks\"\n[kubelet]\nbackend = \"nodeadm\"\n"
+                .parse()
+                .unwrap();
+        let env = env_layer([
+            ("NODECAP_MAX_ENIS".to_owned(), "3".to_owned()),
+            ("NODECAP_KUBELET_BACKEND".to_owned(), "flags".to_owned()),
+            ("NODECAP_MAX_PODS_CAP".to_owned(), "200".to_owned()),
+            (
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT".to_owned(),
+                "http://127.0.0.1:9".to_owned(),
+            ),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ])
+        .unwrap();
+        let mut flags = toml::Table::new();
+        set(&mut flags, None, "max_enis", toml::Value::Integer(4));
+        let config = resolve(vec![("file", file), ("env", env), ("flags", flags)]).unwrap();
+        assert_eq!(config.sizing.max_enis, Some(4));
+        assert_eq!(config.sizing.profile, Profile::Eks);
+        assert_eq!(config.sizing.max_pods_cap, Some(CapPolicy::Fixed(200)));
+        assert_eq!(config.kubelet.backend, Backend::Flags);
+        assert_eq!(config.imds_endpoint, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn bad_input_names_the_key_and_the_expected_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "prefix_delegation = true\nmax_enis = \"two\"\n").unwrap();
+        let err = file_layer(&path, true).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("config {}: line 2 (max_enis):", path.display())),
+            "{err}"
+        );
+        assert!(err.contains("expected u32"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+
+        std::fs::write(&path, "[kubelet]\nbakend = \"flags\"\n").unwrap();
+        let err = file_layer(&path, true).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2 (bakend): unknown field `bakend`"),
+            "{err}"
+        );
+
+        std::fs::write(&path, "max_pods_cap = \"lots\"\n").unwrap();
+        let err = file_layer(&path, true).unwrap_err().to_string();
+        assert!(
+            err.contains("expected eks, none or a positive pod count"),
+            "{err}"
+        );
+
+        std::fs::write(&path, "this is not toml").unwrap();
+        assert!(
+            file_layer(&path, true)
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
+
+        let err = env_layer([("NODECAP_IP_FAMILY".to_owned(), "ipv5".to_owned())]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment NODECAP_IP_FAMILY=\"ipv5\": unknown variant `ipv5`"),
+            "{err}"
+        );
+
+        let zero: toml::Table = "max_pods = 0".parse().unwrap();
+        let err = resolve(vec![("file", zero)]).unwrap_err().to_string();
+        assert_eq!(err, "max_pods: expected a positive integer, got 0");
+
+        let deadline: toml::Table = "[imds]\ndeadline_seconds = 0".parse().unwrap();
+        assert!(resolve(vec![("file", deadline)]).is_err());
+        let name: toml::Table = "[kubelet]\ndropin_name = \"../x\"".parse().unwrap();
+        assert!(
+            resolve(vec![("file", name)])
+                .unwrap_err()
+                .to_string()
+                .starts_with("kubelet.dropin_name")
+        );
+        let endpoint: toml::Table = "[imds]\nendpoint = \"169.254.169.254\"".parse().unwrap();
+        assert!(
+            resolve(vec![("file", endpoint)])
+                .unwrap_err()
+                .to_string()
+                .starts_with("imds.endpoint")
+        );
+    }
+
+    #[test]
+    fn missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.toml");
+        assert!(file_layer(&path, false).unwrap().is_empty());
+        let err = file_layer(&path, true).unwrap_err().to_string();
+        assert!(
+            err.contains("absent.toml") && err.contains("No such file"),
+            "{err}"
+        );
+    }
+}

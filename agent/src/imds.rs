@@ -1,0 +1,456 @@
+//! IMDSv2 client: what the node is (instance type, id, region, availability zone) and which
+//! ENIs it has. Owns every request to the instance metadata service.
+//!
+//! Why not `aws-config`'s IMDS client: on a 401 it retries with the *same* cached token until
+//! its own TTL runs out, so a token the service invalidated (an instance stop/start, a
+//! restarted IMDS) fails every request for hours. This client drops the token on 401 and asks
+//! for a new one, and counts its requests so the cost of a boot can be measured.
+//!
+//! Rules: a token PUT with a TTL, reused until shortly before it expires; a 404 is `Ok(None)`
+//! (absent, the caller decides); connection errors, timeouts and 5xx are retried with
+//! exponential backoff, all inside one overall deadline fixed when the client is made; any
+//! other status is an error naming the URL. Values are parsed by pure functions below.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
+const TOKEN_TTL: Duration = Duration::from_secs(21_600);
+/// Ask for a new token this long before the old one expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// A 401 right after a fresh token means the service rejects us: stop after this many.
+const MAX_TOKEN_REFRESHES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "IMDS {url}: no answer within the {deadline:?} deadline after {attempts} attempts ({last})"
+    )]
+    Deadline {
+        url: String,
+        deadline: Duration,
+        attempts: u32,
+        last: String,
+    },
+    #[error("IMDS {url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("IMDS {url}: {what}, got {value:?}")]
+    Invalid {
+        url: String,
+        what: String,
+        value: String,
+    },
+    #[error("IMDS endpoint {endpoint:?}: expected an http:// URL such as {DEFAULT_ENDPOINT}")]
+    Endpoint { endpoint: String },
+}
+
+/// What the node is, from the instance identity document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub instance_type: String,
+    pub instance_id: String,
+    pub region: String,
+    pub availability_zone: String,
+}
+
+/// One attached ENI as IMDS reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Eni {
+    pub mac: String,
+    pub interface_id: String,
+    pub device_number: u32,
+    pub network_card: u32,
+    /// Private IPv4 addresses, the primary first.
+    pub ipv4: Vec<String>,
+    /// Delegated /28 prefixes.
+    pub ipv4_prefixes: Vec<String>,
+    pub ipv6: Vec<String>,
+    pub subnet_id: Option<String>,
+    pub subnet_ipv4_cidr: Option<String>,
+}
+
+#[derive(Debug)]
+struct Token {
+    value: String,
+    expires: Instant,
+}
+
+/// An IMDSv2 session: one endpoint, one cached token, one overall deadline.
+#[derive(Debug)]
+pub struct ImdsClient {
+    base: String,
+    http: Client<HttpConnector, Empty<Bytes>>,
+    token: Mutex<Option<Token>>,
+    deadline: Instant,
+    budget: Duration,
+    requests: AtomicU32,
+}
+
+impl ImdsClient {
+    /// A client for `endpoint` (e.g. `http://169.254.169.254`) whose every call must finish
+    /// within `deadline` from now.
+    pub fn new(endpoint: &str, deadline: Duration) -> Result<Self, Error> {
+        let base = endpoint.trim_end_matches('/');
+        let valid = base
+            .strip_prefix("http://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+        if !valid {
+            return Err(Error::Endpoint {
+                endpoint: endpoint.to_owned(),
+            });
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
+        connector.set_nodelay(true);
+        Ok(ImdsClient {
+            base: base.to_owned(),
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            token: Mutex::new(None),
+            deadline: Instant::now() + deadline,
+            budget: deadline,
+            requests: AtomicU32::new(0),
+        })
+    }
+
+    /// HTTP requests sent so far, retries and token requests included.
+    pub fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/latest/{path}", self.base)
+    }
+
+    /// `GET /latest/{path}`: `Ok(None)` when the path does not exist (404).
+    pub async fn get(&self, path: &str) -> Result<Option<String>, Error> {
+        let url = self.url(path);
+        let mut refreshes = 0;
+        loop {
+            let token = self.token().await?;
+            let (status, body) = self
+                .send(Method::GET, &url, ("x-aws-ec2-metadata-token", &token))
+                .await?;
+            match status {
+                StatusCode::OK => {
+                    return String::from_utf8(body.to_vec()).map(Some).map_err(|_| {
+                        Error::Invalid {
+                            url,
+                            what: "expected UTF-8 text".to_owned(),
+                            value: String::from_utf8_lossy(&body).into_owned(),
+                        }
+                    });
+                }
+                StatusCode::NOT_FOUND => return Ok(None),
+                // The service no longer accepts our token: forget it and ask for a new one.
+                StatusCode::UNAUTHORIZED if refreshes < MAX_TOKEN_REFRESHES => {
+                    refreshes += 1;
+                    tracing::debug!(%url, "IMDS token rejected; requesting a new one");
+                    *self.lock_token() = None;
+                }
+                status => {
+                    return Err(Error::Status {
+                        url,
+                        status: status.as_u16(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Like [`get`](Self::get), but a missing path is an error naming what was expected.
+    pub async fn require(&self, path: &str, what: &str) -> Result<String, Error> {
+        self.get(path).await?.ok_or_else(|| Error::Invalid {
+            url: self.url(path),
+            what: format!("expected {what}"),
+            value: "404 Not Found".to_owned(),
+        })
+    }
+
+    fn lock_token(&self) -> std::sync::MutexGuard<'_, Option<Token>> {
+        self.token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn token(&self) -> Result<String, Error> {
+        if let Some(token) = self.lock_token().as_ref()
+            && Instant::now() + TOKEN_MARGIN < token.expires
+        {
+            return Ok(token.value.clone());
+        }
+        let url = self.url("api/token");
+        let ttl = TOKEN_TTL.as_secs().to_string();
+        let (status, body) = self
+            .send(
+                Method::PUT,
+                &url,
+                ("x-aws-ec2-metadata-token-ttl-seconds", &ttl),
+            )
+            .await?;
+        if status != StatusCode::OK {
+            return Err(Error::Status {
+                url,
+                status: status.as_u16(),
+            });
+        }
+        let value = String::from_utf8(body.to_vec()).unwrap_or_default();
+        if value.trim().is_empty() {
+            return Err(Error::Invalid {
+                url,
+                what: "expected a session token".to_owned(),
+                value,
+            });
+        }
+        *self.lock_token() = Some(Token {
+            value: value.clone(),
+            expires: Instant::now() + TOKEN_TTL,
+        });
+        Ok(value)
+    }
+
+    /// One request, retried on connection errors, timeouts and 5xx until the deadline.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        header: (&str, &str),
+    ) -> Result<(StatusCode, Bytes), Error> {
+        let mut attempts = 0;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            attempts += 1;
+            let last = match self.attempt(&method, url, header).await {
+                Ok((status, body)) if !status.is_server_error() => return Ok((status, body)),
+                Ok((status, _)) => format!("HTTP {}", status.as_u16()),
+                Err(reason) => reason,
+            };
+            let now = Instant::now();
+            if now + backoff >= self.deadline {
+                return Err(Error::Deadline {
+                    url: url.to_owned(),
+                    deadline: self.budget,
+                    attempts,
+                    last,
+                });
+            }
+            tracing::debug!(%url, attempts, %last, ?backoff, "IMDS request failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        (name, value): (&str, &str),
+    ) -> Result<(StatusCode, Bytes), String> {
+        let request = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(name, value)
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| {
+                // hyper's messages are generic; the innermost cause says "Connection refused".
+                let mut cause: &dyn std::error::Error = &e;
+                while let Some(source) = cause.source() {
+                    cause = source;
+                }
+                cause.to_string()
+            })?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, body))
+        };
+        match tokio::time::timeout(ATTEMPT_TIMEOUT.min(remaining), exchange).await {
+            Ok(result) => result,
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+
+    /// The instance identity document: type, id, region and zone in one request.
+    pub async fn identity(&self) -> Result<Identity, Error> {
+        let path = "dynamic/instance-identity/document";
+        let text = self.require(path, "the instance identity document").await?;
+        parse_identity(&text).map_err(|what| Error::Invalid {
+            url: self.url(path),
+            what,
+            value: text,
+        })
+    }
+
+    /// Every attached ENI, by device number.
+    pub async fn enis(&self) -> Result<Vec<Eni>, Error> {
+        let dir = "meta-data/network/interfaces/macs/";
+        let listing = self.require(dir, "the list of MAC addresses").await?;
+        let mut enis = Vec::new();
+        for mac in parse_list(&listing) {
+            let mac = mac.trim_end_matches('/').to_owned();
+            let leaf = |name: &str| format!("{dir}{mac}/{name}");
+            let number = |path: String, value: Option<String>| -> Result<u32, Error> {
+                let value = value.unwrap_or_else(|| "0".to_owned());
+                value.trim().parse().map_err(|_| Error::Invalid {
+                    url: self.url(&path),
+                    what: "expected a non-negative integer".to_owned(),
+                    value,
+                })
+            };
+            let device = self
+                .require(&leaf("device-number"), "a device number")
+                .await?;
+            let device_number = number(leaf("device-number"), Some(device))?;
+            // Absent on single-card instances: card 0.
+            let network_card =
+                number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
+            let list = |value: Option<String>| value.as_deref().map(parse_list).unwrap_or_default();
+            enis.push(Eni {
+                interface_id: self
+                    .require(&leaf("interface-id"), "an ENI id")
+                    .await?
+                    .trim()
+                    .to_owned(),
+                device_number,
+                network_card,
+                ipv4: list(self.get(&leaf("local-ipv4s")).await?),
+                ipv4_prefixes: list(self.get(&leaf("ipv4-prefix")).await?),
+                ipv6: list(self.get(&leaf("ipv6s")).await?),
+                subnet_id: self
+                    .get(&leaf("subnet-id"))
+                    .await?
+                    .map(|s| s.trim().to_owned()),
+                subnet_ipv4_cidr: self
+                    .get(&leaf("subnet-ipv4-cidr-block"))
+                    .await?
+                    .map(|s| s.trim().to_owned()),
+                mac,
+            });
+        }
+        enis.sort_by_key(|eni| (eni.network_card, eni.device_number));
+        Ok(enis)
+    }
+}
+
+/// Newline-separated IMDS lists; blank lines and surrounding spaces ignored.
+pub fn parse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Parses and checks the instance identity document. The error says what was expected.
+pub fn parse_identity(text: &str) -> Result<Identity, String> {
+    let identity: Identity = serde_json::from_str(text).map_err(|e| {
+        format!("expected the identity document JSON with instanceType, instanceId, region and availabilityZone ({e})")
+    })?;
+    if !is_instance_type(&identity.instance_type) {
+        return Err(format!(
+            "expected an instance type such as m5.large, got {:?}",
+            identity.instance_type
+        ));
+    }
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !word(&identity.region) || !word(&identity.availability_zone) || !word(&identity.instance_id)
+    {
+        return Err("expected a region, an availability zone and an instance id".to_owned());
+    }
+    Ok(identity)
+}
+
+/// `family.size`: lowercase letters, digits and dashes on both sides of one dot.
+pub fn is_instance_type(name: &str) -> bool {
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    name.split_once('.')
+        .is_some_and(|(family, size)| part(family) && part(size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_identity() {
+        assert_eq!(
+            parse_list("10.0.0.1\n10.0.0.2\n\n"),
+            ["10.0.0.1", "10.0.0.2"]
+        );
+        assert!(parse_list("").is_empty());
+        let doc = r#"{"instanceType":"m5.large","instanceId":"i-0abc","region":"us-east-1",
+                      "availabilityZone":"us-east-1a","accountId":"1"}"#;
+        let identity = parse_identity(doc).unwrap();
+        assert_eq!(identity.instance_type, "m5.large");
+        assert_eq!(identity.region, "us-east-1");
+        assert!(
+            parse_identity("<html>")
+                .unwrap_err()
+                .starts_with("expected the identity document")
+        );
+        let bad = doc.replace("m5.large", "M5 LARGE");
+        assert!(parse_identity(&bad).unwrap_err().contains("\"M5 LARGE\""));
+        let empty_region = doc.replace("\"us-east-1\"", "\"\"");
+        assert!(parse_identity(&empty_region).is_err());
+    }
+
+    #[test]
+    fn instance_type_names() {
+        for ok in [
+            "m5.large",
+            "u-6tb1.metal",
+            "m7i.metal-48xl",
+            "p5en.48xlarge",
+        ] {
+            assert!(is_instance_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "m5",
+            "m5.",
+            ".large",
+            "M5.large",
+            "m5.large\n",
+            "m5 .large",
+            "a.b.c",
+        ] {
+            assert!(!is_instance_type(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_must_be_http() {
+        assert!(ImdsClient::new("http://127.0.0.1:1234/", Duration::from_secs(1)).is_ok());
+        for bad in ["", "169.254.169.254", "https://x", "http://", "http://a/b"] {
+            assert!(matches!(
+                ImdsClient::new(bad, Duration::from_secs(1)),
+                Err(Error::Endpoint { .. })
+            ));
+        }
+    }
+}
