@@ -3,35 +3,73 @@
 #
 #   tests/run.sh
 #
-# Installs what the tests need when it is missing (idempotent), then runs, in order:
-# formatting, clippy with warnings as errors, and every unit, golden, CLI and regeneration test.
-# One target directory (target/) is reused by every step, so nothing is compiled twice.
+# Installs what the tests need when it is missing (idempotent: Debian packages, a Python venv
+# with the AWS API emulator under target/), starts the emulator, then runs in order:
+# formatting, clippy with warnings as errors, and every unit, golden, CLI, end-to-end,
+# emulator and systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run
+# here with --include-ignored). One target directory (target/) serves every step.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 step() { printf '\n== %s\n' "$*"; }
-need() {
-  command -v "$1" >/dev/null 2>&1 || {
-    echo "tests/run.sh: $1 is required ($2)" >&2
-    exit 69
-  }
-}
 
-need cargo "a Rust toolchain: https://rustup.rs"
+# --- what the tests need --------------------------------------------------------------------
+command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required (https://rustup.rs)" >&2; exit 69; }
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
+apt_packages=()
+command -v systemd-nspawn >/dev/null || apt_packages+=(systemd-container)
+command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
+command -v python3.11 >/dev/null || apt_packages+=(python3.11 python3.11-venv)
+command -v curl >/dev/null || apt_packages+=(curl)
+if ((${#apt_packages[@]})); then
+  step "apt-get install ${apt_packages[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+venv=target/ls-venv
+if ! "$venv/bin/python" -c 'import localstack' 2>/dev/null; then
+  step "AWS API emulator (LocalStack, pinned in tests/requirements-localstack.txt)"
+  python3.11 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-localstack.txt
+fi
+
+# --- the AWS API emulator -------------------------------------------------------------------
+ls_port=4566
+ls_pid=
+stop_emulator() { [[ -n "$ls_pid" ]] && kill "$ls_pid" 2>/dev/null && wait "$ls_pid" 2>/dev/null; true; }
+trap stop_emulator EXIT
+if ! curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1; then
+  step "start the AWS API emulator on 127.0.0.1:$ls_port"
+  mkdir -p target/localstack-fs
+  GATEWAY_LISTEN=127.0.0.1:$ls_port GATEWAY_SERVER=hypercorn SERVICES=cloudwatch,ec2 \
+  OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/target/localstack-fs" DNS_ADDRESS=0 \
+  DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+    nice "$venv/bin/python" -m localstack.runtime.main >target/localstack.log 2>&1 &
+  ls_pid=$!
+  for _ in $(seq 1 120); do
+    curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1 && break
+    kill -0 "$ls_pid" 2>/dev/null || { cat target/localstack.log >&2; echo "tests/run.sh: the emulator exited" >&2; exit 69; }
+    sleep 0.5
+  done
+  curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null || { echo "tests/run.sh: the emulator did not start" >&2; exit 69; }
+fi
+export NODECAP_TEST_AWS_ENDPOINT=http://127.0.0.1:$ls_port
+
 export CARGO_TERM_COLOR=never
-# Tests must never reach a real instance metadata service.
+# The SDK's own credential and region chains must never probe a real instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 
+# --- the checks -----------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
-step "cargo test"
-cargo test --locked --no-fail-fast
+step "cargo test (including the emulator, root and systemd tests)"
+cargo test --locked --workspace --no-fail-fast -- --include-ignored

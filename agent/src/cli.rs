@@ -54,26 +54,32 @@ pub enum ConfigCommand {
     Defaults,
 }
 
-#[derive(Debug, Clone, Args)]
+/// Serializes to a configuration layer: field names are config keys (`imds_*` go to the
+/// `[imds]` section, the kubelet paths to `[kubelet]`), unset flags are omitted.
+#[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct InitArgs {
     /// Configuration file. A missing default file means defaults; a missing named file is
     /// an error.
     #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Where to write the kubelet's settings. [default: auto]
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
     /// Print the target file and its content; write nothing.
     #[arg(long)]
+    #[serde(skip)]
     pub dry_run: bool,
     /// Where EC2 API answers are cached. [default: /var/lib/nodecap]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// IMDS endpoint. [default: $AWS_EC2_METADATA_SERVICE_ENDPOINT or http://169.254.169.254]
     #[arg(long, value_name = "URL")]
+    #[serde(rename = "endpoint")]
     pub imds_endpoint: Option<String>,
     /// Seconds IMDS and the EC2 API have, in all, to answer. [default: 60]
     #[arg(long, value_name = "SECONDS")]
+    #[serde(rename = "deadline_seconds")]
     pub imds_deadline: Option<u64>,
     /// nodeadm's NodeConfig drop-in directory. [default: /etc/eks/nodeadm.d]
     #[arg(long, value_name = "DIR")]
@@ -95,16 +101,23 @@ pub struct InitArgs {
     /// maxPods to use when the instance cannot be sized (logged as a warning). Unset: fail.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub fallback_max_pods: Option<u32>,
+    /// Ask the EC2 API before the embedded table; the cache and the table stay as fallbacks.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub prefer_api: Option<bool>,
     /// Log format. [default: text]
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
     #[command(flatten)]
+    #[serde(flatten)]
     pub mode: ModeArgs,
 }
 
 /// VPC CNI mode and sizing overrides, shared by every command that sizes a node. Unset flags
 /// leave the configuration (or the default) alone.
-#[derive(Debug, Clone, Default, Args)]
+/// Serializes to a configuration layer: field names are config keys, unset flags are
+/// omitted (see `commands::flags_layer`).
+#[derive(Debug, Clone, Default, Args, serde::Serialize)]
 pub struct ModeArgs {
     /// The VPC CNI allocates /28 prefixes (ENABLE_PREFIX_DELEGATION). [default: false]
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -224,7 +237,7 @@ pub struct MaxPodsArgs {
         conflicts_with = "instance_type_from_imds"
     )]
     pub instance_type: Option<String>,
-    /// Read the instance type from IMDS.
+    /// Read the instance type from IMDS (IMDSv2; AWS_EC2_METADATA_SERVICE_ENDPOINT is honoured).
     #[arg(long)]
     pub instance_type_from_imds: bool,
     /// The VPC CNI version (1.11.4, v1.11.2 and 1.11.4-eksbuild.1 all work); prefix

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::{
-    FactsArgs, InitArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, ModeArgs, PlanArgs, PlanOutput,
+    FactsArgs, InitArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, PlanArgs, PlanOutput,
 };
 use crate::instance::{self, InstanceFacts, Source};
 use crate::sizing::{self, CapPolicy, SizingOptions};
@@ -62,92 +62,20 @@ fn lookup(instance_type: &str) -> Result<&'static InstanceFacts, Error> {
     })
 }
 
-/// A TOML value from anything serde can serialize (enums as their config spelling).
-fn value<T: serde::Serialize>(v: T) -> Option<toml::Value> {
-    toml::Value::try_from(v).ok()
-}
-
-impl ModeArgs {
-    /// The flags that were given, as a configuration layer.
-    pub fn layer(&self) -> toml::Table {
-        let mut table = toml::Table::new();
-        let entries = [
-            ("prefix_delegation", self.prefix_delegation.and_then(value)),
-            ("custom_networking", self.custom_networking.and_then(value)),
-            ("max_enis", self.max_enis.and_then(value)),
-            ("reserved_enis", self.reserved_enis.and_then(value)),
-            ("ip_family", self.ip_family.and_then(value)),
-            ("max_pods_cap", self.max_pods_cap.and_then(value)),
-            ("pods_per_core", self.pods_per_core.and_then(value)),
-            ("max_pods", self.max_pods.and_then(value)),
-            ("profile", self.profile.and_then(value)),
-        ];
-        for (key, v) in entries {
-            if let Some(v) = v {
-                config::set(&mut table, None, key, v);
-            }
+/// Flags as a configuration layer. The argument structs serialize with config key names
+/// (unset flags are omitted); keys of a section (`imds`, `kubelet`) move into it.
+pub fn flags_layer<T: serde::Serialize>(args: &T) -> Result<toml::Table, Error> {
+    let mut flat = toml::Table::try_from(args).map_err(|e| Error::Usage(format!("flags: {e}")))?;
+    let mut layer = toml::Table::new();
+    for &(section, key) in config::KEYS {
+        if let Some(value) = flat.remove(key) {
+            config::set(&mut layer, section, key, value);
         }
-        table
     }
-}
-
-impl InitArgs {
-    /// The flags that were given, as a configuration layer (mode flags included).
-    pub fn layer(&self) -> toml::Table {
-        let mut table = self.mode.layer();
-        let path = |p: &Option<std::path::PathBuf>| p.as_ref().and_then(value);
-        let entries = [
-            (None, "state_dir", path(&self.state_dir)),
-            (
-                None,
-                "fallback_max_pods",
-                self.fallback_max_pods.and_then(value),
-            ),
-            (None, "log_format", self.log_format.and_then(value)),
-            (
-                Some("imds"),
-                "endpoint",
-                self.imds_endpoint.clone().and_then(value),
-            ),
-            (
-                Some("imds"),
-                "deadline_seconds",
-                self.imds_deadline.and_then(value),
-            ),
-            (Some("kubelet"), "backend", self.backend.and_then(value)),
-            (
-                Some("kubelet"),
-                "nodeadm_config_dir",
-                path(&self.nodeadm_config_dir),
-            ),
-            (
-                Some("kubelet"),
-                "kubelet_config_dir",
-                path(&self.kubelet_config_dir),
-            ),
-            (
-                Some("kubelet"),
-                "kubelet_config",
-                path(&self.kubelet_config),
-            ),
-            (
-                Some("kubelet"),
-                "kubelet_env_file",
-                path(&self.kubelet_env_file),
-            ),
-            (
-                Some("kubelet"),
-                "dropin_name",
-                self.dropin_name.clone().and_then(value),
-            ),
-        ];
-        for (section, key, v) in entries {
-            if let Some(v) = v {
-                config::set(&mut table, section, key, v);
-            }
-        }
-        table
+    if let Some(key) = flat.keys().next() {
+        return Err(Error::Usage(format!("flag {key} has no configuration key")));
     }
+    Ok(layer)
 }
 
 /// The configuration `init` (and later `run`) uses: file, then environment, then flags.
@@ -167,7 +95,7 @@ pub fn load_config(file: Option<&Path>, flags: toml::Table) -> Result<config::Co
 
 /// `nodecap init`.
 pub fn init(args: &InitArgs) -> Result<String, Error> {
-    let config = load_config(args.config.as_deref(), args.layer())?;
+    let config = load_config(args.config.as_deref(), flags_layer(args)?)?;
     logging::init(config.log_format);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -216,7 +144,7 @@ pub fn plan(args: &PlanArgs) -> Result<String, Error> {
             (lookup(name)?, Source::Embedded)
         }
     };
-    let options = config::resolve(vec![("flags", args.mode.layer())])?.sizing;
+    let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
     let sizing = sizing::size(facts, source, &options);
     let settings = render::KubeletSettings::from_sizing(&sizing);
     let header = format!(
@@ -271,14 +199,12 @@ fn cni_supports_prefix_delegation((major, minor): (u32, u32)) -> bool {
 /// deliberate difference: bare-metal types (no hypervisor) do prefix delegation, as ipamd does.
 pub fn max_pods(args: &MaxPodsArgs) -> Result<String, Error> {
     let version = parse_cni_version(&args.cni_version)?;
-    let instance_type = match (&args.instance_type, args.instance_type_from_imds) {
-        (Some(name), _) => name.as_str(),
-        (None, _) => {
-            return Err(Error::Unavailable(
-                "--instance-type-from-imds: this build has no IMDS client yet (it arrives with \
-                 `nodecap init`); pass --instance-type"
-                    .to_owned(),
-            ));
+    let from_imds;
+    let instance_type = match &args.instance_type {
+        Some(name) => name.as_str(),
+        None => {
+            from_imds = instance_type_from_imds()?;
+            from_imds.as_str()
         }
     };
     let facts = lookup(instance_type)?;
@@ -296,6 +222,30 @@ pub fn max_pods(args: &MaxPodsArgs) -> Result<String, Error> {
     };
     let sizing = sizing::size(facts, Source::Embedded, &options);
     Ok(format!("{}\n", sizing.max_pods))
+}
+
+/// The calculator's `--instance-type-from-imds`: IMDSv2 `meta-data/instance-type`, at
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` or the default address, within 30 seconds.
+fn instance_type_from_imds() -> Result<String, Error> {
+    let endpoint = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+        .unwrap_or_else(|_| crate::imds::DEFAULT_ENDPOINT.to_owned());
+    let unavailable = |e: crate::imds::Error| Error::Unavailable(e.to_string());
+    let client = crate::imds::ImdsClient::new(&endpoint, std::time::Duration::from_secs(30))
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Unavailable(format!("cannot start the async runtime: {e}")))?;
+    let name = runtime
+        .block_on(client.require("meta-data/instance-type", "an instance type"))
+        .map_err(unavailable)?;
+    let name = name.trim().to_owned();
+    if !crate::imds::is_instance_type(&name) {
+        return Err(Error::Unavailable(format!(
+            "IMDS meta-data/instance-type: expected an instance type such as m5.large, got {name:?}"
+        )));
+    }
+    Ok(name)
 }
 
 /// `nodecap instance-types`.
@@ -362,6 +312,82 @@ pub fn instance_types(args: &InstanceTypesArgs) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn every_config_key_has_an_init_flag() {
+        let cli = Cli::try_parse_from([
+            "nodecap",
+            "init",
+            "--prefix-delegation",
+            "--custom-networking=false",
+            "--max-enis",
+            "2",
+            "--reserved-enis",
+            "1",
+            "--ip-family",
+            "ipv6",
+            "--profile",
+            "eks",
+            "--max-pods-cap",
+            "none",
+            "--pods-per-core",
+            "3",
+            "--max-pods",
+            "9",
+            "--fallback-max-pods",
+            "9",
+            "--prefer-api",
+            "--state-dir",
+            "/s",
+            "--log-format",
+            "json",
+            "--imds-endpoint",
+            "http://x",
+            "--imds-deadline",
+            "5",
+            "--backend",
+            "flags",
+            "--nodeadm-config-dir",
+            "/a",
+            "--kubelet-config-dir",
+            "/b",
+            "--kubelet-config",
+            "/c",
+            "--kubelet-env-file",
+            "/d",
+            "--dropin-name",
+            "n",
+            "--dry-run",
+            "--config",
+            "/e",
+        ])
+        .unwrap();
+        let Command::Init(args) = cli.command else {
+            panic!("not init");
+        };
+        let layer = flags_layer(&args).unwrap();
+        let count = |t: &toml::Table| -> usize {
+            t.values()
+                .map(|v| v.as_table().map_or(1, |t| t.len()))
+                .sum()
+        };
+        assert_eq!(count(&layer), config::KEYS.len(), "{layer:#?}");
+        let config = config::resolve(vec![("flags", layer)]).unwrap();
+        assert!(!config.sizing.custom_networking && config.sizing.prefix_delegation);
+        assert_eq!(
+            config.kubelet.kubelet_env_file,
+            std::path::PathBuf::from("/d")
+        );
+        assert_eq!(config.imds_deadline, std::time::Duration::from_secs(5));
+        // Nothing given, nothing set.
+        let cli = Cli::try_parse_from(["nodecap", "init"]).unwrap();
+        let Command::Init(args) = cli.command else {
+            panic!("not init");
+        };
+        assert!(flags_layer(&args).unwrap().is_empty());
+    }
 
     #[test]
     fn cni_versions() {

@@ -48,6 +48,10 @@ pub const DEFAULTS: &str = r#"# nodecap configuration (/etc/nodecap/config.toml)
 # use this maxPods and log a warning. Unset: `init` fails instead.
 # fallback_max_pods = 110
 
+# Ask the EC2 API before the embedded table (its answer is cached): for when the table in
+# this build is older than what AWS now reports. The cache and the table stay as fallbacks.
+# prefer_api = false
+
 # --- Files ----------------------------------------------------------------------------------
 # Where the EC2 API's answers are cached for the next boot.
 # state_dir = "/var/lib/nodecap"
@@ -112,6 +116,7 @@ struct RawConfig {
     pods_per_core: Option<u32>,
     max_pods: Option<u32>,
     fallback_max_pods: Option<u32>,
+    prefer_api: Option<bool>,
     state_dir: Option<PathBuf>,
     log_format: Option<LogFormat>,
     imds: Option<RawImds>,
@@ -168,6 +173,7 @@ pub struct KubeletTargets {
 pub struct Config {
     pub sizing: SizingOptions,
     pub fallback_max_pods: Option<u32>,
+    pub prefer_api: bool,
     pub state_dir: PathBuf,
     pub log_format: LogFormat,
     pub imds_endpoint: String,
@@ -180,6 +186,7 @@ impl Default for Config {
         Config {
             sizing: SizingOptions::default(),
             fallback_max_pods: None,
+            prefer_api: false,
             state_dir: PathBuf::from("/var/lib/nodecap"),
             log_format: LogFormat::Text,
             imds_endpoint: crate::imds::DEFAULT_ENDPOINT.to_owned(),
@@ -214,6 +221,7 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (None, "pods_per_core"),
     (None, "max_pods"),
     (None, "fallback_max_pods"),
+    (None, "prefer_api"),
     (None, "state_dir"),
     (None, "log_format"),
     (Some("imds"), "endpoint"),
@@ -401,6 +409,7 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
             profile: raw.profile.unwrap_or_default(),
         },
         fallback_max_pods: positive("fallback_max_pods", raw.fallback_max_pods)?,
+        prefer_api: raw.prefer_api.unwrap_or(false),
         state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
         log_format: raw.log_format.unwrap_or_default(),
         imds_endpoint: endpoint,

@@ -83,6 +83,7 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
         &identity.region,
         &config.state_dir,
         remaining,
+        config.prefer_api,
     )
     .await
     {
@@ -151,10 +152,10 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
         let outcome = writer::write_atomic(&path, contents.as_bytes(), 0o644)?;
         match outcome {
             writer::Outcome::Written => {
-                tracing::info!(path = %path.display(), backend = %backend_name(backend), "kubelet settings written");
+                tracing::info!(path = %path.display(), backend = %backend_name(backend), imds_requests = imds.requests(), "kubelet settings written");
             }
             writer::Outcome::Unchanged => {
-                tracing::info!(path = %path.display(), backend = %backend_name(backend), "kubelet settings unchanged");
+                tracing::info!(path = %path.display(), backend = %backend_name(backend), imds_requests = imds.requests(), "kubelet settings unchanged");
             }
         }
         Some(outcome)

@@ -1,5 +1,6 @@
 //! Instance limits for the node: the embedded table, then the on-disk cache of an earlier EC2
-//! answer, then `ec2:DescribeInstanceTypes` (whose answer is cached for the next boot). The
+//! answer, then `ec2:DescribeInstanceTypes` (whose answer is cached for the next boot). With
+//! `prefer_api` the API is asked first and the cache, then the table, are the fallbacks. The
 //! result always says which one it came from.
 //!
 //! Cache: `<state_dir>/instance-types/<type>.json`, one `DescribeInstanceTypes` record in the
@@ -57,41 +58,64 @@ pub fn read_cache(state_dir: &Path, instance_type: &str) -> Option<InstanceFacts
     }
 }
 
-/// Looks `instance_type` up: embedded table → cache → EC2 API (then cached).
+/// Looks `instance_type` up: embedded table → cache → EC2 API (then cached); with
+/// `prefer_api`, EC2 API (then cached) → cache → embedded table.
 pub async fn resolve(
     instance_type: &str,
     region: &str,
     state_dir: &Path,
     api_timeout: Duration,
+    prefer_api: bool,
 ) -> Result<(InstanceFacts, Source), Error> {
-    if let Some(facts) = instance::lookup_embedded(instance_type) {
-        return Ok((facts.clone(), Source::Embedded));
-    }
-    if let Some(facts) = read_cache(state_dir, instance_type) {
-        return Ok((facts, Source::Cache));
-    }
-    let unknown = |api| Error::Unknown {
-        instance_type: instance_type.to_owned(),
-        cache: cache_path(state_dir, instance_type).display().to_string(),
-        api,
+    let local = || {
+        let embedded =
+            instance::lookup_embedded(instance_type).map(|f| (f.clone(), Source::Embedded));
+        let cached = || read_cache(state_dir, instance_type).map(|f| (f, Source::Cache));
+        if prefer_api {
+            cached().or(embedded)
+        } else {
+            embedded.or_else(cached)
+        }
     };
-    let record = ec2::describe_instance_type(instance_type, region, api_timeout)
-        .await
-        .map_err(unknown)?;
+    if !prefer_api && let Some(found) = local() {
+        return Ok(found);
+    }
+    match from_api(instance_type, region, state_dir, api_timeout).await {
+        Ok(facts) => Ok((facts, Source::Api)),
+        Err(api) => {
+            if prefer_api && let Some(found) = local() {
+                tracing::warn!(error = %api, source = %found.1, "EC2 API unavailable; using local instance data");
+                return Ok(found);
+            }
+            Err(Error::Unknown {
+                instance_type: instance_type.to_owned(),
+                cache: cache_path(state_dir, instance_type).display().to_string(),
+                api,
+            })
+        }
+    }
+}
+
+/// Asks the EC2 API and caches a usable answer.
+async fn from_api(
+    instance_type: &str,
+    region: &str,
+    state_dir: &Path,
+    api_timeout: Duration,
+) -> Result<InstanceFacts, ec2::Error> {
+    let record = ec2::describe_instance_type(instance_type, region, api_timeout).await?;
+    let answer = |what: String| ec2::Error::Answer {
+        instance_type: instance_type.to_owned(),
+        what,
+    };
     let facts = match describe::to_facts(&record) {
         Ok(Some(facts)) => facts,
         Ok(None) => {
-            return Err(unknown(ec2::Error::Answer {
-                instance_type: instance_type.to_owned(),
-                what: "no ENIs or no IPv4 addresses: the VPC CNI cannot put pods here".to_owned(),
-            }));
+            return Err(answer(
+                "no ENIs or no IPv4 addresses: the VPC CNI cannot put pods here".to_owned(),
+            ));
         }
-        Err(e) => {
-            return Err(unknown(ec2::Error::Answer {
-                instance_type: instance_type.to_owned(),
-                what: e.to_string(),
-            }));
-        }
+        Err(e) => return Err(answer(e.to_string())),
     };
     let path = cache_path(state_dir, instance_type);
     let mut text = serde_json::to_string_pretty(&record).unwrap_or_default();
@@ -101,7 +125,7 @@ pub async fn resolve(
         Ok(_) => tracing::info!(path = %path.display(), "cached the EC2 answer for the next boot"),
         Err(e) => tracing::warn!(error = %e, "cannot cache the EC2 answer"),
     }
-    Ok((facts, Source::Api))
+    Ok(facts)
 }
 
 #[cfg(test)]

@@ -323,15 +323,39 @@ fn invalid_arguments_exit_64() {
 }
 
 #[test]
-fn imds_is_not_available_yet() {
-    let (code, err) = fails(&[
-        "max-pods",
-        "--instance-type-from-imds",
-        "--cni-version",
-        "1.19.0",
-    ]);
-    assert_eq!(code, 69);
-    assert!(err.contains("--instance-type-from-imds"));
+fn max_pods_reads_the_instance_type_from_imds() {
+    use nodecap_testkit::imds::{ImdsServer, Instance};
+    let imds = ImdsServer::start(&Instance::example("m5.4xlarge", 8, 30)).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nodecap"))
+            .args([
+                "max-pods",
+                "--instance-type-from-imds",
+                "--cni-version",
+                "1.19.0",
+            ])
+            .args(extra)
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--show-max-allowed"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "234\n");
+    assert_eq!(
+        imds.requests(),
+        [
+            "PUT /latest/api/token",
+            "GET /latest/meta-data/instance-type"
+        ]
+    );
+    imds.set("meta-data/instance-type", Some("not a type"));
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(69));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("got \"not a type\"")
+    );
 }
 
 #[test]

@@ -576,7 +576,7 @@ fn killed_mid_write_leaves_old_or_new() {
 #[ignore = "needs root to mount a tmpfs; tests/run.sh runs it"]
 fn disk_full_keeps_the_old_file() {
     let node = Node::new("m5.large", 3, 10);
-    let dir = node.path("full");
+    let dir = node.path("etc/kubernetes/kubelet/config.json.d");
     fs::create_dir_all(&dir).unwrap();
     let status = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs"])
@@ -598,12 +598,7 @@ fn disk_full_keeps_the_old_file() {
     let chunk = vec![0u8; 1024];
     while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
     drop(filler);
-    let out = node.init(&[
-        "--backend",
-        "kubelet-dropin",
-        "--kubelet-config-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let out = node.init(&["--backend", "kubelet-dropin"]);
     let (code, line) = failed(&out);
     assert_eq!(code, 73);
     assert!(line.contains("No space left on device"), "{line}");
