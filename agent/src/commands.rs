@@ -93,15 +93,19 @@ pub fn load_config(file: Option<&Path>, flags: toml::Table) -> Result<config::Co
     ])?)
 }
 
+/// A single-threaded runtime: `init` and the IMDS lookups do a handful of sequential requests.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Unavailable(format!("cannot start the async runtime: {e}")))
+}
+
 /// `nodecap init`.
 pub fn init(args: &InitArgs) -> Result<String, Error> {
     let config = load_config(args.config.as_deref(), flags_layer(args)?)?;
     logging::init(config.log_format);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Unavailable(format!("cannot start the async runtime: {e}")))?;
-    let report = runtime.block_on(init::run(&config, args.dry_run))?;
+    let report = runtime()?.block_on(init::run(&config, args.dry_run))?;
     Ok(if args.dry_run {
         format!("# {}\n{}", report.path.display(), report.contents)
     } else {
@@ -149,10 +153,7 @@ pub fn plan(args: &PlanArgs) -> Result<String, Error> {
     let settings = render::KubeletSettings::from_sizing(&sizing);
     let header = format!(
         "nodecap plan: {} ({} data), profile {}, {} pods",
-        facts.instance_type,
-        source,
-        init::profile_name(sizing.profile),
-        sizing.max_pods
+        facts.instance_type, source, sizing.profile, sizing.max_pods
     );
     Ok(match args.output {
         PlanOutput::Text => explain::explain(&sizing),
@@ -232,11 +233,7 @@ fn instance_type_from_imds() -> Result<String, Error> {
     let unavailable = |e: crate::imds::Error| Error::Unavailable(e.to_string());
     let client = crate::imds::ImdsClient::new(&endpoint, std::time::Duration::from_secs(30))
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Unavailable(format!("cannot start the async runtime: {e}")))?;
-    let name = runtime
+    let name = runtime()?
         .block_on(client.require("meta-data/instance-type", "an instance type"))
         .map_err(unavailable)?;
     let name = name.trim().to_owned();

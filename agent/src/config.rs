@@ -91,6 +91,18 @@ pub enum Backend {
     Flags,
 }
 
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Auto => "auto",
+            Backend::Nodeadm => "nodeadm",
+            Backend::KubeletDropin => "kubelet-dropin",
+            Backend::KubeletConfig => "kubelet-config",
+            Backend::Flags => "flags",
+        })
+    }
+}
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, clap::ValueEnum,
 )]

@@ -143,12 +143,7 @@ pub fn explain(s: &Sizing<'_>) -> String {
     let _ = writeln!(
         out,
         "{}: {} pods; kube-reserved cpu {}m, memory {}Mi, ephemeral-storage {}Gi (profile {})",
-        i.instance_type,
-        s.max_pods,
-        k.cpu_millis,
-        k.memory_mib,
-        k.ephemeral_storage_gib,
-        profile_name(s.profile)
+        i.instance_type, s.max_pods, k.cpu_millis, k.memory_mib, k.ephemeral_storage_gib, s.profile
     );
     out.push('\n');
     let cards = i.enis_per_card.len();
@@ -203,13 +198,6 @@ pub fn explain(s: &Sizing<'_>) -> String {
         let _ = writeln!(out, "note: {note}");
     }
     out
-}
-
-fn profile_name(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Nodecap => "nodecap",
-        Profile::Eks => "eks",
-    }
 }
 
 /// `plan --output json`: the whole result, the formulas and the kubelet settings.

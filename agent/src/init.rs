@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Backend, Config};
 use crate::instance::{Hypervisor, InstanceFacts, Source};
 use crate::render::KubeletSettings;
-use crate::sizing::{self, PodAddressing, Profile};
+use crate::sizing;
 use crate::{imds, kubelet, limits, writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -112,8 +112,8 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
     }
     let settings = KubeletSettings::from_sizing(&sizing);
     tracing::info!(
-        profile = %profile_name(sizing.profile),
-        addressing = %addressing_name(sizing.addressing),
+        profile = %sizing.profile,
+        addressing = %sizing.addressing,
         max_pods = sizing.max_pods,
         kube_reserved_cpu = %settings.kube_reserved["cpu"],
         kube_reserved_memory = %settings.kube_reserved["memory"],
@@ -125,7 +125,7 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
     let backend = match config.kubelet.backend {
         Backend::Auto => {
             let (backend, why) = kubelet::detect(&config.kubelet)?;
-            tracing::info!(backend = %backend_name(backend), reason = %why, "backend chosen");
+            tracing::info!(backend = %backend, reason = %why, "backend chosen");
             backend
         }
         chosen => chosen,
@@ -138,10 +138,7 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
     };
     let header = format!(
         "Written by nodecap init: {} ({} data), profile {}, {} pods. Do not edit: nodecap rewrites it;\noverride it with a later drop-in.",
-        facts.instance_type,
-        source,
-        profile_name(sizing.profile),
-        sizing.max_pods
+        facts.instance_type, source, sizing.profile, sizing.max_pods
     );
     let contents = kubelet::render(backend, &path, &settings, &header, existing.as_deref())?;
 
@@ -152,10 +149,10 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
         let outcome = writer::write_atomic(&path, contents.as_bytes(), 0o644)?;
         match outcome {
             writer::Outcome::Written => {
-                tracing::info!(path = %path.display(), backend = %backend_name(backend), imds_requests = imds.requests(), "kubelet settings written");
+                tracing::info!(path = %path.display(), backend = %backend, imds_requests = imds.requests(), "kubelet settings written");
             }
             writer::Outcome::Unchanged => {
-                tracing::info!(path = %path.display(), backend = %backend_name(backend), imds_requests = imds.requests(), "kubelet settings unchanged");
+                tracing::info!(path = %path.display(), backend = %backend, imds_requests = imds.requests(), "kubelet settings unchanged");
             }
         }
         Some(outcome)
@@ -187,30 +184,5 @@ fn fallback_facts(instance_type: &str) -> InstanceFacts {
         hypervisor: Hypervisor::None,
         bare_metal: false,
         efa_supported: false,
-    }
-}
-
-pub fn profile_name(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Nodecap => "nodecap",
-        Profile::Eks => "eks",
-    }
-}
-
-fn addressing_name(addressing: PodAddressing) -> &'static str {
-    match addressing {
-        PodAddressing::SecondaryIp => "secondary-ip",
-        PodAddressing::PrefixDelegation => "prefix-delegation",
-        PodAddressing::Ipv6 => "ipv6",
-    }
-}
-
-pub fn backend_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Auto => "auto",
-        Backend::Nodeadm => "nodeadm",
-        Backend::KubeletDropin => "kubelet-dropin",
-        Backend::KubeletConfig => "kubelet-config",
-        Backend::Flags => "flags",
     }
 }

@@ -44,6 +44,15 @@ pub enum Profile {
     Eks,
 }
 
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Profile::Nodecap => "nodecap",
+            Profile::Eks => "eks",
+        })
+    }
+}
+
 /// The ceiling applied to the ENI-derived pod count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,6 +111,16 @@ pub enum PodAddressing {
     PrefixDelegation,
     /// IPv6 prefixes: pods are not IP-limited.
     Ipv6,
+}
+
+impl std::fmt::Display for PodAddressing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PodAddressing::SecondaryIp => "secondary-ip",
+            PodAddressing::PrefixDelegation => "prefix-delegation",
+            PodAddressing::Ipv6 => "ipv6",
+        })
+    }
 }
 
 /// ENIs the VPC CNI can give to pods:

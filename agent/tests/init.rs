@@ -293,6 +293,26 @@ fn other_dropins_are_never_touched() {
 }
 
 #[test]
+fn json_logs_are_one_object_per_line() {
+    let node = Node::new("m5.large", 3, 10);
+    let log = ok(&node.init(&["--backend", "kubelet-dropin", "--log-format", "json"]));
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{log}");
+    assert_eq!(lines[0]["message"], "instance identity from IMDS");
+    assert_eq!(lines[0]["instance_type"], "m5.large");
+    assert_eq!(lines[2]["max_pods"], 29);
+    assert_eq!(lines[3]["message"], "kubelet settings written");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"] == "INFO" && l["timestamp"].is_string())
+    );
+}
+
+#[test]
 fn dry_run_prints_and_writes_nothing() {
     let node = Node::new("m5.large", 3, 10);
     let out = node.init(&["--backend", "flags", "--dry-run"]);
