@@ -205,13 +205,7 @@ fn without_flags(args: &str, owned: &[&str]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instance::{Source, lookup_embedded};
-    use crate::sizing::{SizingOptions, size};
-
-    fn m5() -> KubeletSettings {
-        let facts = lookup_embedded("m5.large").unwrap();
-        KubeletSettings::from_sizing(&size(facts, Source::Embedded, &SizingOptions::default()))
-    }
+    use crate::render::tests::m5_large as m5;
 
     #[test]
     fn kubelet_config_merge_keeps_foreign_fields_and_order() {

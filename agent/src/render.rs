@@ -209,12 +209,13 @@ fn with_header(header: &str, comment: &str, body: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::instance::{Source, lookup_embedded};
     use crate::sizing::{SizingOptions, size};
 
-    fn m5_large() -> KubeletSettings {
+    /// The default sizing of an m5.large, for tests of every module that renders it.
+    pub(crate) fn m5_large() -> KubeletSettings {
         let facts = lookup_embedded("m5.large").unwrap();
         KubeletSettings::from_sizing(&size(facts, Source::Embedded, &SizingOptions::default()))
     }
