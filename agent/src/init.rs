@@ -48,16 +48,11 @@ impl Error {
     }
 }
 
-/// What `init` did.
+/// The file `init` targets and the content it wrote (or, in a dry run, would write).
 #[derive(Debug)]
 pub struct Report {
-    pub backend: Backend,
     pub path: PathBuf,
     pub contents: String,
-    /// `None` for a dry run.
-    pub outcome: Option<writer::Outcome>,
-    pub max_pods: u32,
-    pub imds_requests: u32,
 }
 
 pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
@@ -142,12 +137,10 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
     );
     let contents = kubelet::render(backend, &path, &settings, &header, existing.as_deref())?;
 
-    let outcome = if dry_run {
+    if dry_run {
         tracing::info!(path = %path.display(), "dry run: nothing written");
-        None
     } else {
-        let outcome = writer::write_atomic(&path, contents.as_bytes(), 0o644)?;
-        match outcome {
+        match writer::write_atomic(&path, contents.as_bytes(), 0o644)? {
             writer::Outcome::Written => {
                 tracing::info!(path = %path.display(), backend = %backend, imds_requests = imds.requests(), "kubelet settings written");
             }
@@ -155,16 +148,8 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
                 tracing::info!(path = %path.display(), backend = %backend, imds_requests = imds.requests(), "kubelet settings unchanged");
             }
         }
-        Some(outcome)
-    };
-    Ok(Report {
-        backend,
-        path,
-        contents,
-        outcome,
-        max_pods: sizing.max_pods,
-        imds_requests: imds.requests(),
-    })
+    }
+    Ok(Report { path, contents })
 }
 
 /// Facts for a node that cannot be sized: only the CPU count is known (online CPUs, as
