@@ -12,10 +12,11 @@ use crate::sizing::{CapPolicy, IpFamily, Profile};
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success
+  1   `check` found drift
   2   the instance type is unknown: sizing is impossible without its limits
   64  invalid arguments or configuration (a count of zero, an unknown key, a bad CNI version)
   65  an existing file nodecap must merge into is malformed
-  69  a needed service is unavailable (IMDS)
+  69  a needed service is unavailable (IMDS), or the listen address is taken
   70  internal error
   73  a file cannot be written (nothing half-written is left behind)";
 
@@ -43,6 +44,12 @@ pub enum Command {
     /// At boot, before the kubelet: size this node (IMDS, then its limits) and write the
     /// kubelet's settings atomically. Idempotent.
     Init(InitArgs),
+    /// The daemon: collect ENI/IP allocation, ENA allowances and memory headroom on a timer
+    /// and serve them to Prometheus.
+    Run(RunArgs),
+    /// One collection, then computed vs configured vs observed, one line per finding.
+    /// Exit 1 on drift.
+    Check(SourceArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -58,11 +65,6 @@ pub enum ConfigCommand {
 /// `[imds]` section, the kubelet paths to `[kubelet]`), unset flags are omitted.
 #[derive(Debug, Clone, Args, serde::Serialize)]
 pub struct InitArgs {
-    /// Configuration file. A missing default file means defaults; a missing named file is
-    /// an error.
-    #[arg(long, value_name = "PATH")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
     /// Where to write the kubelet's settings. [default: auto]
     #[arg(long, value_enum)]
     pub backend: Option<Backend>,
@@ -70,6 +72,54 @@ pub struct InitArgs {
     #[arg(long)]
     #[serde(skip)]
     pub dry_run: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeArgs,
+}
+
+/// `nodecap run`: the collection sources plus the endpoint and the timer.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct RunArgs {
+    /// Address and port of /metrics, /healthz and /readyz. [default: 127.0.0.1:61682]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Time between collections, jittered by up to 10%: 60s, 2m, 1s. [default: 60s]
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Where the collectors read: ipamd and the host roots. Shared by `run` and `check`.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct SourceArgs {
+    /// ipamd's Prometheus endpoint. [default: http://127.0.0.1:61678/metrics]
+    #[arg(long, value_name = "URL")]
+    pub ipamd_metrics_url: Option<String>,
+    /// ipamd's introspection endpoint. [default: http://127.0.0.1:61679/v1/enis]
+    #[arg(long, value_name = "URL")]
+    pub ipamd_introspection_url: Option<String>,
+    /// The host's procfs. [default: /proc]
+    #[arg(long, value_name = "DIR")]
+    pub proc_root: Option<PathBuf>,
+    /// The host's sysfs. [default: /sys]
+    #[arg(long, value_name = "DIR")]
+    pub sys_root: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub node: NodeArgs,
+}
+
+/// How to learn what the node is and where the kubelet's files are: shared by `init`, `run`
+/// and `check`. Serializes to a configuration layer with config key names.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct NodeArgs {
+    /// Configuration file. A missing default file means defaults; a missing named file is
+    /// an error.
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
     /// Where EC2 API answers are cached. [default: /var/lib/nodecap]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -87,12 +137,10 @@ pub struct InitArgs {
     /// The kubelet's --config-dir. [default: /etc/kubernetes/kubelet/config.json.d]
     #[arg(long, value_name = "DIR")]
     pub kubelet_config_dir: Option<PathBuf>,
-    /// The kubelet's config file, for the kubelet-config backend.
-    /// [default: /etc/kubernetes/kubelet/config.json]
+    /// The kubelet's config file. [default: /etc/kubernetes/kubelet/config.json]
     #[arg(long, value_name = "FILE")]
     pub kubelet_config: Option<PathBuf>,
-    /// The environment file with KUBELET_EXTRA_ARGS, for the flags backend.
-    /// [default: /etc/default/kubelet]
+    /// The environment file with KUBELET_EXTRA_ARGS. [default: /etc/default/kubelet]
     #[arg(long, value_name = "FILE")]
     pub kubelet_env_file: Option<PathBuf>,
     /// Name of nodecap's drop-in files, without extension. [default: 40-nodecap]

@@ -9,10 +9,11 @@ use std::path::Path;
 
 use crate::cli::{
     FactsArgs, InitArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, PlanArgs, PlanOutput,
+    RunArgs, SourceArgs,
 };
 use crate::instance::{self, InstanceFacts, Source};
 use crate::sizing::{self, CapPolicy, SizingOptions};
-use crate::{config, explain, init, logging, render};
+use crate::{check, collect, config, daemon, explain, init, logging, render, snapshot};
 
 /// A failed command. Each variant maps to one documented exit code.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,8 @@ pub enum Error {
     Unavailable(String),
     #[error(transparent)]
     Init(#[from] init::Error),
+    #[error(transparent)]
+    Daemon(#[from] daemon::Error),
 }
 
 impl From<config::Error> for Error {
@@ -39,6 +42,7 @@ impl From<config::Error> for Error {
 
 /// sysexits.h codes, so systemd units can tell "fix the config" from "try again".
 pub mod exit {
+    pub const DRIFT: u8 = 1;
     pub const UNKNOWN_INSTANCE_TYPE: u8 = 2;
     pub const USAGE: u8 = 64;
     pub const UNAVAILABLE: u8 = 69;
@@ -52,6 +56,8 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Unavailable(_) => exit::UNAVAILABLE,
             Error::Init(e) => e.exit_code(),
+            Error::Daemon(daemon::Error::Bind { .. }) => exit::UNAVAILABLE,
+            Error::Daemon(daemon::Error::Setup(_)) => exit::SOFTWARE,
         }
     }
 }
@@ -103,7 +109,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// `nodecap init`.
 pub fn init(args: &InitArgs) -> Result<String, Error> {
-    let config = load_config(args.config.as_deref(), flags_layer(args)?)?;
+    let config = load_config(args.node.config.as_deref(), flags_layer(args)?)?;
     logging::init(config.log_format);
     let report = runtime()?.block_on(init::run(&config, args.dry_run))?;
     Ok(if args.dry_run {
@@ -111,6 +117,24 @@ pub fn init(args: &InitArgs) -> Result<String, Error> {
     } else {
         String::new()
     })
+}
+
+/// `nodecap run`: returns when stopped by a signal.
+pub fn run(args: &RunArgs) -> Result<String, Error> {
+    let config = load_config(args.sources.node.config.as_deref(), flags_layer(args)?)?;
+    logging::init(config.log_format);
+    runtime()?.block_on(daemon::run(config))?;
+    Ok(String::new())
+}
+
+/// `nodecap check`: the report, and whether it found drift.
+pub fn check(args: &SourceArgs) -> Result<(String, bool), Error> {
+    let config = load_config(args.node.config.as_deref(), flags_layer(args)?)?;
+    logging::init(config.log_format);
+    let mut collectors = collect::Collectors::new(std::sync::Arc::new(config)).map_err(Error::Usage)?;
+    let observations = runtime()?.block_on(collectors.collect());
+    let findings = check::findings(&snapshot::Snapshot::new(observations));
+    Ok((check::report(&findings), check::has_drift(&findings)))
 }
 
 /// `nodecap config defaults`.
@@ -313,10 +337,10 @@ mod tests {
     use clap::Parser;
 
     #[test]
-    fn every_config_key_has_an_init_flag() {
+    fn every_config_key_has_a_flag() {
         let cli = Cli::try_parse_from([
             "nodecap",
-            "init",
+            "run",
             "--prefix-delegation",
             "--custom-networking=false",
             "--max-enis",
@@ -344,8 +368,6 @@ mod tests {
             "http://x",
             "--imds-deadline",
             "5",
-            "--backend",
-            "flags",
             "--nodeadm-config-dir",
             "/a",
             "--kubelet-config-dir",
@@ -356,15 +378,31 @@ mod tests {
             "/d",
             "--dropin-name",
             "n",
-            "--dry-run",
             "--config",
             "/e",
+            "--listen",
+            "0.0.0.0:9",
+            "--interval",
+            "2m",
+            "--ipamd-metrics-url",
+            "http://127.0.0.1:1/metrics",
+            "--ipamd-introspection-url",
+            "http://127.0.0.1:2/v1/enis",
+            "--proc-root",
+            "/p",
+            "--sys-root",
+            "/q",
         ])
         .unwrap();
-        let Command::Init(args) = cli.command else {
+        let Command::Run(run) = cli.command else {
+            panic!("not run");
+        };
+        let cli = Cli::try_parse_from(["nodecap", "init", "--backend", "flags", "--dry-run"]).unwrap();
+        let Command::Init(init) = cli.command else {
             panic!("not init");
         };
-        let layer = flags_layer(&args).unwrap();
+        let mut layer = flags_layer(&run).unwrap();
+        config::merge(&mut layer, flags_layer(&init).unwrap());
         let count = |t: &toml::Table| -> usize {
             t.values()
                 .map(|v| v.as_table().map_or(1, |t| t.len()))
@@ -378,6 +416,8 @@ mod tests {
             std::path::PathBuf::from("/d")
         );
         assert_eq!(config.imds_deadline, std::time::Duration::from_secs(5));
+        assert_eq!(config.run.interval, std::time::Duration::from_secs(120));
+        assert_eq!(config.run.sys_root, std::path::PathBuf::from("/q"));
         // Nothing given, nothing set.
         let cli = Cli::try_parse_from(["nodecap", "init"]).unwrap();
         let Command::Init(args) = cli.command else {

@@ -78,6 +78,20 @@ pub const DEFAULTS: &str = r#"# nodecap configuration (/etc/nodecap/config.toml)
 # kubelet_env_file = "/etc/default/kubelet"
 # File name (without extension) of the drop-ins nodecap owns. Name yours higher to override.
 # dropin_name = "40-nodecap"
+
+[run]
+# The daemon (`nodecap run`, `nodecap check`).
+# Where /metrics, /healthz and /readyz are served. A DaemonSet binds the node IP.
+# listen = "127.0.0.1:61682"
+# How often the collectors run (jittered by up to 10%): "60s", "2m", "1s".
+# interval = "60s"
+# The VPC CNI's ipamd: Prometheus metrics and the introspection API.
+# ipamd_metrics_url = "http://127.0.0.1:61678/metrics"
+# ipamd_introspection_url = "http://127.0.0.1:61679/v1/enis"
+# Host roots: procfs (meminfo) and sysfs (memory cgroups under fs/cgroup, interfaces under
+# class/net). A container mounts the host's at other paths.
+# proc_root = "/proc"
+# sys_root = "/sys"
 "#;
 
 /// Where `init` writes the kubelet's settings.
@@ -133,6 +147,18 @@ struct RawConfig {
     log_format: Option<LogFormat>,
     imds: Option<RawImds>,
     kubelet: Option<RawKubelet>,
+    run: Option<RawRun>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    listen: Option<String>,
+    interval: Option<String>,
+    ipamd_metrics_url: Option<String>,
+    ipamd_introspection_url: Option<String>,
+    proc_root: Option<PathBuf>,
+    sys_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +206,17 @@ pub struct KubeletTargets {
     pub dropin_name: String,
 }
 
+/// The daemon's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    pub listen: std::net::SocketAddr,
+    pub interval: Duration,
+    pub ipamd_metrics_url: String,
+    pub ipamd_introspection_url: String,
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -191,6 +228,7 @@ pub struct Config {
     pub imds_endpoint: String,
     pub imds_deadline: Duration,
     pub kubelet: KubeletTargets,
+    pub run: RunSettings,
 }
 
 impl Default for Config {
@@ -210,6 +248,14 @@ impl Default for Config {
                 kubelet_config: PathBuf::from("/etc/kubernetes/kubelet/config.json"),
                 kubelet_env_file: PathBuf::from("/etc/default/kubelet"),
                 dropin_name: "40-nodecap".to_owned(),
+            },
+            run: RunSettings {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 61682)),
+                interval: Duration::from_secs(60),
+                ipamd_metrics_url: "http://127.0.0.1:61678/metrics".to_owned(),
+                ipamd_introspection_url: "http://127.0.0.1:61679/v1/enis".to_owned(),
+                proc_root: PathBuf::from("/proc"),
+                sys_root: PathBuf::from("/sys"),
             },
         }
     }
@@ -244,6 +290,12 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("kubelet"), "kubelet_config"),
     (Some("kubelet"), "kubelet_env_file"),
     (Some("kubelet"), "dropin_name"),
+    (Some("run"), "listen"),
+    (Some("run"), "interval"),
+    (Some("run"), "ipamd_metrics_url"),
+    (Some("run"), "ipamd_introspection_url"),
+    (Some("run"), "proc_root"),
+    (Some("run"), "sys_root"),
 ];
 
 fn env_name(section: Option<&str>, key: &str) -> String {
@@ -386,6 +438,7 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
     let defaults = Config::default();
     let imds = raw.imds.unwrap_or_default();
     let kubelet = raw.kubelet.unwrap_or_default();
+    let run = validate_run(raw.run.unwrap_or_default(), defaults.run)?;
     let deadline = imds
         .deadline_seconds
         .unwrap_or(defaults.imds_deadline.as_secs());
@@ -442,7 +495,69 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
                 .unwrap_or(defaults.kubelet.kubelet_env_file),
             dropin_name,
         },
+        run,
     })
+}
+
+fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error> {
+    let listen = match raw.listen {
+        None => defaults.listen,
+        Some(text) => text.parse().map_err(|_| {
+            Error(format!(
+                "run.listen: expected an address and port such as 127.0.0.1:61682, got {text:?}"
+            ))
+        })?,
+    };
+    let interval = match raw.interval {
+        None => defaults.interval,
+        Some(text) => parse_duration(&text)
+            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
+            .ok_or_else(|| {
+                Error(format!(
+                    "run.interval: expected a duration from 1s to 1h such as 60s or 2m, got {text:?}"
+                ))
+            })?,
+    };
+    let url = |key: &str, value: Option<String>, default: String| -> Result<String, Error> {
+        let value = value.unwrap_or(default);
+        let valid = value
+            .strip_prefix("http://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if valid && value.parse::<hyper::Uri>().is_ok() {
+            Ok(value)
+        } else {
+            Err(Error(format!(
+                "run.{key}: expected an http:// URL such as http://127.0.0.1:61678/metrics, got {value:?}"
+            )))
+        }
+    };
+    Ok(RunSettings {
+        listen,
+        interval,
+        ipamd_metrics_url: url("ipamd_metrics_url", raw.ipamd_metrics_url, defaults.ipamd_metrics_url)?,
+        ipamd_introspection_url: url(
+            "ipamd_introspection_url",
+            raw.ipamd_introspection_url,
+            defaults.ipamd_introspection_url,
+        )?,
+        proc_root: raw.proc_root.unwrap_or(defaults.proc_root),
+        sys_root: raw.sys_root.unwrap_or(defaults.sys_root),
+    })
+}
+
+/// `500ms`, `1s`, `60s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "" | "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

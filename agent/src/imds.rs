@@ -8,7 +8,8 @@
 //!
 //! Rules: a token PUT with a TTL, reused until shortly before it expires; a 404 is `Ok(None)`
 //! (absent, the caller decides); connection errors, timeouts and 5xx are retried with
-//! exponential backoff, all inside one overall deadline fixed when the client is made; any
+//! exponential backoff, all inside one overall deadline (fixed when the client is made, renewed
+//! per collection tick by the daemon); any
 //! other status is an error naming the URL. Values are parsed by pure functions below.
 
 use std::sync::Mutex;
@@ -124,6 +125,13 @@ impl ImdsClient {
             budget: deadline,
             requests: AtomicU32::new(0),
         })
+    }
+
+    /// Starts a new overall deadline of `budget` from now, keeping the token: the daemon's
+    /// client lives across collection ticks and gives each tick its own deadline.
+    pub fn renew_deadline(&mut self, budget: Duration) {
+        self.deadline = Instant::now() + budget;
+        self.budget = budget;
     }
 
     /// HTTP requests sent so far, retries and token requests included.

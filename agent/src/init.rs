@@ -55,9 +55,26 @@ pub struct Report {
     pub contents: String,
 }
 
-pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
+/// What the node is and what it can hold, before any sizing: its identity, its limits and
+/// where they came from, and the sizing options (with `fallback_max_pods` applied when the
+/// limits are unknown). Shared by `init` and the daemon.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub identity: imds::Identity,
+    pub facts: InstanceFacts,
+    pub source: Source,
+    pub options: sizing::SizingOptions,
+}
+
+impl Node {
+    pub fn sizing(&self) -> sizing::Sizing<'_> {
+        sizing::size(&self.facts, self.source, &self.options)
+    }
+}
+
+/// IMDS identity → limits (table, cache, EC2 API) → [`Node`], logging each step.
+pub async fn resolve_node(config: &Config, imds: &imds::ImdsClient) -> Result<Node, Error> {
     let start = Instant::now();
-    let imds = imds::ImdsClient::new(&config.imds_endpoint, config.imds_deadline)?;
     let identity = imds.identity().await?;
     tracing::info!(
         instance_type = %identity.instance_type,
@@ -100,8 +117,19 @@ pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
         hypervisor = %facts.hypervisor,
         "instance limits"
     );
+    Ok(Node {
+        identity,
+        facts,
+        source,
+        options,
+    })
+}
 
-    let sizing = sizing::size(&facts, source, &options);
+pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
+    let imds = imds::ImdsClient::new(&config.imds_endpoint, config.imds_deadline)?;
+    let node = resolve_node(config, &imds).await?;
+    let (facts, source) = (&node.facts, node.source);
+    let sizing = node.sizing();
     for note in &sizing.notes {
         tracing::warn!("{note}");
     }

@@ -27,6 +27,14 @@ fn main() -> ExitCode {
         Command::MaxPods(args) => commands::max_pods(args),
         Command::InstanceTypes(args) => commands::instance_types(args),
         Command::Init(args) => commands::init(args),
+        Command::Run(args) => commands::run(args),
+        Command::Check(args) => match commands::check(args) {
+            Ok((report, drift)) => {
+                let _ = std::io::stdout().lock().write_all(report.as_bytes());
+                return ExitCode::from(if drift { exit::DRIFT } else { 0 });
+            }
+            Err(e) => Err(e),
+        },
         Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults()),
     };
     match result {

@@ -1,0 +1,335 @@
+//! ipamd's introspection endpoint (`http://127.0.0.1:61679/v1/enis`): the datastore, ENI by
+//! ENI, address by address. From it nodecap derives what ipamd exports nowhere: per ENI and
+//! per node, how many IPv4 addresses are in the pool, assigned to pods, cooling down after a
+//! pod left (not reusable yet), and free.
+//!
+//! Both shapes are read (reference/vpc-cni.md §2.1): one `ENIInfos` object up to v1.19, and
+//! from v1.20 an object keyed by network card (`"0"`, `"1"`, …). Address maps are sparse: a
+//! CIDR lists only addresses that are or were recently used, so free = CIDR size − assigned −
+//! cooling down. `AddressFamily`, `containerID` and `ifName` are not relied on (blank in
+//! some releases).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// ipamd's default `IP_COOLDOWN_PERIOD`: a released address is not reused for 30 s.
+pub const COOLDOWN_SECONDS: f64 = 30.0;
+
+/// One ENI's IPv4 pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EniPool {
+    pub id: String,
+    pub network_card: u32,
+    pub device_number: u32,
+    pub primary: bool,
+    pub trunk: bool,
+    /// The subnet is tagged `kubernetes.io/role/cni=0`: no pod gets these addresses.
+    pub excluded: bool,
+    /// `/28` prefixes and single `/32` addresses in the pool.
+    pub prefixes: u32,
+    pub secondary_ips: u32,
+    /// Addresses: total = assigned + cooldown + free.
+    pub total: u64,
+    pub assigned: u64,
+    pub cooldown: u64,
+    pub free: u64,
+}
+
+/// The node's pools, every network card, sorted by card and device number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpamdPools {
+    pub enis: Vec<EniPool>,
+}
+
+/// Node totals over the ENIs pods can use (excluded ENIs left out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub total: u64,
+    pub assigned: u64,
+    pub cooldown: u64,
+    pub free: u64,
+}
+
+impl IpamdPools {
+    pub fn totals(&self) -> Totals {
+        self.enis
+            .iter()
+            .filter(|e| !e.excluded)
+            .fold(Totals::default(), |t, e| Totals {
+                total: t.total + e.total,
+                assigned: t.assigned + e.assigned,
+                cooldown: t.cooldown + e.cooldown,
+                free: t.free + e.free,
+            })
+    }
+
+    /// What the datastore holds: `Some(true)` prefixes, `Some(false)` single addresses,
+    /// `None` nothing yet (a fresh node) — ipamd works in one mode at a time.
+    pub fn prefix_delegation(&self) -> Option<bool> {
+        if self.enis.iter().any(|e| e.prefixes > 0) {
+            Some(true)
+        } else if self.enis.iter().any(|e| e.secondary_ips > 0) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EniInfos {
+    #[serde(rename = "ENIs", default)]
+    enis: BTreeMap<String, RawEni>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawEni {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(default)]
+    is_primary: bool,
+    #[serde(default)]
+    is_trunk: bool,
+    #[serde(default)]
+    device_number: u32,
+    #[serde(rename = "AvailableIPv4Cidrs", default)]
+    available_ipv4_cidrs: Option<BTreeMap<String, RawCidr>>,
+    #[serde(rename = "IsExcludedForPodIPs", default)]
+    is_excluded_for_pod_ips: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawCidr {
+    #[serde(rename = "IPAddresses", default)]
+    ip_addresses: Option<BTreeMap<String, RawAddress>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawAddress {
+    #[serde(rename = "IPAMKey", default)]
+    ipam_key: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    unassigned_time: Option<String>,
+}
+
+/// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown).
+pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("expected JSON: {e}"))?;
+    let object = value
+        .as_object()
+        .ok_or("expected a JSON object of ENIs or of network cards")?;
+    let cards: Vec<(u32, serde_json::Value)> = if object.contains_key("ENIs") {
+        vec![(0, value.clone())]
+    } else {
+        object
+            .iter()
+            .map(|(card, infos)| {
+                card.parse::<u32>()
+                    .map(|n| (n, infos.clone()))
+                    .map_err(|_| format!("expected network card numbers as keys, got {card:?}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut enis = Vec::new();
+    for (card, infos) in cards {
+        let infos: EniInfos = serde_json::from_value(infos)
+            .map_err(|e| format!("network card {card}: {e}"))?;
+        for raw in infos.enis.into_values() {
+            enis.push(pool(card, raw, now)?);
+        }
+    }
+    enis.sort_by(|a, b| (a.network_card, a.device_number, &a.id).cmp(&(b.network_card, b.device_number, &b.id)));
+    Ok(IpamdPools { enis })
+}
+
+fn pool(card: u32, raw: RawEni, now: f64) -> Result<EniPool, String> {
+    let mut pool = EniPool {
+        network_card: card,
+        device_number: raw.device_number,
+        primary: raw.is_primary,
+        trunk: raw.is_trunk,
+        excluded: raw.is_excluded_for_pod_ips,
+        prefixes: 0,
+        secondary_ips: 0,
+        total: 0,
+        assigned: 0,
+        cooldown: 0,
+        free: 0,
+        id: raw.id,
+    };
+    for (cidr, info) in raw.available_ipv4_cidrs.unwrap_or_default() {
+        let bits: u32 = cidr
+            .split_once('/')
+            .and_then(|(_, bits)| bits.parse().ok())
+            .filter(|bits| (24..=32).contains(bits))
+            .ok_or_else(|| format!("ENI {}: expected an IPv4 CIDR key, got {cidr:?}", pool.id))?;
+        let size = 1u64 << (32 - bits);
+        if bits == 32 {
+            pool.secondary_ips += 1;
+        } else {
+            pool.prefixes += 1;
+        }
+        let (mut assigned, mut cooldown) = (0u64, 0u64);
+        for address in info.ip_addresses.unwrap_or_default().into_values() {
+            let in_use = address
+                .ipam_key
+                .as_ref()
+                .is_some_and(|key| key.values().any(|v| !v.is_empty()));
+            if in_use {
+                assigned += 1;
+            } else if let Some(released) = address.unassigned_time.as_deref().and_then(unix_seconds)
+                && now - released < COOLDOWN_SECONDS
+            {
+                cooldown += 1;
+            }
+        }
+        // A corrupt map cannot make the pool negative.
+        let used = (assigned + cooldown).min(size);
+        pool.total += size;
+        pool.assigned += assigned.min(size);
+        pool.cooldown += used - assigned.min(size);
+        pool.free += size - used;
+    }
+    Ok(pool)
+}
+
+/// RFC 3339 (`2026-08-20T10:05:00.123456789Z`, or with a `+hh:mm` offset) → Unix seconds.
+/// Go's zero time (`0001-01-01T00:00:00Z`, "never released") comes out far in the past.
+pub fn unix_seconds(text: &str) -> Option<f64> {
+    let (date, time) = text.split_once(['T', 't', ' '])?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (clock, offset) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
+        (clock, 0)
+    } else {
+        let split = time.rfind(['+', '-'])?;
+        let (clock, zone) = time.split_at(split);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (h, m) = zone[1..].split_once(':')?;
+        (clock, sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
+    };
+    let mut c = clock.splitn(3, ':');
+    let (hour, minute) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?);
+    let second: f64 = c.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Days from the civil date (H. Hinnant's algorithm), proleptic Gregorian.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let whole = days * 86_400 + hour * 3600 + minute * 60 - offset;
+    #[allow(clippy::cast_precision_loss)]
+    Some(whole as f64 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-08-20T10:05:10Z.
+    const NOW: f64 = 1_787_220_310.0;
+
+    fn address(ip: &str, network: &str, released: &str) -> String {
+        format!(
+            r#""{ip}":{{"Address":"{ip}","IPAMKey":{{"networkName":"{network}","containerID":"","ifName":""}},"IPAMMetadata":{{}},"AssignedTime":"2026-08-20T09:00:00Z","UnassignedTime":"{released}"}}"#
+        )
+    }
+
+    const NEVER: &str = "0001-01-01T00:00:00Z";
+
+    /// Card 0: a primary ENI with three /32s (one pod, one released 10 s ago, one never
+    /// used); card 1: one ENI with a /28 holding one pod and one address released long ago.
+    fn v1_20() -> String {
+        format!(
+            r#"{{"0":{{"TotalIPs":3,"AssignedIPs":1,"ENIs":{{"eni-0a":{{"ID":"eni-0a","IsPrimary":true,"IsTrunk":false,"IsEFA":false,"DeviceNumber":0,
+"AvailableIPv4Cidrs":{{
+ "10.0.1.23/32":{{"Cidr":{{"IP":"10.0.1.23","Mask":"/////w=="}},"IPAddresses":{{{}}},"IsPrefix":false,"AddressFamily":""}},
+ "10.0.1.57/32":{{"Cidr":{{"IP":"10.0.1.57","Mask":"/////w=="}},"IPAddresses":{{{}}},"IsPrefix":false,"AddressFamily":""}},
+ "10.0.1.80/32":{{"Cidr":{{"IP":"10.0.1.80","Mask":"/////w=="}},"IPAddresses":{{}},"IsPrefix":false,"AddressFamily":""}}}},
+"IPv6Cidrs":{{}},"IsExcludedForPodIPs":false,"RouteTableID":254,"SubnetID":"subnet-1"}}}}}},
+"1":{{"TotalIPs":16,"AssignedIPs":1,"ENIs":{{"eni-1b":{{"ID":"eni-1b","IsPrimary":false,"IsTrunk":false,"IsEFA":false,"DeviceNumber":0,
+"AvailableIPv4Cidrs":{{"10.0.2.16/28":{{"Cidr":{{"IP":"10.0.2.16","Mask":"////8A=="}},"IPAddresses":{{{},{}}},"IsPrefix":true,"AddressFamily":""}}}},
+"IPv6Cidrs":{{}},"IsExcludedForPodIPs":false,"RouteTableID":10100,"SubnetID":"subnet-2"}}}}}}}}"#,
+            address("10.0.1.23", "aws-cni", NEVER),
+            address("10.0.1.57", "", "2026-08-20T10:05:00.5Z"),
+            address("10.0.2.16", "aws-cni", NEVER),
+            address("10.0.2.17", "", "2026-08-20T09:30:00+02:00"),
+        )
+    }
+
+    #[test]
+    fn per_card_shape_with_sparse_maps() {
+        let pools = parse(v1_20().as_bytes(), NOW).unwrap();
+        assert_eq!(pools.enis.len(), 2);
+        let a = &pools.enis[0];
+        assert_eq!((a.id.as_str(), a.network_card, a.primary), ("eni-0a", 0, true));
+        assert_eq!((a.total, a.assigned, a.cooldown, a.free), (3, 1, 1, 1));
+        assert_eq!((a.secondary_ips, a.prefixes), (3, 0));
+        let b = &pools.enis[1];
+        assert_eq!((b.id.as_str(), b.network_card), ("eni-1b", 1));
+        assert_eq!((b.total, b.assigned, b.cooldown, b.free), (16, 1, 0, 15));
+        assert_eq!(
+            pools.totals(),
+            Totals { total: 19, assigned: 2, cooldown: 1, free: 16 }
+        );
+        assert_eq!(pools.prefix_delegation(), Some(true));
+    }
+
+    #[test]
+    fn flat_shape_before_v1_20() {
+        let flat = r#"{"TotalIPs":2,"AssignedIPs":0,"ENIs":{"eni-9":{"ID":"eni-9","IsPrimary":true,"IsTrunk":false,"DeviceNumber":0,
+          "AvailableIPv4Cidrs":{"10.1.0.5/32":{"Cidr":{"IP":"10.1.0.5","Mask":"/////w=="},"IPAddresses":{},"IsPrefix":false},
+                                "10.1.0.6/32":{"Cidr":{"IP":"10.1.0.6","Mask":"/////w=="},"IPAddresses":null,"IsPrefix":false}},
+          "IPv6Cidrs":null}}}"#;
+        let pools = parse(flat.as_bytes(), NOW).unwrap();
+        assert_eq!(pools.enis.len(), 1);
+        assert_eq!(pools.totals(), Totals { total: 2, assigned: 0, cooldown: 0, free: 2 });
+        assert_eq!(pools.prefix_delegation(), Some(false));
+        assert_eq!(parse(br#"{"0":{"TotalIPs":0,"AssignedIPs":0,"ENIs":{}}}"#, NOW).unwrap().prefix_delegation(), None);
+    }
+
+    #[test]
+    fn excluded_enis_are_not_pod_capacity() {
+        let json = r#"{"0":{"ENIs":{"eni-x":{"ID":"eni-x","DeviceNumber":1,"IsExcludedForPodIPs":true,
+            "AvailableIPv4Cidrs":{"10.2.0.0/28":{"IPAddresses":{}}}}}}}"#;
+        let pools = parse(json.as_bytes(), NOW).unwrap();
+        assert_eq!(pools.enis[0].free, 16);
+        assert_eq!(pools.totals(), Totals::default());
+    }
+
+    #[test]
+    fn bad_documents() {
+        for (json, expected) in [
+            ("[]", "expected a JSON object"),
+            ("nope", "expected JSON"),
+            (r#"{"zero":{}}"#, "expected network card numbers as keys, got \"zero\""),
+            (r#"{"0":{"ENIs":{"e":{"ID":"e","AvailableIPv4Cidrs":{"10.0.0.1":{}}}}}}"#, "ENI e: expected an IPv4 CIDR key"),
+            (r#"{"0":{"ENIs":{"e":{"DeviceNumber":-1}}}}"#, "network card 0:"),
+        ] {
+            let err = parse(json.as_bytes(), NOW).unwrap_err();
+            assert!(err.starts_with(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(unix_seconds("2026-08-20T10:05:10Z"), Some(NOW));
+        assert_eq!(unix_seconds("2026-08-20T12:05:10+02:00"), Some(NOW));
+        assert_eq!(unix_seconds("2026-08-20T10:05:10.25Z"), Some(NOW + 0.25));
+        assert!(unix_seconds(NEVER).unwrap() < -6.2e10);
+        assert_eq!(unix_seconds("yesterday"), None);
+        assert_eq!(unix_seconds("2026-13-01T00:00:00Z"), None);
+    }
+}

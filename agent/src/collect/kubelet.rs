@@ -1,0 +1,307 @@
+//! What the kubelet runs with: `maxPods` and the memory of `kubeReserved` and
+//! `systemReserved`, read from the files that configure it, in the order the kubelet (and
+//! nodeadm before it) applies them — later wins:
+//!
+//! 1. nodeadm `NodeConfig` drop-ins (`spec.kubelet.config`), by file name;
+//! 2. the kubelet's config file;
+//! 3. the kubelet's `--config-dir` drop-ins (`*.conf`), by file name;
+//! 4. `KUBELET_EXTRA_ARGS` flags in the environment file (flags beat files).
+//!
+//! JSON and YAML are both read (YAML through `serde-saphyr`). With none of these files on the
+//! node the collector is not applicable; a file that does not parse fails it, naming the file.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::KubeletTargets;
+
+/// The kubelet's effective settings, each with the file it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeletView {
+    pub max_pods: Option<(u32, PathBuf)>,
+    pub kube_reserved_memory: Option<(u64, PathBuf)>,
+    pub system_reserved_memory: Option<(u64, PathBuf)>,
+    /// Every file read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+/// One file's contribution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub max_pods: Option<u32>,
+    pub kube_reserved_memory: Option<u64>,
+    pub system_reserved_memory: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NodeConfig,
+    KubeletConfig,
+    EnvFile,
+}
+
+/// Reads the files of `targets`: `Ok(None)` when none exists.
+pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
+    let mut files = Vec::new();
+    files.extend(dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])?.into_iter().map(|p| (p, Kind::NodeConfig)));
+    if targets.kubelet_config.is_file() {
+        files.push((targets.kubelet_config.clone(), Kind::KubeletConfig));
+    }
+    files.extend(dir_files(&targets.kubelet_config_dir, &["conf"])?.into_iter().map(|p| (p, Kind::KubeletConfig)));
+    if targets.kubelet_env_file.is_file() {
+        files.push((targets.kubelet_env_file.clone(), Kind::EnvFile));
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut view = KubeletView::default();
+    for (path, kind) in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let settings = match kind {
+            Kind::NodeConfig => parse_nodeconfig(&text),
+            Kind::KubeletConfig => parse_kubelet_config(&text),
+            Kind::EnvFile => parse_env_file(&text),
+        }
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(n) = settings.max_pods {
+            view.max_pods = Some((n, path.clone()));
+        }
+        if let Some(n) = settings.kube_reserved_memory {
+            view.kube_reserved_memory = Some((n, path.clone()));
+        }
+        if let Some(n) = settings.system_reserved_memory {
+            view.system_reserved_memory = Some((n, path.clone()));
+        }
+        view.files.push(path);
+    }
+    Ok(Some(view))
+}
+
+fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn parse_document(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str::<Value>(text).map_err(|e| format!("expected JSON or YAML: {}", e.to_string().lines().next().unwrap_or_default()))
+}
+
+/// A `KubeletConfiguration` (file or drop-in), JSON or YAML.
+pub fn parse_kubelet_config(text: &str) -> Result<Settings, String> {
+    let doc = parse_document(text)?;
+    if doc.is_null() {
+        return Ok(Settings::default());
+    }
+    if !doc.is_object() {
+        return Err("expected a KubeletConfiguration object".to_owned());
+    }
+    from_config(&doc)
+}
+
+/// A nodeadm `NodeConfig`: its `spec.kubelet.config`. Other documents (and other kinds in
+/// a multi-document drop-in) contribute nothing.
+pub fn parse_nodeconfig(text: &str) -> Result<Settings, String> {
+    let doc = parse_document(text)?;
+    match doc.pointer("/spec/kubelet/config") {
+        Some(config) => from_config(config),
+        None => Ok(Settings::default()),
+    }
+}
+
+fn from_config(config: &Value) -> Result<Settings, String> {
+    let max_pods = match config.get("maxPods") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("maxPods: expected a pod count, got {v}"))?,
+        ),
+    };
+    let memory = |map: &str| -> Result<Option<u64>, String> {
+        match config.pointer(&format!("/{map}/memory")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(q)) => parse_quantity(q).map(Some).map_err(|e| format!("{map}.memory: {e}")),
+            Some(v) => Err(format!("{map}.memory: expected a quantity string such as \"574Mi\", got {v}")),
+        }
+    };
+    Ok(Settings {
+        max_pods,
+        kube_reserved_memory: memory("kubeReserved")?,
+        system_reserved_memory: memory("systemReserved")?,
+    })
+}
+
+/// `KUBELET_EXTRA_ARGS` in an environment file: `--max-pods`, `--kube-reserved`,
+/// `--system-reserved` (as `--flag=value` or `--flag value`).
+pub fn parse_env_file(text: &str) -> Result<Settings, String> {
+    let mut settings = Settings::default();
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(value) = line.strip_prefix("KUBELET_EXTRA_ARGS=") else {
+            continue;
+        };
+        let value = value.trim().trim_matches(['"', '\'']);
+        let words: Vec<&str> = value.split_whitespace().collect();
+        let mut i = 0;
+        while i < words.len() {
+            let (flag, inline) = match words[i].split_once('=') {
+                Some((f, v)) => (f, Some(v)),
+                None => (words[i], None),
+            };
+            let takes = ["--max-pods", "--kube-reserved", "--system-reserved"].contains(&flag);
+            let arg = match inline {
+                Some(v) => Some(v),
+                None if takes => {
+                    i += 1;
+                    words.get(i).copied()
+                }
+                None => None,
+            };
+            match (flag, arg) {
+                ("--max-pods", Some(v)) => {
+                    settings.max_pods = Some(v.parse().map_err(|_| format!("--max-pods: expected a pod count, got {v:?}"))?);
+                }
+                ("--kube-reserved", Some(v)) => settings.kube_reserved_memory = reserved_memory(flag, v)?.or(settings.kube_reserved_memory),
+                ("--system-reserved", Some(v)) => settings.system_reserved_memory = reserved_memory(flag, v)?.or(settings.system_reserved_memory),
+                (f, None) if takes => return Err(format!("{f}: expected a value")),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    Ok(settings)
+}
+
+fn reserved_memory(flag: &str, value: &str) -> Result<Option<u64>, String> {
+    for pair in value.split(',') {
+        if let Some(q) = pair.strip_prefix("memory=") {
+            return parse_quantity(q).map(Some).map_err(|e| format!("{flag}: {e}"));
+        }
+    }
+    Ok(None)
+}
+
+/// A Kubernetes memory quantity in bytes: `574Mi`, `1Gi`, `100M`, `1.5Gi`, `1e9`, `1024`.
+pub fn parse_quantity(text: &str) -> Result<u64, String> {
+    let bad = || format!("expected a quantity such as 574Mi or 1Gi, got {text:?}");
+    let text = text.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let multiplier: f64 = match suffix {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        _ => return Err(bad()),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = (value * multiplier).ceil();
+    if !bytes.is_finite() || bytes < 0.0 || bytes > 9.0e18 {
+        return Err(bad());
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_quantity("574Mi").unwrap(), 574 * 1024 * 1024);
+        assert_eq!(parse_quantity("1Gi").unwrap(), 1 << 30);
+        assert_eq!(parse_quantity("100M").unwrap(), 100_000_000);
+        assert_eq!(parse_quantity("1.5Gi").unwrap(), 3 << 29);
+        assert_eq!(parse_quantity("1e3").unwrap(), 1000);
+        assert_eq!(parse_quantity("1024").unwrap(), 1024);
+        for bad in ["", "Mi", "5 apples", "-1Gi", "1.2.3"] {
+            assert!(parse_quantity(bad).unwrap_err().contains("expected a quantity"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kubelet_config_json_and_yaml() {
+        let json = r#"{"kind":"KubeletConfiguration","maxPods":29,"kubeReserved":{"cpu":"70m","memory":"574Mi"},"systemReserved":{"memory":"200Mi"}}"#;
+        let s = parse_kubelet_config(json).unwrap();
+        assert_eq!(s.max_pods, Some(29));
+        assert_eq!(s.kube_reserved_memory, Some(574 << 20));
+        assert_eq!(s.system_reserved_memory, Some(200 << 20));
+        let yaml = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 58\n";
+        assert_eq!(parse_kubelet_config(yaml).unwrap().max_pods, Some(58));
+        assert_eq!(parse_kubelet_config("").unwrap(), Settings::default());
+        assert!(parse_kubelet_config(r#"{"maxPods":"many"}"#).unwrap_err().starts_with("maxPods: expected a pod count"));
+        assert!(parse_kubelet_config(r#"{"kubeReserved":{"memory":5}}"#).unwrap_err().starts_with("kubeReserved.memory"));
+        assert!(parse_kubelet_config("[1, 2]").unwrap_err().contains("KubeletConfiguration"));
+    }
+
+    #[test]
+    fn nodeconfig_dropin() {
+        let yaml = "# Written by nodecap init\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    config:\n      maxPods: 29\n      kubeReserved:\n        memory: \"574Mi\"\n";
+        let s = parse_nodeconfig(yaml).unwrap();
+        assert_eq!((s.max_pods, s.kube_reserved_memory), (Some(29), Some(574 << 20)));
+        assert_eq!(parse_nodeconfig("kind: NodeConfig\nspec: {}\n").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn env_file_flags() {
+        let text = "# kubelet flags\nKUBELET_EXTRA_ARGS=\"--node-labels=a=b --max-pods=29 --kube-reserved=cpu=70m,memory=574Mi --system-reserved memory=200Mi,cpu=100m\"\nOTHER=1\n";
+        let s = parse_env_file(text).unwrap();
+        assert_eq!(s.max_pods, Some(29));
+        assert_eq!(s.kube_reserved_memory, Some(574 << 20));
+        assert_eq!(s.system_reserved_memory, Some(200 << 20));
+        assert_eq!(parse_env_file("KUBELET_EXTRA_ARGS=--max-pods 7\n").unwrap().max_pods, Some(7));
+        assert!(parse_env_file("KUBELET_EXTRA_ARGS=--max-pods=lots").unwrap_err().starts_with("--max-pods"));
+        assert!(parse_env_file("KUBELET_EXTRA_ARGS=--max-pods").unwrap_err().contains("expected a value"));
+    }
+
+    #[test]
+    fn later_files_win() {
+        let root = tempfile::tempdir().unwrap();
+        let p = |name: &str| root.path().join(name);
+        std::fs::create_dir_all(p("nodeadm.d")).unwrap();
+        std::fs::create_dir_all(p("config.json.d")).unwrap();
+        std::fs::write(p("nodeadm.d/40-nodecap.yaml"), "kind: NodeConfig\nspec:\n  kubelet:\n    config:\n      maxPods: 29\n").unwrap();
+        std::fs::write(p("config.json"), r#"{"maxPods":110,"kubeReserved":{"memory":"1Gi"}}"#).unwrap();
+        std::fs::write(p("config.json.d/00-nodeadm.conf"), r#"{"maxPods":29}"#).unwrap();
+        std::fs::write(p("config.json.d/90-user.conf"), r#"{"maxPods":50}"#).unwrap();
+        std::fs::write(p("config.json.d/README"), "not a drop-in").unwrap();
+        let targets = KubeletTargets {
+            backend: crate::config::Backend::Auto,
+            nodeadm_config_dir: p("nodeadm.d"),
+            kubelet_config_dir: p("config.json.d"),
+            kubelet_config: p("config.json"),
+            kubelet_env_file: p("kubelet.env"),
+            dropin_name: "40-nodecap".to_owned(),
+        };
+        let view = read(&targets).unwrap().unwrap();
+        assert_eq!(view.max_pods, Some((50, p("config.json.d/90-user.conf"))));
+        assert_eq!(view.kube_reserved_memory, Some((1 << 30, p("config.json"))));
+        assert_eq!(view.system_reserved_memory, None);
+        assert_eq!(view.files.len(), 4);
+        std::fs::write(p("kubelet.env"), "KUBELET_EXTRA_ARGS=--max-pods=12\n").unwrap();
+        assert_eq!(read(&targets).unwrap().unwrap().max_pods, Some((12, p("kubelet.env"))));
+        std::fs::write(p("config.json"), "{").unwrap();
+        assert!(read(&targets).unwrap_err().starts_with(&format!("{}: expected JSON or YAML", p("config.json").display())));
+        let empty = KubeletTargets { nodeadm_config_dir: p("x"), kubelet_config_dir: p("y"), kubelet_config: p("z"), kubelet_env_file: p("w"), ..targets };
+        assert_eq!(read(&empty).unwrap(), None);
+    }
+}

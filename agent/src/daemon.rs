@@ -1,0 +1,118 @@
+//! `nodecap run`: collect on a jittered timer, build one snapshot per tick, render it once,
+//! publish it to the HTTP endpoint; stop cleanly on SIGTERM or SIGINT.
+//!
+//! Data flow: [`Collectors::collect`] → [`Snapshot::new`] → [`metrics::render`] →
+//! [`server::Published`] (a `watch` channel the endpoint reads). The configuration is checked
+//! before this runs (exit 64); binding the port is the first thing done here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::collect::Collectors;
+use crate::config::Config;
+use crate::server::{self, Published};
+use crate::snapshot::Snapshot;
+use crate::metrics;
+
+/// How long open requests get to finish after SIGTERM.
+pub const GRACE: Duration = Duration::from_secs(5);
+/// `/healthz` fails when no tick completed for this many intervals.
+const STUCK_INTERVALS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub async fn run(config: Config) -> Result<(), Error> {
+    let config = Arc::new(config);
+    let addr = config.run.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    raise_open_files_limit();
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| Error::Setup(format!("SIGTERM handler: {e}")))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::Setup(format!("SIGINT handler: {e}")))?;
+    let mut collectors = Collectors::new(Arc::clone(&config)).map_err(Error::Setup)?;
+
+    let (publish, published) = watch::channel(Arc::new(Published::default()));
+    let (stop, stopped) = watch::channel(false);
+    let interval = config.run.interval;
+    let server = tokio::spawn(server::serve(listener, published, stopped, interval * STUCK_INTERVALS));
+    tracing::info!(listen = %addr, interval = ?interval, "serving /metrics, /healthz, /readyz");
+
+    let mut ticks: u64 = 0;
+    loop {
+        let observations = tokio::select! {
+            o = collectors.collect() => o,
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        };
+        let snapshot = Snapshot::new(observations);
+        let text = metrics::render(&snapshot);
+        publish.send_replace(Arc::new(Published {
+            metrics: Some(Bytes::from(text)),
+            at: Some(Instant::now()),
+        }));
+        ticks += 1;
+        if ticks == 1 {
+            tracing::info!("first snapshot published: ready");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(jittered(interval, ticks)) => {}
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!(grace = ?GRACE, "stopping");
+    let _ = stop.send(true);
+    if tokio::time::timeout(GRACE, server).await.is_err() {
+        tracing::warn!("open connections did not finish within the grace period; closing them");
+    }
+    Ok(())
+}
+
+/// `interval` ± 10 %, so a fleet started together does not tick (and hit IMDS) in step.
+fn jittered(interval: Duration, tick: u64) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(tick);
+    // A factor in [0.9, 1.1).
+    #[allow(clippy::cast_precision_loss)]
+    let factor = 0.9 + (random % 2001) as f64 / 10_000.0;
+    interval.mul_f64(factor)
+}
+
+/// Lets the endpoint hold its connection limit: the soft open-files limit is often 1024.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let wanted = hard.min(u64::from(server::MAX_CONNECTIONS) * 2 + 256);
+        if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_err() {
+            tracing::warn!(soft, "cannot raise the open-files limit");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let interval = Duration::from_secs(60);
+        let all: Vec<Duration> = (0..200).map(|t| jittered(interval, t)).collect();
+        assert!(all.iter().all(|d| *d >= Duration::from_secs(54) && *d < Duration::from_secs(66)));
+        assert!(all.iter().any(|d| *d != all[0]), "no jitter at all");
+    }
+}

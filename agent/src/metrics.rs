@@ -1,0 +1,290 @@
+//! The Prometheus exposition of a [`Snapshot`]: every metric nodecap serves is in
+//! [`CATALOGUE`] (name, type, labels, help), which the README's metric table is checked
+//! against. [`render`] is pure: snapshot in, text format 0.0.4 out, encoded by the
+//! `prometheus` crate's registry and `TextEncoder` (sorted families and labels, escaped
+//! values). A fresh registry per snapshot means a series that vanished is simply not there.
+//!
+//! Names follow `nodecap_<subsystem>_<name>_<unit>`, base units, `_total` only on counters.
+//! Labels are bounded: ENI ids (≤ the instance's ENI limit), interface names, fixed enums.
+
+use std::collections::BTreeMap;
+
+use prometheus::core::Collector;
+use prometheus::{CounterVec, Encoder, GaugeVec, Opts, Registry, TextEncoder};
+
+use crate::collect::Health;
+use crate::snapshot::Snapshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One metric family nodecap serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn gauge(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Metric {
+    Metric { name, kind: Kind::Gauge, labels, help }
+}
+
+const fn counter(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Metric {
+    Metric { name, kind: Kind::Counter, labels, help }
+}
+
+/// Every metric, in README order.
+pub const CATALOGUE: &[Metric] = &[
+    gauge("nodecap_build_info", &["version"], "nodecap's version; always 1."),
+    gauge("nodecap_instance_info", &["instance_type", "availability_zone", "source"], "The instance and where its limits came from (embedded, cache, api, fallback); always 1."),
+    gauge("nodecap_max_pods", &[], "maxPods nodecap computes for this node (what init writes)."),
+    gauge("nodecap_kubelet_max_pods", &[], "maxPods the kubelet's configuration files set."),
+    gauge("nodecap_ipv4_capacity", &[], "Pod IPv4 addresses the instance limits allow in the configured mode: ENIs for pods x (IPv4 per ENI - 1) [x 16 with prefix delegation]."),
+    gauge("nodecap_enis_attached", &[], "ENIs attached on the default network card (IMDS)."),
+    gauge("nodecap_enis_max", &[], "ENIs the default network card takes (instance limits)."),
+    gauge("nodecap_enis_free", &[], "ENI slots left on the default network card: max - attached."),
+    gauge("nodecap_ipv4_addresses", &["state"], "Pod IPv4 addresses in ipamd's pool by state: total, assigned, cooldown (released < 30 s ago), free."),
+    gauge("nodecap_ipv4_prefixes", &[], "/28 prefixes attached to the node's ENIs (IMDS)."),
+    gauge("nodecap_pod_headroom", &[], "Pods that can still start: min(maxPods, IPv4 capacity) - assigned addresses."),
+    gauge("nodecap_eni_info", &["eni", "device_number", "network_card"], "An attached ENI (IMDS); always 1."),
+    gauge("nodecap_eni_ipv4_addresses", &["eni"], "Private IPv4 addresses on the ENI, primary included (IMDS)."),
+    gauge("nodecap_eni_ipv4_prefixes", &["eni"], "/28 prefixes on the ENI (IMDS)."),
+    gauge("nodecap_eni_ipv6_addresses", &["eni"], "IPv6 addresses on the ENI (IMDS)."),
+    gauge("nodecap_eni_pool_ipv4_addresses", &["eni", "state"], "The ENI's IPv4 addresses in ipamd's pool by state: total, assigned, cooldown, free."),
+    gauge("nodecap_ipamd_info", &["version"], "The VPC CNI (ipamd) version; always 1."),
+    gauge("nodecap_ipamd_enis_max", &[], "ipamd's awscni_eni_max: ENIs it may use."),
+    gauge("nodecap_ipamd_ipv4_max", &[], "ipamd's awscni_ip_max: its address ceiling (ignores maxPods)."),
+    gauge("nodecap_ipamd_enis_allocated", &[], "ipamd's awscni_eni_allocated: ENIs in its datastore."),
+    gauge("nodecap_ipamd_ipv4_addresses", &["state"], "ipamd's awscni_total_ip_addresses (total) and awscni_assigned_ip_addresses (assigned)."),
+    gauge("nodecap_ipamd_ipv4_prefixes", &[], "ipamd's awscni_total_ipv4_prefixes."),
+    counter("nodecap_ipamd_no_available_ip_addresses_total", &[], "ipamd's awscni_no_available_ip_addresses: pod IP requests that found no free address."),
+    counter("nodecap_ipamd_errors_total", &[], "ipamd's awscni_ipamd_error_count, summed over fn."),
+    counter("nodecap_ipamd_ec2_api_errors_total", &[], "ipamd's awscni_ec2api_error_count, summed over fn."),
+    counter("nodecap_ena_allowance_exceeded_total", &["interface", "kind"], "Packets queued or dropped because the instance exceeded an ENA allowance: bw_in, bw_out, pps, conntrack, linklocal."),
+    gauge("nodecap_ena_conntrack_allowance_available", &["interface"], "Tracked connections the instance can still open before hitting its allowance."),
+    gauge("nodecap_memory_total_bytes", &[], "MemTotal from /proc/meminfo."),
+    gauge("nodecap_memory_available_bytes", &[], "MemAvailable from /proc/meminfo."),
+    gauge("nodecap_memory_reserved_bytes", &["scope"], "Memory reserved by the kubelet's kubeReserved (kube) and systemReserved (system)."),
+    gauge("nodecap_memory_reservation_headroom_bytes", &["scope"], "Reserved minus used: kube against runtime.slice, system against system.slice. Negative: the slice outgrew its reservation."),
+    gauge("nodecap_cgroup_memory_usage_bytes", &["slice"], "Memory the slice's cgroup uses now."),
+    gauge("nodecap_cgroup_memory_peak_bytes", &["slice"], "The slice cgroup's memory high-water mark."),
+    gauge("nodecap_drift", &["kind"], "1 when what runs differs from what nodecap computed: max_pods (kubelet), prefix_delegation (ipamd)."),
+    gauge("nodecap_collector_success", &["collector"], "1 when the collector's last run succeeded or did not apply, 0 when it failed."),
+    gauge("nodecap_collector_applicable", &["collector"], "0 when the collector's source does not exist on this node (no VPC CNI, no ENA device, no kubelet files)."),
+    gauge("nodecap_collector_stale", &["collector"], "1 when the values served come from an earlier run because the last one failed."),
+    gauge("nodecap_collector_duration_seconds", &["collector"], "How long the collector's last run took."),
+    gauge("nodecap_snapshot_timestamp_seconds", &[], "When the snapshot served was taken (Unix time)."),
+];
+
+/// Builds a registry one sample at a time.
+struct Families {
+    registry: Registry,
+    gauges: BTreeMap<&'static str, GaugeVec>,
+    counters: BTreeMap<&'static str, CounterVec>,
+}
+
+impl Families {
+    fn new() -> Self {
+        Families {
+            registry: Registry::new(),
+            gauges: BTreeMap::new(),
+            counters: BTreeMap::new(),
+        }
+    }
+
+    fn set(&mut self, name: &'static str, labels: &[&str], value: f64) {
+        let Some(metric) = CATALOGUE.iter().find(|m| m.name == name) else {
+            tracing::error!(name, "metric missing from the catalogue; not served");
+            return;
+        };
+        if metric.labels.len() != labels.len() {
+            tracing::error!(name, "wrong number of label values; not served");
+            return;
+        }
+        match metric.kind {
+            Kind::Gauge => {
+                if !self.gauges.contains_key(name) {
+                    match GaugeVec::new(Opts::new(name, metric.help), metric.labels) {
+                        Ok(family) => {
+                            register(&self.registry, &family);
+                            self.gauges.insert(name, family);
+                        }
+                        Err(e) => return tracing::error!(name, "invalid metric: {e}"),
+                    }
+                }
+                if let Some(family) = self.gauges.get(name)
+                    && let Ok(g) = family.get_metric_with_label_values(labels)
+                {
+                    g.set(value);
+                }
+            }
+            Kind::Counter => {
+                if !self.counters.contains_key(name) {
+                    match CounterVec::new(Opts::new(name, metric.help), metric.labels) {
+                        Ok(family) => {
+                            register(&self.registry, &family);
+                            self.counters.insert(name, family);
+                        }
+                        Err(e) => return tracing::error!(name, "invalid metric: {e}"),
+                    }
+                }
+                // A counter's value is the source's running total.
+                if let Some(family) = self.counters.get(name)
+                    && let Ok(c) = family.get_metric_with_label_values(labels)
+                    && value.is_finite()
+                    && value >= 0.0
+                {
+                    c.inc_by(value);
+                }
+            }
+        }
+    }
+
+    fn encode(self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!("encoding the metrics: {e}");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn register<C: Collector + Clone + 'static>(registry: &Registry, family: &C) {
+    if let Err(e) = registry.register(Box::new(family.clone())) {
+        tracing::error!("registering a metric family: {e}");
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn f(n: u64) -> f64 {
+    n as f64
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn fi(n: i64) -> f64 {
+    n as f64
+}
+
+/// The snapshot as Prometheus text format 0.0.4.
+pub fn render(snapshot: &Snapshot) -> String {
+    let o = &snapshot.observations;
+    let d = &snapshot.derived;
+    let mut m = Families::new();
+    m.set("nodecap_build_info", &[env!("CARGO_PKG_VERSION")], 1.0);
+    if let Some(node) = o.node.as_deref() {
+        let source = node.source.to_string();
+        m.set(
+            "nodecap_instance_info",
+            &[&node.identity.instance_type, &node.identity.availability_zone, &source],
+            1.0,
+        );
+    }
+    let gauges: [(&'static str, Option<f64>); 8] = [
+        ("nodecap_max_pods", d.max_pods.map(f64::from)),
+        ("nodecap_kubelet_max_pods", d.kubelet_max_pods.map(f64::from)),
+        ("nodecap_ipv4_capacity", d.ip_capacity.map(f64::from)),
+        ("nodecap_enis_attached", d.enis_attached.map(f64::from)),
+        ("nodecap_enis_max", d.enis_max.map(f64::from)),
+        ("nodecap_enis_free", d.enis_free.map(f64::from)),
+        ("nodecap_ipv4_prefixes", d.ipv4_prefixes.map(f64::from)),
+        ("nodecap_pod_headroom", d.pod_headroom.map(fi)),
+    ];
+    for (name, value) in gauges {
+        if let Some(value) = value {
+            m.set(name, &[], value);
+        }
+    }
+    if let Some(a) = d.ipv4 {
+        m.set("nodecap_ipv4_addresses", &["total"], f(a.total));
+        m.set("nodecap_ipv4_addresses", &["assigned"], f(a.assigned));
+        m.set("nodecap_ipv4_addresses", &["free"], f(a.free));
+        if let Some(c) = a.cooldown {
+            m.set("nodecap_ipv4_addresses", &["cooldown"], f(c));
+        }
+    }
+    for eni in o.enis.as_deref().into_iter().flatten() {
+        let id = eni.interface_id.as_str();
+        let (device, card) = (eni.device_number.to_string(), eni.network_card.to_string());
+        m.set("nodecap_eni_info", &[id, &device, &card], 1.0);
+        m.set("nodecap_eni_ipv4_addresses", &[id], f(eni.ipv4.len() as u64));
+        m.set("nodecap_eni_ipv4_prefixes", &[id], f(eni.ipv4_prefixes.len() as u64));
+        m.set("nodecap_eni_ipv6_addresses", &[id], f(eni.ipv6.len() as u64));
+    }
+    for pool in o.ipamd_pools.iter().flat_map(|p| &p.enis) {
+        for (state, n) in [("total", pool.total), ("assigned", pool.assigned), ("cooldown", pool.cooldown), ("free", pool.free)] {
+            m.set("nodecap_eni_pool_ipv4_addresses", &[&pool.id, state], f(n));
+        }
+    }
+    if let Some(i) = &o.ipamd_metrics {
+        if let Some(version) = &i.version {
+            m.set("nodecap_ipamd_info", &[version], 1.0);
+        }
+        let figures = [
+            ("nodecap_ipamd_enis_max", i.eni_max),
+            ("nodecap_ipamd_ipv4_max", i.ip_max),
+            ("nodecap_ipamd_enis_allocated", i.enis_allocated),
+            ("nodecap_ipamd_ipv4_prefixes", i.ipv4_prefixes),
+            ("nodecap_ipamd_no_available_ip_addresses_total", i.no_available_ip_addresses),
+            ("nodecap_ipamd_errors_total", i.ipamd_errors),
+            ("nodecap_ipamd_ec2_api_errors_total", i.ec2_api_errors),
+        ];
+        for (name, value) in figures {
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                m.set(name, &[], v);
+            }
+        }
+        for (state, value) in [("total", i.total_ip_addresses), ("assigned", i.assigned_ip_addresses)] {
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                m.set("nodecap_ipamd_ipv4_addresses", &[state], v);
+            }
+        }
+    }
+    for ena in &o.ena {
+        for &(kind, n) in &ena.exceeded {
+            m.set("nodecap_ena_allowance_exceeded_total", &[&ena.interface, kind], f(n));
+        }
+        if let Some(n) = ena.conntrack_available {
+            m.set("nodecap_ena_conntrack_allowance_available", &[&ena.interface], f(n));
+        }
+    }
+    if let Some(mem) = &o.memory {
+        m.set("nodecap_memory_total_bytes", &[], f(mem.total_bytes));
+        if let Some(n) = mem.available_bytes {
+            m.set("nodecap_memory_available_bytes", &[], f(n));
+        }
+        for s in &mem.slices {
+            m.set("nodecap_cgroup_memory_usage_bytes", &[s.slice], f(s.usage_bytes));
+            if let Some(peak) = s.peak_bytes {
+                m.set("nodecap_cgroup_memory_peak_bytes", &[s.slice], f(peak));
+            }
+        }
+    }
+    for &(scope, n) in &d.memory_reserved {
+        m.set("nodecap_memory_reserved_bytes", &[scope], f(n));
+    }
+    for &(scope, n) in &d.memory_headroom {
+        m.set("nodecap_memory_reservation_headroom_bytes", &[scope], fi(n));
+    }
+    for &(kind, drifted) in &d.drift {
+        m.set("nodecap_drift", &[kind], if drifted { 1.0 } else { 0.0 });
+    }
+    for s in &o.statuses {
+        let failed = matches!(s.health, Health::Failed(_));
+        let applicable = !matches!(s.health, Health::NotApplicable(_));
+        m.set("nodecap_collector_success", &[s.collector], if failed { 0.0 } else { 1.0 });
+        m.set("nodecap_collector_applicable", &[s.collector], if applicable { 1.0 } else { 0.0 });
+        m.set("nodecap_collector_stale", &[s.collector], if s.stale { 1.0 } else { 0.0 });
+        m.set("nodecap_collector_duration_seconds", &[s.collector], s.duration.as_secs_f64());
+    }
+    let taken = o
+        .taken_at
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |t| t.as_secs_f64());
+    m.set("nodecap_snapshot_timestamp_seconds", &[], taken);
+    m.encode()
+}
