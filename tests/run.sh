@@ -3,7 +3,8 @@
 #
 #   tests/run.sh
 #
-# Installs what the tests need when it is missing (idempotent: Debian packages, a Python venv
+# Installs what the tests need when it is missing (idempotent: Debian packages — systemd,
+# Prometheus and promtool —, a Python venv
 # with the AWS API emulator under target/), starts the emulator, then runs in order:
 # formatting, clippy with warnings as errors, and every unit, golden, CLI, end-to-end,
 # emulator and systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run
@@ -25,6 +26,8 @@ command -v systemd-nspawn >/dev/null || apt_packages+=(systemd-container)
 command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 command -v python3.11 >/dev/null || apt_packages+=(python3.11 python3.11-venv)
 command -v curl >/dev/null || apt_packages+=(curl)
+# promtool and a real Prometheus server scraping the daemon.
+command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_packages+=(prometheus)
 if ((${#apt_packages[@]})); then
   step "apt-get install ${apt_packages[*]}"
   apt-get update -qq

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::{
-    FactsArgs, InitArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, PlanArgs, PlanOutput,
-    RunArgs, SourceArgs,
+    FactsArgs, InitArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, PlanArgs, PlanOutput, RunArgs,
+    SourceArgs,
 };
 use crate::instance::{self, InstanceFacts, Source};
 use crate::sizing::{self, CapPolicy, SizingOptions};
@@ -131,7 +131,8 @@ pub fn run(args: &RunArgs) -> Result<String, Error> {
 pub fn check(args: &SourceArgs) -> Result<(String, bool), Error> {
     let config = load_config(args.node.config.as_deref(), flags_layer(args)?)?;
     logging::init(config.log_format);
-    let mut collectors = collect::Collectors::new(std::sync::Arc::new(config)).map_err(Error::Usage)?;
+    let mut collectors =
+        collect::Collectors::new(std::sync::Arc::new(config)).map_err(Error::Usage)?;
     let observations = runtime()?.block_on(collectors.collect());
     let findings = check::findings(&snapshot::Snapshot::new(observations));
     Ok((check::report(&findings), check::has_drift(&findings)))
@@ -397,7 +398,8 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("not run");
         };
-        let cli = Cli::try_parse_from(["nodecap", "init", "--backend", "flags", "--dry-run"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["nodecap", "init", "--backend", "flags", "--dry-run"]).unwrap();
         let Command::Init(init) = cli.command else {
             panic!("not init");
         };

@@ -534,7 +534,11 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
     Ok(RunSettings {
         listen,
         interval,
-        ipamd_metrics_url: url("ipamd_metrics_url", raw.ipamd_metrics_url, defaults.ipamd_metrics_url)?,
+        ipamd_metrics_url: url(
+            "ipamd_metrics_url",
+            raw.ipamd_metrics_url,
+            defaults.ipamd_metrics_url,
+        )?,
         ipamd_introspection_url: url(
             "ipamd_introspection_url",
             raw.ipamd_introspection_url,
@@ -548,7 +552,9 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
 /// `500ms`, `1s`, `60s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().ok()?;
     match unit {
@@ -707,6 +713,47 @@ mod tests {
                 .to_string()
                 .starts_with("imds.endpoint")
         );
+    }
+
+    #[test]
+    fn run_settings() {
+        let ok: toml::Table =
+            "[run]\nlisten = \"0.0.0.0:9100\"\ninterval = \"2m\"\nproc_root = \"/host/proc\"\n"
+                .parse()
+                .unwrap();
+        let run = resolve(vec![("file", ok)]).unwrap().run;
+        assert_eq!(run.listen.to_string(), "0.0.0.0:9100");
+        assert_eq!(run.interval, Duration::from_secs(120));
+        assert_eq!(run.proc_root, PathBuf::from("/host/proc"));
+        for (text, expected) in [
+            (
+                "listen = \"localhost\"",
+                "run.listen: expected an address and port",
+            ),
+            (
+                "interval = \"0s\"",
+                "run.interval: expected a duration from 1s to 1h",
+            ),
+            ("interval = \"2d\"", "run.interval"),
+            ("interval = \"500ms\"", "run.interval"),
+            (
+                "ipamd_metrics_url = \"https://x/metrics\"",
+                "run.ipamd_metrics_url: expected an http:// URL",
+            ),
+            (
+                "ipamd_introspection_url = \"http:///v1/enis\"",
+                "run.ipamd_introspection_url",
+            ),
+        ] {
+            let layer: toml::Table = format!("[run]\n{text}\n").parse().unwrap();
+            let err = resolve(vec![("file", layer)]).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{text}: {err}");
+        }
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), None);
+        assert_eq!(parse_duration("s"), None);
     }
 
     #[test]

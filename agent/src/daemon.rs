@@ -15,9 +15,9 @@ use tokio::sync::watch;
 
 use crate::collect::Collectors;
 use crate::config::Config;
+use crate::metrics;
 use crate::server::{self, Published};
 use crate::snapshot::Snapshot;
-use crate::metrics;
 
 /// How long open requests get to finish after SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -42,14 +42,21 @@ pub async fn run(config: Config) -> Result<(), Error> {
         .await
         .map_err(|source| Error::Bind { addr, source })?;
     raise_open_files_limit();
-    let mut terminate = signal(SignalKind::terminate()).map_err(|e| Error::Setup(format!("SIGTERM handler: {e}")))?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| Error::Setup(format!("SIGINT handler: {e}")))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| Error::Setup(format!("SIGTERM handler: {e}")))?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| Error::Setup(format!("SIGINT handler: {e}")))?;
     let mut collectors = Collectors::new(Arc::clone(&config)).map_err(Error::Setup)?;
 
     let (publish, published) = watch::channel(Arc::new(Published::default()));
     let (stop, stopped) = watch::channel(false);
     let interval = config.run.interval;
-    let server = tokio::spawn(server::serve(listener, published, stopped, interval * STUCK_INTERVALS));
+    let server = tokio::spawn(server::serve(
+        listener,
+        published,
+        stopped,
+        interval * STUCK_INTERVALS,
+    ));
     tracing::info!(listen = %addr, interval = ?interval, "serving /metrics, /healthz, /readyz");
 
     let mut ticks: u64 = 0;
@@ -112,7 +119,10 @@ mod tests {
     fn jitter_stays_within_ten_percent() {
         let interval = Duration::from_secs(60);
         let all: Vec<Duration> = (0..200).map(|t| jittered(interval, t)).collect();
-        assert!(all.iter().all(|d| *d >= Duration::from_secs(54) && *d < Duration::from_secs(66)));
+        assert!(
+            all.iter()
+                .all(|d| *d >= Duration::from_secs(54) && *d < Duration::from_secs(66))
+        );
         assert!(all.iter().any(|d| *d != all[0]), "no jitter at all");
     }
 }

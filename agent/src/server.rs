@@ -43,14 +43,21 @@ pub fn respond<B: Body>(
     let reply = |status: StatusCode, body: &'static str| {
         let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
         *r.status_mut() = status;
-        r.headers_mut()
-            .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         r
     };
     let has_body = request.body().size_hint().upper() != Some(0)
-        || request.headers().contains_key(hyper::header::TRANSFER_ENCODING);
+        || request
+            .headers()
+            .contains_key(hyper::header::TRANSFER_ENCODING);
     if has_body {
-        return reply(StatusCode::PAYLOAD_TOO_LARGE, "request bodies are not accepted\n");
+        return reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request bodies are not accepted\n",
+        );
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -79,7 +86,10 @@ pub fn respond<B: Body>(
             ),
             _ => reply(StatusCode::OK, "ok\n"),
         },
-        _ => reply(StatusCode::NOT_FOUND, "not found: /metrics, /healthz, /readyz\n"),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "not found: /metrics, /healthz, /readyz\n",
+        ),
     }
 }
 
@@ -169,29 +179,52 @@ mod tests {
         };
         let starting = Published::default();
         let minute = Duration::from_secs(60);
-        let status = |m: &str, p: &str, state: &Published| respond(&request(m, p), state, minute).status();
+        let status =
+            |m: &str, p: &str, state: &Published| respond(&request(m, p), state, minute).status();
         assert_eq!(status("GET", "/metrics", &ready), StatusCode::OK);
         assert_eq!(status("GET", "/metrics?x=1", &ready), StatusCode::OK);
         assert_eq!(status("HEAD", "/metrics", &ready), StatusCode::OK);
-        assert_eq!(status("GET", "/metrics", &starting), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status("GET", "/metrics", &starting),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(status("GET", "/readyz", &ready), StatusCode::OK);
-        assert_eq!(status("GET", "/readyz", &starting), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status("GET", "/readyz", &starting),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(status("GET", "/healthz", &starting), StatusCode::OK);
         assert_eq!(status("GET", "/healthz", &ready), StatusCode::OK);
         assert_eq!(status("GET", "/", &ready), StatusCode::NOT_FOUND);
         assert_eq!(status("GET", "/metrics/", &ready), StatusCode::NOT_FOUND);
-        assert_eq!(status("POST", "/metrics", &ready), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(status("DELETE", "/nothing", &ready), StatusCode::METHOD_NOT_ALLOWED);
-        let r = respond(&request("GET", "/metrics", ), &ready, minute);
+        assert_eq!(
+            status("POST", "/metrics", &ready),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            status("DELETE", "/nothing", &ready),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let r = respond(&request("GET", "/metrics"), &ready, minute);
         assert_eq!(r.headers()[CONTENT_TYPE], METRICS_CONTENT_TYPE);
         let stuck = Published {
-            at: Some(Instant::now().checked_sub(Duration::from_secs(200)).unwrap()),
+            at: Some(
+                Instant::now()
+                    .checked_sub(Duration::from_secs(200))
+                    .unwrap(),
+            ),
             ..ready.clone()
         };
-        assert_eq!(status("GET", "/healthz", &stuck), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status("GET", "/healthz", &stuck),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         let with_body = Request::get("/metrics")
             .body(Full::new(Bytes::from_static(b"x")))
             .unwrap();
-        assert_eq!(respond(&with_body, &ready, minute).status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            respond(&with_body, &ready, minute).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 }

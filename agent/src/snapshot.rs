@@ -84,13 +84,21 @@ pub fn derive(o: &Observations) -> Derived {
             .map(|pods| pods.saturating_sub(HOST_NETWORK_PODS));
         d.enis_max = Some(sizing.instance.default_card_enis());
     }
-    d.kubelet_max_pods = o.kubelet.as_ref().and_then(|k| k.max_pods.as_ref()).map(|(n, _)| *n);
+    d.kubelet_max_pods = o
+        .kubelet
+        .as_ref()
+        .and_then(|k| k.max_pods.as_ref())
+        .map(|(n, _)| *n);
 
     if let Some(enis) = o.enis.as_deref() {
-        let card = o.node.as_deref().map_or(0, |n| u32::from(n.facts.default_network_card));
+        let card = o
+            .node
+            .as_deref()
+            .map_or(0, |n| u32::from(n.facts.default_network_card));
         let attached = enis.iter().filter(|e| e.network_card == card).count();
         d.enis_attached = u32::try_from(attached).ok();
-        d.ipv4_prefixes = u32::try_from(enis.iter().map(|e| e.ipv4_prefixes.len()).sum::<usize>()).ok();
+        d.ipv4_prefixes =
+            u32::try_from(enis.iter().map(|e| e.ipv4_prefixes.len()).sum::<usize>()).ok();
     }
     if let (Some(max), Some(attached)) = (d.enis_max, d.enis_attached) {
         d.enis_free = Some(max.saturating_sub(attached));
@@ -129,16 +137,27 @@ pub fn derive(o: &Observations) -> Derived {
     let reserved = [
         (
             "kube",
-            kubelet.and_then(|k| k.kube_reserved_memory.as_ref()).map(|(n, _)| *n).or_else(|| {
-                sizing.as_ref().map(|s| s.kube_reserved.memory_mib * 1024 * 1024)
-            }),
+            kubelet
+                .and_then(|k| k.kube_reserved_memory.as_ref())
+                .map(|(n, _)| *n)
+                .or_else(|| {
+                    sizing
+                        .as_ref()
+                        .map(|s| s.kube_reserved.memory_mib * 1024 * 1024)
+                }),
             "runtime.slice",
         ),
         (
             "system",
-            kubelet.and_then(|k| k.system_reserved_memory.as_ref()).map(|(n, _)| *n).or_else(|| {
-                sizing.as_ref().and_then(|s| s.system_reserved).map(|r| r.memory_mib * 1024 * 1024)
-            }),
+            kubelet
+                .and_then(|k| k.system_reserved_memory.as_ref())
+                .map(|(n, _)| *n)
+                .or_else(|| {
+                    sizing
+                        .as_ref()
+                        .and_then(|s| s.system_reserved)
+                        .map(|r| r.memory_mib * 1024 * 1024)
+                }),
             "system.slice",
         ),
     ];
@@ -151,20 +170,25 @@ pub fn derive(o: &Observations) -> Derived {
             .and_then(|m| m.slices.iter().find(|s| s.slice == slice))
             .map(|s| s.usage_bytes);
         if let Some(used) = used {
-            d.memory_headroom.push((scope, signed(bytes) - signed(used)));
+            d.memory_headroom
+                .push((scope, signed(bytes) - signed(used)));
         }
     }
 
-    d.prefix_delegation_seen = o.ipamd_pools.as_ref().and_then(|p| p.prefix_delegation()).or_else(|| {
-        let enis = o.enis.as_deref()?;
-        if enis.iter().any(|e| !e.ipv4_prefixes.is_empty()) {
-            Some(true)
-        } else if enis.iter().any(|e| e.ipv4.len() > 1) {
-            Some(false)
-        } else {
-            None
-        }
-    });
+    d.prefix_delegation_seen = o
+        .ipamd_pools
+        .as_ref()
+        .and_then(|p| p.prefix_delegation())
+        .or_else(|| {
+            let enis = o.enis.as_deref()?;
+            if enis.iter().any(|e| !e.ipv4_prefixes.is_empty()) {
+                Some(true)
+            } else if enis.iter().any(|e| e.ipv4.len() > 1) {
+                Some(false)
+            } else {
+                None
+            }
+        });
     if let (Some(ours), Some(kubelet)) = (d.max_pods, d.kubelet_max_pods) {
         d.drift.push(("max_pods", ours != kubelet));
     }
@@ -179,7 +203,7 @@ pub fn derive(o: &Observations) -> Derived {
 
 /// A gauge value as a count: finite and not negative.
 fn count(value: f64) -> Option<u64> {
-    if value.is_finite() && value >= 0.0 && value < 1e18 {
+    if (0.0..1e18).contains(&value) {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         Some(value as u64)
     } else {

@@ -1,15 +1,29 @@
-//! The README shows real output: its `nodecap --help` block and its `plan` example must be what
-//! the binary prints, so the docs cannot drift from the code.
+//! The README shows real output: its `nodecap --help` block, its `plan` example and its metric
+//! table must be what the binary prints and what `metrics::CATALOGUE` lists, so the docs cannot
+//! drift from the code. `NODECAP_UPDATE_GOLDEN=1 cargo test --test readme` rewrites the blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
-fn block(readme: &str, name: &str) -> String {
-    let begin = format!("<!-- {name}:begin -->\n```text\n");
-    let end = format!("```\n<!-- {name}:end -->");
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+
+/// The text between `<!-- name:begin -->` and `<!-- name:end -->` (inside a ```text fence for
+/// command output) as a byte range.
+fn block(readme: &str, name: &str, fenced: bool) -> std::ops::Range<usize> {
+    let (begin, end) = if fenced {
+        (
+            format!("<!-- {name}:begin -->\n```text\n"),
+            format!("```\n<!-- {name}:end -->"),
+        )
+    } else {
+        (
+            format!("<!-- {name}:begin -->\n"),
+            format!("<!-- {name}:end -->"),
+        )
+    };
     let start = readme.find(&begin).expect("begin marker") + begin.len();
     let stop = readme[start..].find(&end).expect("end marker") + start;
-    readme[start..stop].to_owned()
+    start..stop
 }
 
 fn run(args: &[&str]) -> String {
@@ -22,17 +36,27 @@ fn run(args: &[&str]) -> String {
 }
 
 #[test]
-fn readme_output_blocks_match_the_binary() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    assert_eq!(
-        block(&readme, "help"),
-        run(&["--help"]),
-        "README help block is stale"
-    );
-    assert_eq!(
-        block(&readme, "plan"),
-        run(&["plan", "--instance-type", "m5.large"]),
-        "README plan example is stale"
-    );
+fn readme_blocks_match_the_code() {
+    let mut readme = std::fs::read_to_string(README).unwrap();
+    let blocks = [
+        ("help", true, run(&["--help"])),
+        ("plan", true, run(&["plan", "--instance-type", "m5.large"])),
+        ("metrics", false, nodecap::metrics::markdown_table()),
+    ];
+    let update = std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some();
+    for (name, fenced, expected) in blocks {
+        let range = block(&readme, name, fenced);
+        if update {
+            readme.replace_range(range, &expected);
+        } else {
+            assert_eq!(
+                readme[range].to_owned(),
+                expected,
+                "README {name} block is stale (NODECAP_UPDATE_GOLDEN=1 rewrites it)"
+            );
+        }
+    }
+    if update {
+        std::fs::write(README, readme).unwrap();
+    }
 }

@@ -56,7 +56,12 @@ pub fn ena_interfaces(sys_root: &Path) -> Result<Vec<String>, String> {
 
 /// Picks the allowance figures out of an interface's `(name, value)` statistics.
 pub fn parse_stats(interface: &str, stats: &[(String, u64)]) -> EnaStats {
-    let find = |wanted: &str| stats.iter().find(|(name, _)| name == wanted).map(|&(_, v)| v);
+    let find = |wanted: &str| {
+        stats
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|&(_, v)| v)
+    };
     EnaStats {
         interface: interface.to_owned(),
         exceeded: EXCEEDED
@@ -133,13 +138,19 @@ pub fn read_stats(interface: &str) -> Result<Vec<(String, u64)>, String> {
         return Ok(Vec::new());
     }
     if count > MAX_STATS {
-        return Err(format!("{interface}: the driver reports {count} statistics"));
+        return Err(format!(
+            "{interface}: the driver reports {count} statistics"
+        ));
     }
 
     // struct ethtool_gstrings { u32 cmd; u32 string_set; u32 len; u8 data[]; }
     let string_words = (count + SLACK) * ETH_GSTRING_LEN / 4;
     let mut strings = vec![0u32; 3 + string_words];
-    strings[..3].copy_from_slice(&[ETHTOOL_GSTRINGS, ETH_SS_STATS, u32::try_from(count).unwrap_or(0)]);
+    strings[..3].copy_from_slice(&[
+        ETHTOOL_GSTRINGS,
+        ETH_SS_STATS,
+        u32::try_from(count).unwrap_or(0),
+    ]);
     ethtool(&socket, interface, strings.as_mut_ptr().cast())?;
     let names_len = usize::try_from(strings[2]).unwrap_or(usize::MAX);
 
@@ -147,7 +158,8 @@ pub fn read_stats(interface: &str) -> Result<Vec<(String, u64)>, String> {
     let mut values = vec![0u64; 1 + count + SLACK];
     values[0] = u64::from_ne_bytes(pair(ETHTOOL_GSTATS, u32::try_from(count).unwrap_or(0)));
     ethtool(&socket, interface, values.as_mut_ptr().cast())?;
-    let values_len = usize::try_from(u32::from_ne_bytes(last_four(values[0]))).unwrap_or(usize::MAX);
+    let values_len =
+        usize::try_from(u32::from_ne_bytes(last_four(values[0]))).unwrap_or(usize::MAX);
 
     if names_len != values_len || names_len > count + SLACK {
         return Err(format!(
@@ -208,7 +220,13 @@ mod tests {
         let s = parse_stats("eth0", &all);
         assert_eq!(
             s.exceeded,
-            vec![("bw_in", 5), ("bw_out", 0), ("pps", 12), ("conntrack", 1), ("linklocal", 1024)]
+            vec![
+                ("bw_in", 5),
+                ("bw_out", 0),
+                ("pps", 12),
+                ("conntrack", 1),
+                ("linklocal", 1024)
+            ]
         );
         assert_eq!(s.conntrack_available, Some(136_812));
         // An older driver (r2.2.10 – r2.8.0): no conntrack_allowance_available.
@@ -223,15 +241,28 @@ mod tests {
     fn finds_ena_interfaces_by_driver() {
         let root = tempfile::tempdir().unwrap();
         let net = root.path().join("class/net");
-        for (name, driver) in [("eth1", "ena"), ("eth0", "ena"), ("eni3f", "veth"), ("lo", "")] {
+        for (name, driver) in [
+            ("eth1", "ena"),
+            ("eth0", "ena"),
+            ("eni3f", "veth"),
+            ("lo", ""),
+        ] {
             let dir = net.join(name);
             std::fs::create_dir_all(dir.join("device")).unwrap();
             if !driver.is_empty() {
-                std::os::unix::fs::symlink(format!("../../../bus/pci/drivers/{driver}"), dir.join("device/driver")).unwrap();
+                std::os::unix::fs::symlink(
+                    format!("../../../bus/pci/drivers/{driver}"),
+                    dir.join("device/driver"),
+                )
+                .unwrap();
             }
         }
         assert_eq!(ena_interfaces(root.path()).unwrap(), ["eth0", "eth1"]);
-        assert!(ena_interfaces(&root.path().join("absent")).unwrap_err().contains("class/net"));
+        assert!(
+            ena_interfaces(&root.path().join("absent"))
+                .unwrap_err()
+                .contains("class/net")
+        );
     }
 
     #[test]
@@ -239,7 +270,10 @@ mod tests {
         // The loopback device has no driver statistics: an empty answer, not an error.
         assert_eq!(read_stats("lo").unwrap(), Vec::new());
         let err = read_stats("nodecap-none0").unwrap_err();
-        assert!(err.starts_with("nodecap-none0: SIOCETHTOOL: No such device"), "{err}");
+        assert!(
+            err.starts_with("nodecap-none0: SIOCETHTOOL: No such device"),
+            "{err}"
+        );
         assert!(read_stats("a-name-far-too-long-for-ifreq").is_err());
     }
 }

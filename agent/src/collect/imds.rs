@@ -36,7 +36,8 @@ pub struct Collected {
 
 impl ImdsCollector {
     pub fn new(config: &Config) -> Result<Self, String> {
-        let client = ImdsClient::new(&config.imds_endpoint, TICK_BUDGET).map_err(|e| e.to_string())?;
+        let client =
+            ImdsClient::new(&config.imds_endpoint, TICK_BUDGET).map_err(|e| e.to_string())?;
         Ok(ImdsCollector {
             client,
             node: None,
@@ -45,7 +46,8 @@ impl ImdsCollector {
     }
 
     pub async fn collect(&mut self, config: &Config) -> Collected {
-        self.client.renew_deadline(TICK_BUDGET.min(config.imds_deadline));
+        self.client
+            .renew_deadline(TICK_BUDGET.min(config.imds_deadline));
         let mut error = None;
         if self.node.is_none() {
             match init::resolve_node(config, &self.client).await {

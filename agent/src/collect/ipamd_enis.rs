@@ -138,13 +138,15 @@ pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
     };
     let mut enis = Vec::new();
     for (card, infos) in cards {
-        let infos: EniInfos = serde_json::from_value(infos)
-            .map_err(|e| format!("network card {card}: {e}"))?;
+        let infos: EniInfos =
+            serde_json::from_value(infos).map_err(|e| format!("network card {card}: {e}"))?;
         for raw in infos.enis.into_values() {
             enis.push(pool(card, raw, now)?);
         }
     }
-    enis.sort_by(|a, b| (a.network_card, a.device_number, &a.id).cmp(&(b.network_card, b.device_number, &b.id)));
+    enis.sort_by(|a, b| {
+        (a.network_card, a.device_number, &a.id).cmp(&(b.network_card, b.device_number, &b.id))
+    });
     Ok(IpamdPools { enis })
 }
 
@@ -212,10 +214,16 @@ pub fn unix_seconds(text: &str) -> Option<f64> {
         let (clock, zone) = time.split_at(split);
         let sign = if zone.starts_with('-') { -1 } else { 1 };
         let (h, m) = zone[1..].split_once(':')?;
-        (clock, sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
+        (
+            clock,
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60),
+        )
     };
     let mut c = clock.splitn(3, ':');
-    let (hour, minute) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?);
+    let (hour, minute) = (
+        c.next()?.parse::<i64>().ok()?,
+        c.next()?.parse::<i64>().ok()?,
+    );
     let second: f64 = c.next()?.parse().ok()?;
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
         return None;
@@ -273,7 +281,10 @@ mod tests {
         let pools = parse(v1_20().as_bytes(), NOW).unwrap();
         assert_eq!(pools.enis.len(), 2);
         let a = &pools.enis[0];
-        assert_eq!((a.id.as_str(), a.network_card, a.primary), ("eni-0a", 0, true));
+        assert_eq!(
+            (a.id.as_str(), a.network_card, a.primary),
+            ("eni-0a", 0, true)
+        );
         assert_eq!((a.total, a.assigned, a.cooldown, a.free), (3, 1, 1, 1));
         assert_eq!((a.secondary_ips, a.prefixes), (3, 0));
         let b = &pools.enis[1];
@@ -281,7 +292,12 @@ mod tests {
         assert_eq!((b.total, b.assigned, b.cooldown, b.free), (16, 1, 0, 15));
         assert_eq!(
             pools.totals(),
-            Totals { total: 19, assigned: 2, cooldown: 1, free: 16 }
+            Totals {
+                total: 19,
+                assigned: 2,
+                cooldown: 1,
+                free: 16
+            }
         );
         assert_eq!(pools.prefix_delegation(), Some(true));
     }
@@ -294,9 +310,22 @@ mod tests {
           "IPv6Cidrs":null}}}"#;
         let pools = parse(flat.as_bytes(), NOW).unwrap();
         assert_eq!(pools.enis.len(), 1);
-        assert_eq!(pools.totals(), Totals { total: 2, assigned: 0, cooldown: 0, free: 2 });
+        assert_eq!(
+            pools.totals(),
+            Totals {
+                total: 2,
+                assigned: 0,
+                cooldown: 0,
+                free: 2
+            }
+        );
         assert_eq!(pools.prefix_delegation(), Some(false));
-        assert_eq!(parse(br#"{"0":{"TotalIPs":0,"AssignedIPs":0,"ENIs":{}}}"#, NOW).unwrap().prefix_delegation(), None);
+        assert_eq!(
+            parse(br#"{"0":{"TotalIPs":0,"AssignedIPs":0,"ENIs":{}}}"#, NOW)
+                .unwrap()
+                .prefix_delegation(),
+            None
+        );
     }
 
     #[test]
@@ -313,9 +342,18 @@ mod tests {
         for (json, expected) in [
             ("[]", "expected a JSON object"),
             ("nope", "expected JSON"),
-            (r#"{"zero":{}}"#, "expected network card numbers as keys, got \"zero\""),
-            (r#"{"0":{"ENIs":{"e":{"ID":"e","AvailableIPv4Cidrs":{"10.0.0.1":{}}}}}}"#, "ENI e: expected an IPv4 CIDR key"),
-            (r#"{"0":{"ENIs":{"e":{"DeviceNumber":-1}}}}"#, "network card 0:"),
+            (
+                r#"{"zero":{}}"#,
+                "expected network card numbers as keys, got \"zero\"",
+            ),
+            (
+                r#"{"0":{"ENIs":{"e":{"ID":"e","AvailableIPv4Cidrs":{"10.0.0.1":{}}}}}}"#,
+                "ENI e: expected an IPv4 CIDR key",
+            ),
+            (
+                r#"{"0":{"ENIs":{"e":{"DeviceNumber":-1}}}}"#,
+                "network card 0:",
+            ),
         ] {
             let err = parse(json.as_bytes(), NOW).unwrap_err();
             assert!(err.starts_with(expected), "{json}: {err}");

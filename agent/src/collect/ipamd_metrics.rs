@@ -75,7 +75,8 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     let raw = fields
         .next()
         .ok_or_else(|| format!("{name}: expected a value"))?;
-    let value = parse_value(raw).ok_or_else(|| format!("{name}: expected a number, got {raw:?}"))?;
+    let value =
+        parse_value(raw).ok_or_else(|| format!("{name}: expected a number, got {raw:?}"))?;
     if let Some(timestamp) = fields.next()
         && timestamp.parse::<i64>().is_err()
     {
@@ -91,7 +92,10 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 }
 
 /// Parses `a="x",b="y"}` and returns what follows the closing brace.
-fn parse_labels<'a>(mut rest: &'a str, labels: &mut BTreeMap<String, String>) -> Result<&'a str, String> {
+fn parse_labels<'a>(
+    mut rest: &'a str,
+    labels: &mut BTreeMap<String, String>,
+) -> Result<&'a str, String> {
     loop {
         rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix('}') {
@@ -216,7 +220,8 @@ awscni_no_available_ip_addresses 0
     #[test]
     fn type_drift_and_special_values() {
         for kind in ["gauge", "counter", "untyped"] {
-            let text = format!("# TYPE awscni_force_removed_ips {kind}\nawscni_force_removed_ips 4\n");
+            let text =
+                format!("# TYPE awscni_force_removed_ips {kind}\nawscni_force_removed_ips 4\n");
             assert_eq!(parse_text(&text).unwrap()[0].value, 4.0);
         }
         let values = parse_text("a +Inf\nb -Inf\nc 1e3\nd -0.5\n").unwrap();
@@ -230,13 +235,19 @@ awscni_no_available_ip_addresses 0
     #[test]
     fn malformed_lines_name_the_line() {
         for (text, expected) in [
-            ("ok 1\nbad{a=\"x\" 1\n", "line 2: expected label=\"value\" in \"1\""),
+            (
+                "ok 1\nbad{a=\"x\" 1\n",
+                "line 2: expected label=\"value\" in \"1\"",
+            ),
             ("bad{a=\"x} 1\n", "line 1: label a: unterminated value"),
             ("x{a=1} 2", "line 1: label a: expected a quoted value"),
             ("x 1\n\nx", "line 3: x: expected a value"),
             ("x one", "line 1: x: expected a number, got \"one\""),
             ("{a=\"1\"} 2", "line 1: expected a metric name"),
-            ("x 1 later", "line 1: x: expected a millisecond timestamp, got \"later\""),
+            (
+                "x 1 later",
+                "line 1: x: expected a millisecond timestamp, got \"later\"",
+            ),
         ] {
             let err = parse_text(text).unwrap_err();
             assert!(err.starts_with(expected), "{text:?}: {err}");

@@ -44,11 +44,19 @@ enum Kind {
 /// Reads the files of `targets`: `Ok(None)` when none exists.
 pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
     let mut files = Vec::new();
-    files.extend(dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])?.into_iter().map(|p| (p, Kind::NodeConfig)));
+    files.extend(
+        dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])?
+            .into_iter()
+            .map(|p| (p, Kind::NodeConfig)),
+    );
     if targets.kubelet_config.is_file() {
         files.push((targets.kubelet_config.clone(), Kind::KubeletConfig));
     }
-    files.extend(dir_files(&targets.kubelet_config_dir, &["conf"])?.into_iter().map(|p| (p, Kind::KubeletConfig)));
+    files.extend(
+        dir_files(&targets.kubelet_config_dir, &["conf"])?
+            .into_iter()
+            .map(|p| (p, Kind::KubeletConfig)),
+    );
     if targets.kubelet_env_file.is_file() {
         files.push((targets.kubelet_env_file.clone(), Kind::EnvFile));
     }
@@ -57,7 +65,8 @@ pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
     }
     let mut view = KubeletView::default();
     for (path, kind) in files {
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let settings = match kind {
             Kind::NodeConfig => parse_nodeconfig(&text),
             Kind::KubeletConfig => parse_kubelet_config(&text),
@@ -87,14 +96,24 @@ fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| extensions.contains(&e))
+        })
         .collect();
     files.sort();
     Ok(files)
 }
 
 fn parse_document(text: &str) -> Result<Value, String> {
-    serde_saphyr::from_str::<Value>(text).map_err(|e| format!("expected JSON or YAML: {}", e.to_string().lines().next().unwrap_or_default()))
+    serde_saphyr::from_str::<Value>(text).map_err(|e| {
+        format!(
+            "expected JSON or YAML: {}",
+            e.to_string().lines().next().unwrap_or_default()
+        )
+    })
 }
 
 /// A `KubeletConfiguration` (file or drop-in), JSON or YAML.
@@ -131,8 +150,12 @@ fn from_config(config: &Value) -> Result<Settings, String> {
     let memory = |map: &str| -> Result<Option<u64>, String> {
         match config.pointer(&format!("/{map}/memory")) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(q)) => parse_quantity(q).map(Some).map_err(|e| format!("{map}.memory: {e}")),
-            Some(v) => Err(format!("{map}.memory: expected a quantity string such as \"574Mi\", got {v}")),
+            Some(Value::String(q)) => parse_quantity(q)
+                .map(Some)
+                .map_err(|e| format!("{map}.memory: {e}")),
+            Some(v) => Err(format!(
+                "{map}.memory: expected a quantity string such as \"574Mi\", got {v}"
+            )),
         }
     };
     Ok(Settings {
@@ -170,10 +193,19 @@ pub fn parse_env_file(text: &str) -> Result<Settings, String> {
             };
             match (flag, arg) {
                 ("--max-pods", Some(v)) => {
-                    settings.max_pods = Some(v.parse().map_err(|_| format!("--max-pods: expected a pod count, got {v:?}"))?);
+                    settings.max_pods = Some(
+                        v.parse()
+                            .map_err(|_| format!("--max-pods: expected a pod count, got {v:?}"))?,
+                    );
                 }
-                ("--kube-reserved", Some(v)) => settings.kube_reserved_memory = reserved_memory(flag, v)?.or(settings.kube_reserved_memory),
-                ("--system-reserved", Some(v)) => settings.system_reserved_memory = reserved_memory(flag, v)?.or(settings.system_reserved_memory),
+                ("--kube-reserved", Some(v)) => {
+                    settings.kube_reserved_memory =
+                        reserved_memory(flag, v)?.or(settings.kube_reserved_memory)
+                }
+                ("--system-reserved", Some(v)) => {
+                    settings.system_reserved_memory =
+                        reserved_memory(flag, v)?.or(settings.system_reserved_memory)
+                }
                 (f, None) if takes => return Err(format!("{f}: expected a value")),
                 _ => {}
             }
@@ -186,7 +218,9 @@ pub fn parse_env_file(text: &str) -> Result<Settings, String> {
 fn reserved_memory(flag: &str, value: &str) -> Result<Option<u64>, String> {
     for pair in value.split(',') {
         if let Some(q) = pair.strip_prefix("memory=") {
-            return parse_quantity(q).map(Some).map_err(|e| format!("{flag}: {e}"));
+            return parse_quantity(q)
+                .map(Some)
+                .map_err(|e| format!("{flag}: {e}"));
         }
     }
     Ok(None)
@@ -196,7 +230,9 @@ fn reserved_memory(flag: &str, value: &str) -> Result<Option<u64>, String> {
 pub fn parse_quantity(text: &str) -> Result<u64, String> {
     let bad = || format!("expected a quantity such as 574Mi or 1Gi, got {text:?}");
     let text = text.trim();
-    let split = text.find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let multiplier: f64 = match suffix {
         "" => 1.0,
@@ -214,7 +250,7 @@ pub fn parse_quantity(text: &str) -> Result<u64, String> {
     };
     let value: f64 = number.parse().map_err(|_| bad())?;
     let bytes = (value * multiplier).ceil();
-    if !bytes.is_finite() || bytes < 0.0 || bytes > 9.0e18 {
+    if !(0.0..=9.0e18).contains(&bytes) {
         return Err(bad());
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -234,7 +270,12 @@ mod tests {
         assert_eq!(parse_quantity("1e3").unwrap(), 1000);
         assert_eq!(parse_quantity("1024").unwrap(), 1024);
         for bad in ["", "Mi", "5 apples", "-1Gi", "1.2.3"] {
-            assert!(parse_quantity(bad).unwrap_err().contains("expected a quantity"), "{bad}");
+            assert!(
+                parse_quantity(bad)
+                    .unwrap_err()
+                    .contains("expected a quantity"),
+                "{bad}"
+            );
         }
     }
 
@@ -245,20 +286,39 @@ mod tests {
         assert_eq!(s.max_pods, Some(29));
         assert_eq!(s.kube_reserved_memory, Some(574 << 20));
         assert_eq!(s.system_reserved_memory, Some(200 << 20));
-        let yaml = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 58\n";
+        let yaml =
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 58\n";
         assert_eq!(parse_kubelet_config(yaml).unwrap().max_pods, Some(58));
         assert_eq!(parse_kubelet_config("").unwrap(), Settings::default());
-        assert!(parse_kubelet_config(r#"{"maxPods":"many"}"#).unwrap_err().starts_with("maxPods: expected a pod count"));
-        assert!(parse_kubelet_config(r#"{"kubeReserved":{"memory":5}}"#).unwrap_err().starts_with("kubeReserved.memory"));
-        assert!(parse_kubelet_config("[1, 2]").unwrap_err().contains("KubeletConfiguration"));
+        assert!(
+            parse_kubelet_config(r#"{"maxPods":"many"}"#)
+                .unwrap_err()
+                .starts_with("maxPods: expected a pod count")
+        );
+        assert!(
+            parse_kubelet_config(r#"{"kubeReserved":{"memory":5}}"#)
+                .unwrap_err()
+                .starts_with("kubeReserved.memory")
+        );
+        assert!(
+            parse_kubelet_config("[1, 2]")
+                .unwrap_err()
+                .contains("KubeletConfiguration")
+        );
     }
 
     #[test]
     fn nodeconfig_dropin() {
         let yaml = "# Written by nodecap init\napiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    config:\n      maxPods: 29\n      kubeReserved:\n        memory: \"574Mi\"\n";
         let s = parse_nodeconfig(yaml).unwrap();
-        assert_eq!((s.max_pods, s.kube_reserved_memory), (Some(29), Some(574 << 20)));
-        assert_eq!(parse_nodeconfig("kind: NodeConfig\nspec: {}\n").unwrap(), Settings::default());
+        assert_eq!(
+            (s.max_pods, s.kube_reserved_memory),
+            (Some(29), Some(574 << 20))
+        );
+        assert_eq!(
+            parse_nodeconfig("kind: NodeConfig\nspec: {}\n").unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]
@@ -268,9 +328,22 @@ mod tests {
         assert_eq!(s.max_pods, Some(29));
         assert_eq!(s.kube_reserved_memory, Some(574 << 20));
         assert_eq!(s.system_reserved_memory, Some(200 << 20));
-        assert_eq!(parse_env_file("KUBELET_EXTRA_ARGS=--max-pods 7\n").unwrap().max_pods, Some(7));
-        assert!(parse_env_file("KUBELET_EXTRA_ARGS=--max-pods=lots").unwrap_err().starts_with("--max-pods"));
-        assert!(parse_env_file("KUBELET_EXTRA_ARGS=--max-pods").unwrap_err().contains("expected a value"));
+        assert_eq!(
+            parse_env_file("KUBELET_EXTRA_ARGS=--max-pods 7\n")
+                .unwrap()
+                .max_pods,
+            Some(7)
+        );
+        assert!(
+            parse_env_file("KUBELET_EXTRA_ARGS=--max-pods=lots")
+                .unwrap_err()
+                .starts_with("--max-pods")
+        );
+        assert!(
+            parse_env_file("KUBELET_EXTRA_ARGS=--max-pods")
+                .unwrap_err()
+                .contains("expected a value")
+        );
     }
 
     #[test]
@@ -279,8 +352,16 @@ mod tests {
         let p = |name: &str| root.path().join(name);
         std::fs::create_dir_all(p("nodeadm.d")).unwrap();
         std::fs::create_dir_all(p("config.json.d")).unwrap();
-        std::fs::write(p("nodeadm.d/40-nodecap.yaml"), "kind: NodeConfig\nspec:\n  kubelet:\n    config:\n      maxPods: 29\n").unwrap();
-        std::fs::write(p("config.json"), r#"{"maxPods":110,"kubeReserved":{"memory":"1Gi"}}"#).unwrap();
+        std::fs::write(
+            p("nodeadm.d/40-nodecap.yaml"),
+            "kind: NodeConfig\nspec:\n  kubelet:\n    config:\n      maxPods: 29\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p("config.json"),
+            r#"{"maxPods":110,"kubeReserved":{"memory":"1Gi"}}"#,
+        )
+        .unwrap();
         std::fs::write(p("config.json.d/00-nodeadm.conf"), r#"{"maxPods":29}"#).unwrap();
         std::fs::write(p("config.json.d/90-user.conf"), r#"{"maxPods":50}"#).unwrap();
         std::fs::write(p("config.json.d/README"), "not a drop-in").unwrap();
@@ -298,10 +379,22 @@ mod tests {
         assert_eq!(view.system_reserved_memory, None);
         assert_eq!(view.files.len(), 4);
         std::fs::write(p("kubelet.env"), "KUBELET_EXTRA_ARGS=--max-pods=12\n").unwrap();
-        assert_eq!(read(&targets).unwrap().unwrap().max_pods, Some((12, p("kubelet.env"))));
+        assert_eq!(
+            read(&targets).unwrap().unwrap().max_pods,
+            Some((12, p("kubelet.env")))
+        );
         std::fs::write(p("config.json"), "{").unwrap();
-        assert!(read(&targets).unwrap_err().starts_with(&format!("{}: expected JSON or YAML", p("config.json").display())));
-        let empty = KubeletTargets { nodeadm_config_dir: p("x"), kubelet_config_dir: p("y"), kubelet_config: p("z"), kubelet_env_file: p("w"), ..targets };
+        assert!(read(&targets).unwrap_err().starts_with(&format!(
+            "{}: expected JSON or YAML",
+            p("config.json").display()
+        )));
+        let empty = KubeletTargets {
+            nodeadm_config_dir: p("x"),
+            kubelet_config_dir: p("y"),
+            kubelet_config: p("z"),
+            kubelet_env_file: p("w"),
+            ..targets
+        };
         assert_eq!(read(&empty).unwrap(), None);
     }
 }

@@ -82,7 +82,8 @@ pub fn read(proc_root: &Path, sys_root: &Path) -> Result<Memory, String> {
 
 /// `MemTotal` and `MemAvailable` in bytes.
 pub fn parse_meminfo(text: &[u8]) -> Result<(u64, Option<u64>), String> {
-    let info = procfs_core::Meminfo::from_read(text).map_err(|e| format!("expected /proc/meminfo lines: {e}"))?;
+    let info = procfs_core::Meminfo::from_read(text)
+        .map_err(|e| format!("expected /proc/meminfo lines: {e}"))?;
     Ok((info.mem_total, info.mem_available))
 }
 
@@ -177,7 +178,10 @@ DirectMap2M:     8000000 kB
             ("sys/fs/cgroup/system.slice/memory.current", "314572800\n"),
             ("sys/fs/cgroup/system.slice/memory.peak", "419430400\n"),
             ("sys/fs/cgroup/runtime.slice/memory.current", "524288000\n"),
-            ("sys/fs/cgroup/kubepods.slice/memory.current", "1073741824\n"),
+            (
+                "sys/fs/cgroup/kubepods.slice/memory.current",
+                "1073741824\n",
+            ),
         ]);
         let m = read(&root.path().join("proc"), &root.path().join("sys")).unwrap();
         assert_eq!(m.total_bytes, 8_026_256 * 1024);
@@ -186,9 +190,21 @@ DirectMap2M:     8000000 kB
         assert_eq!(
             m.slices,
             vec![
-                SliceUsage { slice: "system.slice", usage_bytes: 314_572_800, peak_bytes: Some(419_430_400) },
-                SliceUsage { slice: "runtime.slice", usage_bytes: 524_288_000, peak_bytes: None },
-                SliceUsage { slice: "kubepods.slice", usage_bytes: 1_073_741_824, peak_bytes: None },
+                SliceUsage {
+                    slice: "system.slice",
+                    usage_bytes: 314_572_800,
+                    peak_bytes: Some(419_430_400)
+                },
+                SliceUsage {
+                    slice: "runtime.slice",
+                    usage_bytes: 524_288_000,
+                    peak_bytes: None
+                },
+                SliceUsage {
+                    slice: "kubepods.slice",
+                    usage_bytes: 1_073_741_824,
+                    peak_bytes: None
+                },
             ]
         );
     }
@@ -197,14 +213,30 @@ DirectMap2M:     8000000 kB
     fn cgroup_v1_tree_with_the_cgroupfs_driver() {
         let root = tree(&[
             ("proc/meminfo", MEMINFO),
-            ("sys/fs/cgroup/memory/system.slice/memory.usage_in_bytes", "200000000"),
-            ("sys/fs/cgroup/memory/system.slice/memory.max_usage_in_bytes", "250000000"),
-            ("sys/fs/cgroup/memory/kubepods/memory.usage_in_bytes", "900000000"),
-            ("sys/fs/cgroup/memory/kubepods/memory.max_usage_in_bytes", "950000000"),
+            (
+                "sys/fs/cgroup/memory/system.slice/memory.usage_in_bytes",
+                "200000000",
+            ),
+            (
+                "sys/fs/cgroup/memory/system.slice/memory.max_usage_in_bytes",
+                "250000000",
+            ),
+            (
+                "sys/fs/cgroup/memory/kubepods/memory.usage_in_bytes",
+                "900000000",
+            ),
+            (
+                "sys/fs/cgroup/memory/kubepods/memory.max_usage_in_bytes",
+                "950000000",
+            ),
         ]);
         let m = read(&root.path().join("proc"), &root.path().join("sys")).unwrap();
         assert_eq!(m.cgroup_version, Some(1));
-        let names: Vec<_> = m.slices.iter().map(|s| (s.slice, s.usage_bytes, s.peak_bytes)).collect();
+        let names: Vec<_> = m
+            .slices
+            .iter()
+            .map(|s| (s.slice, s.usage_bytes, s.peak_bytes))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -218,16 +250,26 @@ DirectMap2M:     8000000 kB
     fn failures_name_the_file() {
         let root = tree(&[("proc/meminfo", "MemTotal: lots\n")]);
         let err = read(&root.path().join("proc"), &root.path().join("sys")).unwrap_err();
-        assert!(err.contains("meminfo: expected /proc/meminfo lines"), "{err}");
+        assert!(
+            err.contains("meminfo: expected /proc/meminfo lines"),
+            "{err}"
+        );
         let none = tree(&[]);
-        assert!(read(&none.path().join("proc"), none.path()).unwrap_err().contains("meminfo"));
+        assert!(
+            read(&none.path().join("proc"), none.path())
+                .unwrap_err()
+                .contains("meminfo")
+        );
         let root = tree(&[
             ("proc/meminfo", MEMINFO),
             ("sys/fs/cgroup/cgroup.controllers", ""),
             ("sys/fs/cgroup/system.slice/memory.current", "max\n"),
         ]);
         let err = read(&root.path().join("proc"), &root.path().join("sys")).unwrap_err();
-        assert!(err.ends_with("memory.current: expected a byte count, got \"max\""), "{err}");
+        assert!(
+            err.ends_with("memory.current: expected a byte count, got \"max\""),
+            "{err}"
+        );
         // No cgroup tree at all: node figures only.
         let root = tree(&[("proc/meminfo", MEMINFO)]);
         let m = read(&root.path().join("proc"), &root.path().join("sys")).unwrap();

@@ -104,7 +104,10 @@ impl Collectors {
                 .and_then(ipamd_metrics::parse_text)
             {
                 Ok(samples) => (Some(ipamd_metrics::extract(&samples)), Health::Ok),
-                Err(e) => (None, Health::Failed(format!("{}: {e}", config.run.ipamd_metrics_url))),
+                Err(e) => (
+                    None,
+                    Health::Failed(format!("{}: {e}", config.run.ipamd_metrics_url)),
+                ),
             },
             Err(health) => (None, health),
         };
@@ -117,7 +120,10 @@ impl Collectors {
         let (ipamd_pools, health) = match self.ipamd(1, &config.run.ipamd_introspection_url).await {
             Ok(body) => match ipamd_enis::parse(&body, now) {
                 Ok(pools) => (Some(pools), Health::Ok),
-                Err(e) => (None, Health::Failed(format!("{}: {e}", config.run.ipamd_introspection_url))),
+                Err(e) => (
+                    None,
+                    Health::Failed(format!("{}: {e}", config.run.ipamd_introspection_url)),
+                ),
             },
             Err(health) => (None, health),
         };
@@ -137,15 +143,24 @@ impl Collectors {
         let start = Instant::now();
         let (kubelet, health) = match kubelet::read(&config.kubelet) {
             Ok(Some(view)) => (Some(view), Health::Ok),
-            Ok(None) => (None, Health::NotApplicable("no kubelet configuration file on this node".to_owned())),
+            Ok(None) => (
+                None,
+                Health::NotApplicable("no kubelet configuration file on this node".to_owned()),
+            ),
             Err(e) => (None, Health::Failed(e)),
         };
         statuses.push(status("kubelet", health, start));
 
         for s in &statuses {
             match &s.health {
-                Health::Failed(why) => tracing::warn!(collector = s.collector, stale = s.stale, "collector failed: {why}"),
-                Health::NotApplicable(why) => tracing::debug!(collector = s.collector, "not applicable: {why}"),
+                Health::Failed(why) => tracing::warn!(
+                    collector = s.collector,
+                    stale = s.stale,
+                    "collector failed: {why}"
+                ),
+                Health::NotApplicable(why) => {
+                    tracing::debug!(collector = s.collector, "not applicable: {why}")
+                }
                 Health::Ok => {}
             }
         }
@@ -168,9 +183,11 @@ impl Collectors {
                 self.ipamd_seen[which] = true;
                 Ok(body)
             }
-            Err(http::Error::Refused { .. }) if !self.ipamd_seen[which] => Err(Health::NotApplicable(format!(
-                "nothing listening at {url}: the VPC CNI is not running on this node (yet)"
-            ))),
+            Err(http::Error::Refused { .. }) if !self.ipamd_seen[which] => {
+                Err(Health::NotApplicable(format!(
+                    "nothing listening at {url}: the VPC CNI is not running on this node (yet)"
+                )))
+            }
             Err(e) => Err(Health::Failed(e.to_string())),
         }
     }
@@ -188,7 +205,10 @@ fn status(collector: &'static str, health: Health, start: Instant) -> Status {
 fn read_ena(config: &Config) -> (Vec<ena::EnaStats>, Health) {
     let interfaces = match ena::ena_interfaces(&config.run.sys_root) {
         Ok(list) if list.is_empty() => {
-            return (Vec::new(), Health::NotApplicable("no interface uses the ena driver".to_owned()));
+            return (
+                Vec::new(),
+                Health::NotApplicable("no interface uses the ena driver".to_owned()),
+            );
         }
         Ok(list) => list,
         Err(e) => return (Vec::new(), Health::Failed(e)),
@@ -201,6 +221,10 @@ fn read_ena(config: &Config) -> (Vec<ena::EnaStats>, Health) {
             Err(e) => errors.push(e),
         }
     }
-    let health = if errors.is_empty() { Health::Ok } else { Health::Failed(errors.join("; ")) };
+    let health = if errors.is_empty() {
+        Health::Ok
+    } else {
+        Health::Failed(errors.join("; "))
+    };
     (stats, health)
 }

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! testkit imds --instance-type m5.large --enis 3 --ips-per-eni 10 [--listen 127.0.0.1:0]
+//! testkit ipamd --metrics FILE --enis FILE [--listen 127.0.0.1:0]
 //! ```
-//! Prints the server's URL on the first line of stdout, then serves until SIGTERM or SIGINT.
+//! Prints the server's URL on the first line of stdout (for ipamd, `http://ADDR`: the paths
+//! are `/metrics` and `/v1/enis`), then serves until SIGTERM or SIGINT.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
@@ -12,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use nodecap_testkit::imds::{ImdsServer, Instance};
+use nodecap_testkit::ipamd::IpamdServer;
 
 #[derive(Parser)]
 struct Args {
@@ -32,27 +35,61 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         ips_per_eni: u32,
     },
+    /// A test VPC CNI ipamd (/metrics and /v1/enis) serving the given files.
+    Ipamd {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        #[arg(long)]
+        metrics: std::path::PathBuf,
+        #[arg(long)]
+        enis: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::Imds {
-        listen,
-        instance_type,
-        enis,
-        ips_per_eni,
-    } = Args::parse().command;
-    let instance = Instance::example(&instance_type, enis, ips_per_eni);
-    let server = match ImdsServer::start_on(listen, &instance) {
-        Ok(server) => server,
+    let started = match Args::parse().command {
+        Command::Imds {
+            listen,
+            instance_type,
+            enis,
+            ips_per_eni,
+        } => {
+            let instance = Instance::example(&instance_type, enis, ips_per_eni);
+            ImdsServer::start_on(listen, &instance)
+                .map(|server| (server.url(), Box::new(server) as Box<dyn std::any::Any>))
+                .map_err(|e| format!("testkit imds: {listen}: {e}"))
+        }
+        Command::Ipamd {
+            listen,
+            metrics,
+            enis,
+        } => read(&metrics).and_then(|m| {
+            let e = read(&enis)?;
+            IpamdServer::start_on(listen, &m, &e)
+                .map(|server| {
+                    (
+                        format!("http://{}", server.addr()),
+                        Box::new(server) as Box<dyn std::any::Any>,
+                    )
+                })
+                .map_err(|e| format!("testkit ipamd: {listen}: {e}"))
+        }),
+    };
+    let (url, _server) = match started {
+        Ok(started) => started,
         Err(e) => {
-            eprintln!("testkit imds: {listen}: {e}");
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", server.url());
+    println!("{url}");
     let _ = std::io::stdout().flush();
     wait_for_signal();
     ExitCode::SUCCESS
+}
+
+fn read(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("testkit ipamd: {}: {e}", path.display()))
 }
 
 fn wait_for_signal() {

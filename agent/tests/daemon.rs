@@ -1,0 +1,842 @@
+//! `nodecap run` and `nodecap check` as processes, against the test IMDS and the test ipamd
+//! (real HTTP servers from `tests/testkit`) and the fixture host trees under
+//! `tests/fixtures/`: every metric served, collectors failing alone, stale IMDS views,
+//! graceful stops, configuration errors, and an endpoint under abuse.
+//!
+//! The tests needing Prometheus's binaries (`promtool`, `prometheus`) are `#[ignore]`d;
+//! `tests/run.sh` installs them and runs them with `--include-ignored`.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nodecap_testkit::imds::{ImdsServer, Instance};
+use nodecap_testkit::ipamd::IpamdServer;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn fixture(relative: &str) -> String {
+    std::fs::read_to_string(fixtures().join(relative)).unwrap()
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The node a daemon runs on: test IMDS (m5.large, 3 ENIs × 10 addresses), test ipamd with
+/// the fixtures, the cgroup v2 fixture host, and a kubelet config file in a temp dir.
+struct Node {
+    imds: Option<ImdsServer>,
+    imds_addr: SocketAddr,
+    ipamd: Option<IpamdServer>,
+    ipamd_addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn new() -> Self {
+        let imds = ImdsServer::start(&Instance::example("m5.large", 3, 10)).unwrap();
+        let ipamd = IpamdServer::start(
+            &fixture("ipamd/metrics-v1.19-m5.large.prom"),
+            &fixture("ipamd/enis-v1.20-m5.large.json"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            fixture("host-cgroup2/etc/kubernetes/kubelet/config.json"),
+        )
+        .unwrap();
+        Node {
+            imds_addr: imds.addr(),
+            imds: Some(imds),
+            ipamd_addr: ipamd.addr(),
+            ipamd: Some(ipamd),
+            dir,
+        }
+    }
+
+    fn kubelet_config(&self) -> PathBuf {
+        self.dir.path().join("config.json")
+    }
+
+    /// Flags pointing every source at this node.
+    fn args(&self) -> Vec<String> {
+        let host = fixtures().join("host-cgroup2");
+        let p = |s: &str| self.dir.path().join(s).display().to_string();
+        [
+            "--imds-endpoint",
+            &format!("http://{}", self.imds_addr),
+            "--imds-deadline",
+            "2",
+            "--ipamd-metrics-url",
+            &format!("http://{}/metrics", self.ipamd_addr),
+            "--ipamd-introspection-url",
+            &format!("http://{}/v1/enis", self.ipamd_addr),
+            "--proc-root",
+            &host.join("proc").display().to_string(),
+            "--sys-root",
+            &host.join("sys").display().to_string(),
+            "--kubelet-config",
+            &self.kubelet_config().display().to_string(),
+            "--kubelet-config-dir",
+            &p("config.json.d"),
+            "--nodeadm-config-dir",
+            &p("nodeadm.d"),
+            "--kubelet-env-file",
+            &p("kubelet.env"),
+            "--state-dir",
+            &p("state"),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    }
+
+    fn check(&self) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_nodecap"))
+            .arg("check")
+            .args(self.args())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+}
+
+/// A running `nodecap run`, killed on drop.
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(node: &Node) -> Self {
+        Self::start_with(node, &["--interval", "1s"])
+    }
+
+    fn start_with(node: &Node, extra: &[&str]) -> Self {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+            .arg("run")
+            .args(["--listen", &addr.to_string()])
+            .args(extra)
+            .args(node.args())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            child,
+            addr,
+            log,
+            _logdir: logdir,
+        };
+        daemon.wait_for("/readyz to answer 200", |d| d.get("/readyz").0 == 200);
+        daemon
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` → (status, body); status 0 when the connection failed.
+    fn get(&self, path: &str) -> (u16, String) {
+        request(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: nodecap\r\nConnection: close\r\n\r\n"),
+        )
+    }
+
+    fn metrics(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn wait_for(&self, what: &str, ready: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if ready(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}; daemon log:\n{}", self.log());
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return (0, String::new());
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    if stream.write_all(raw.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `name{labels}` → value, for every sample.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    samples(text)
+        .into_iter()
+        .find(|(s, _)| s == series)
+        .map(|(_, v)| v)
+}
+
+fn families(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Metric names in the README's metric table.
+fn readme_metrics() -> BTreeSet<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let table = readme
+        .split("<!-- metrics:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- metrics:end -->").next())
+        .expect("README has a <!-- metrics:begin --> table");
+    table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+const ENA_FAMILIES: [&str; 2] = [
+    "nodecap_ena_allowance_exceeded_total",
+    "nodecap_ena_conntrack_allowance_available",
+];
+
+#[test]
+fn serves_every_metric_from_the_fixture_node() {
+    let node = Node::new();
+    let daemon = Daemon::start(&node);
+    let text = daemon.metrics();
+
+    // Everything in the README's table is served, except what needs an ENA device, which
+    // this host does not have: that collector says "not applicable", not "failed".
+    let served = families(&text);
+    let documented = readme_metrics();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not in the README: {undocumented:?}"
+    );
+    let missing: BTreeSet<_> = documented.difference(&served).map(String::as_str).collect();
+    assert_eq!(
+        missing,
+        BTreeSet::from(ENA_FAMILIES),
+        "documented but not served"
+    );
+    assert_eq!(
+        value(&text, r#"nodecap_collector_applicable{collector="ena"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&text, r#"nodecap_collector_success{collector="ena"}"#),
+        Some(1.0)
+    );
+
+    // The numbers the fixtures imply (tests/fixtures/*/README.md).
+    for (series, expected) in [
+        (r#"nodecap_ipv4_addresses{state="free"}"#, 20.0),
+        (r#"nodecap_ipv4_addresses{state="assigned"}"#, 7.0),
+        (r#"nodecap_ipv4_addresses{state="total"}"#, 27.0),
+        (r#"nodecap_ipv4_addresses{state="cooldown"}"#, 0.0),
+        ("nodecap_max_pods", 29.0),
+        ("nodecap_kubelet_max_pods", 29.0),
+        ("nodecap_ipv4_capacity", 27.0),
+        ("nodecap_pod_headroom", 20.0),
+        ("nodecap_enis_attached", 3.0),
+        ("nodecap_enis_max", 3.0),
+        ("nodecap_enis_free", 0.0),
+        (
+            r#"nodecap_eni_ipv4_addresses{eni="eni-00000000000000002"}"#,
+            10.0,
+        ),
+        (
+            r#"nodecap_eni_pool_ipv4_addresses{eni="eni-00000000000000001",state="assigned"}"#,
+            4.0,
+        ),
+        (
+            r#"nodecap_memory_reservation_headroom_bytes{scope="kube"}"#,
+            f64::from(174u32 << 20),
+        ),
+        (
+            r#"nodecap_memory_reservation_headroom_bytes{scope="system"}"#,
+            f64::from(50u32 << 20),
+        ),
+        (
+            r#"nodecap_cgroup_memory_usage_bytes{slice="kubepods.slice"}"#,
+            2_147_483_648.0,
+        ),
+        (r#"nodecap_drift{kind="max_pods"}"#, 0.0),
+        (r#"nodecap_drift{kind="prefix_delegation"}"#, 0.0),
+        (r#"nodecap_ipamd_info{version="v1.19.2-eksbuild.1"}"#, 1.0),
+        (
+            r#"nodecap_instance_info{availability_zone="us-east-1a",instance_type="m5.large",source="embedded"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(&text, series), Some(expected), "{series}");
+    }
+    for collector in [
+        "imds",
+        "ipamd_metrics",
+        "ipamd_introspection",
+        "memory",
+        "kubelet",
+    ] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("nodecap_collector_success{{collector=\"{collector}\"}}")
+            ),
+            Some(1.0),
+            "{collector}"
+        );
+    }
+    // ipamd's unbounded labels (CIDRs, error strings) never come through.
+    assert!(!text.contains("10.0.1.11") && !text.contains("InvalidNetworkInterfaceID"));
+    // No series twice.
+    let all = samples(&text);
+    let unique: BTreeSet<&String> = all.iter().map(|(s, _)| s).collect();
+    assert_eq!(unique.len(), all.len(), "duplicate series");
+}
+
+#[test]
+fn ipamd_down_fails_only_its_collectors() {
+    let mut node = Node::new();
+    let daemon = Daemon::start(&node);
+    assert_eq!(
+        value(
+            &daemon.metrics(),
+            r#"nodecap_collector_success{collector="ipamd_metrics"}"#
+        ),
+        Some(1.0)
+    );
+    node.ipamd = None; // ipamd dies
+    daemon.wait_for("the ipamd collectors to fail", |d| {
+        value(
+            &d.metrics(),
+            r#"nodecap_collector_success{collector="ipamd_metrics"}"#,
+        ) == Some(0.0)
+    });
+    let text = daemon.metrics();
+    assert_eq!(
+        value(
+            &text,
+            r#"nodecap_collector_success{collector="ipamd_introspection"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"nodecap_collector_applicable{collector="ipamd_metrics"}"#
+        ),
+        Some(1.0)
+    );
+    for collector in ["imds", "memory", "kubelet"] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("nodecap_collector_success{{collector=\"{collector}\"}}")
+            ),
+            Some(1.0)
+        );
+    }
+    assert_eq!(value(&text, "nodecap_enis_attached"), Some(3.0));
+    assert_eq!(value(&text, "nodecap_max_pods"), Some(29.0));
+    assert!(
+        !text.contains("nodecap_ipv4_addresses{"),
+        "ipamd's figures outlived ipamd"
+    );
+    assert!(
+        daemon.log().contains("collector failed"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.get("/healthz").0, 200);
+}
+
+#[test]
+fn no_vpc_cni_on_the_node_is_not_a_failure() {
+    let mut node = Node::new();
+    node.ipamd = None;
+    let daemon = Daemon::start(&node);
+    let text = daemon.metrics();
+    for collector in ["ipamd_metrics", "ipamd_introspection"] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("nodecap_collector_success{{collector=\"{collector}\"}}")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("nodecap_collector_applicable{{collector=\"{collector}\"}}")
+            ),
+            Some(0.0)
+        );
+    }
+    // Once ipamd appears, it is collected.
+    let _ipamd = IpamdServer::start_on(
+        node.ipamd_addr,
+        &fixture("ipamd/metrics-v1.19-m5.large.prom"),
+        &fixture("ipamd/enis-v1.19-m5.large.json"),
+    )
+    .unwrap();
+    daemon.wait_for("ipamd to be collected", |d| {
+        value(&d.metrics(), r#"nodecap_ipv4_addresses{state="free"}"#) == Some(20.0)
+    });
+}
+
+#[test]
+fn imds_flapping_keeps_the_last_view_and_flags_it_stale() {
+    let mut node = Node::new();
+    let daemon = Daemon::start(&node);
+    assert_eq!(
+        value(
+            &daemon.metrics(),
+            r#"nodecap_collector_stale{collector="imds"}"#
+        ),
+        Some(0.0)
+    );
+    node.imds = None;
+    daemon.wait_for("IMDS to be marked stale", |d| {
+        value(&d.metrics(), r#"nodecap_collector_stale{collector="imds"}"#) == Some(1.0)
+    });
+    let text = daemon.metrics();
+    assert_eq!(
+        value(&text, r#"nodecap_collector_success{collector="imds"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&text, "nodecap_enis_attached"),
+        Some(3.0),
+        "the last good view is kept"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"nodecap_collector_success{collector="ipamd_metrics"}"#
+        ),
+        Some(1.0)
+    );
+    // IMDS comes back on the same address: fresh again.
+    node.imds =
+        Some(ImdsServer::start_on(node.imds_addr, &Instance::example("m5.large", 3, 10)).unwrap());
+    daemon.wait_for("IMDS to be fresh again", |d| {
+        value(&d.metrics(), r#"nodecap_collector_stale{collector="imds"}"#) == Some(0.0)
+    });
+    assert_eq!(
+        value(
+            &daemon.metrics(),
+            r#"nodecap_collector_success{collector="imds"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn sigterm_stops_within_the_grace_period() {
+    let node = Node::new();
+    let mut daemon = Daemon::start(&node);
+    // An idle keep-alive connection must not hold the stop up.
+    let _idle = TcpStream::connect(daemon.addr).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(daemon.log().contains("stopping"), "{}", daemon.log());
+}
+
+#[test]
+fn bad_configuration_exits_64_before_binding() {
+    let node = Node::new();
+    for (flag, value, expected) in [
+        (
+            "--listen",
+            "localhost",
+            "run.listen: expected an address and port",
+        ),
+        (
+            "--interval",
+            "0s",
+            "run.interval: expected a duration from 1s to 1h",
+        ),
+        (
+            "--ipamd-metrics-url",
+            "127.0.0.1:61678",
+            "run.ipamd_metrics_url: expected an http:// URL",
+        ),
+    ] {
+        let mut args = node.args();
+        if let Some(i) = args.iter().position(|a| a == flag) {
+            args.drain(i..i + 2);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+            .args(["run", flag, value])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{flag}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("nodecap: {expected}")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    // A taken port is "unavailable", 69.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        .args(["run", "--listen", &taken.local_addr().unwrap().to_string()])
+        .args(node.args())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
+}
+
+#[test]
+fn check_exits_1_on_max_pods_drift_and_0_when_it_matches() {
+    let node = Node::new();
+    let out = node.check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(
+            "max_pods: nodecap 29 (m5.large, embedded limits, secondary-ip) | kubelet 29 ("
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ipv4: 27 total, 7 assigned, 0 cooling down, 20 free"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        node.kubelet_config(),
+        r#"{"kind":"KubeletConfiguration","maxPods":110}"#,
+    )
+    .unwrap();
+    let out = node.check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout.lines().next().unwrap();
+    assert!(line.contains("| kubelet 110 ("), "{line}");
+    assert!(line.ends_with(": DRIFT"), "{line}");
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn abuse_does_not_stop_the_endpoint_answering_others() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard.min(8192), hard).unwrap();
+
+    let node = Node::new();
+    let daemon = Daemon::start_with(&node, &["--interval", "60s"]);
+    let before = rss_kib(daemon.pid());
+
+    // 1,000 connections that never send a byte.
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(daemon.addr).unwrap())
+        .collect();
+    // Slowloris: headers a byte at a time, never finished.
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(daemon.addr).unwrap())
+        .collect();
+    for s in &mut slow {
+        s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ").unwrap();
+    }
+    // The endpoint still answers a scrape, promptly.
+    let start = Instant::now();
+    assert_eq!(daemon.get("/metrics").0, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // Huge headers are refused, not buffered.
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let (status, _) = request(daemon.addr, &huge);
+    assert!(
+        status == 431 || status == 0,
+        "huge header answered {status}"
+    );
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (status, _) = request(
+        daemon.addr,
+        &format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    );
+    assert!(
+        status == 431 || status == 0,
+        "200 headers answered {status}"
+    );
+
+    // Random paths and methods.
+    for (line, expected) in [
+        ("GET /../../etc/passwd", 404),
+        ("GET /metricsx", 404),
+        ("GET /debug/pprof/heap", 404),
+        ("POST /metrics", 405),
+        ("PUT /healthz", 405),
+        ("DELETE /", 405),
+        ("OPTIONS *", 405),
+        ("BREW /coffee", 405),
+    ] {
+        let (status, _) = request(
+            daemon.addr,
+            &format!("{line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, expected, "{line}");
+    }
+    let (status, _) = request(
+        daemon.addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    );
+    assert_eq!(status, 413);
+    let (status, _) = request(daemon.addr, "garbage\r\n\r\n");
+    assert!(status == 400 || status == 0, "garbage answered {status}");
+
+    // The idle and slow connections are closed once the header timeout passes.
+    std::thread::sleep(Duration::from_secs(6));
+    let mut closed = 0;
+    for mut s in idle.into_iter().take(20).chain(slow) {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 512];
+        if s.read(&mut buf).is_ok() {
+            closed += 1;
+        }
+    }
+    assert_eq!(
+        closed, 70,
+        "idle or slow connections outlived the header timeout"
+    );
+    assert_eq!(daemon.get("/metrics").0, 200);
+    let after = rss_kib(daemon.pid());
+    assert!(
+        after < before + 32 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}
+
+// ---- with Prometheus's own tools ---------------------------------------------------------------
+
+fn which(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(tool))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("{tool} not found: tests/run.sh installs it (apt prometheus)"))
+}
+
+#[test]
+#[ignore = "needs promtool; tests/run.sh installs it"]
+fn promtool_finds_nothing_to_lint() {
+    let node = Node::new();
+    let daemon = Daemon::start(&node);
+    let text = daemon.metrics();
+    let mut child = Command::new(which("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report.trim(), "", "promtool: {report}");
+}
+
+/// A Prometheus server scraping `target` every second, stopped on drop.
+struct Prometheus {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(target: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: nodecap\n    static_configs: [{{targets: ['{target}']}}]\n"),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new(which("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        Prometheus {
+            child,
+            url: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+
+    fn api(&self, path_and_query: &str) -> serde_json::Value {
+        let (status, body) = request(
+            self.url.parse().unwrap(),
+            &format!("GET {path_and_query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        );
+        if status != 200 {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs the prometheus server; tests/run.sh installs it"]
+fn a_real_prometheus_scrapes_the_target_and_reads_free_addresses() {
+    let node = Node::new();
+    let daemon = Daemon::start(&node);
+    let prometheus = Prometheus::start(daemon.addr);
+    // The first scrape shows after Prometheus's ~6 s discovery delay.
+    let query = "/api/v1/query?query=nodecap_ipv4_addresses%7Bstate%3D%22free%22%7D";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let result = loop {
+        let answer = prometheus.api(query);
+        if let Some(first) = answer["data"]["result"].as_array().and_then(|r| r.first()) {
+            break first.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sample in Prometheus; targets: {}",
+            prometheus.api("/api/v1/targets")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(result["value"][1], "20", "{result}");
+    let targets = prometheus.api("/api/v1/targets");
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(target["health"], "up", "{target}");
+    assert_eq!(target["lastError"], "", "{target}");
+    let up = prometheus.api("/api/v1/query?query=up%7Bjob%3D%22nodecap%22%7D");
+    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+    // Every ENI came through as its own series.
+    let enis = prometheus.api("/api/v1/query?query=count(nodecap_eni_info)");
+    assert_eq!(enis["data"]["result"][0]["value"][1], "3", "{enis}");
+}
