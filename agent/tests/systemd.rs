@@ -44,19 +44,49 @@ fn verify_root(unit: &str) -> tempfile::TempDir {
 
 #[test]
 #[ignore = "needs systemd-analyze: tests/run.sh runs it"]
-fn init_unit_verifies_cleanly() {
-    let root = verify_root("nodecap-init.service");
+fn units_verify_cleanly() {
+    for unit in ["nodecap-init.service", "nodecap.service"] {
+        let root = verify_root(unit);
+        let out = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(format!("--root={}", root.path().display()))
+            .arg(unit)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "verify {unit}: {stderr}"
+        );
+    }
+}
+
+/// `systemd-analyze security --offline=yes` exposure, e.g. 1.2.
+fn exposure(unit: &str) -> f64 {
     let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(format!("--root={}", root.path().display()))
-        .arg("nodecap-init.service")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(repo().join("systemd").join(unit))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.is_empty(),
-        "verify: {stderr}"
-    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure line: {text}"));
+    line.split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable: {line}"))
+}
+
+#[test]
+#[ignore = "needs systemd-analyze: tests/run.sh runs it"]
+fn units_are_hardened() {
+    let daemon = exposure("nodecap.service");
+    assert!(daemon <= 2.0, "nodecap.service exposure {daemon}");
+    let init = exposure("nodecap-init.service");
+    assert!(init <= 2.0, "nodecap-init.service exposure {init}");
 }
 
 fn write(path: &Path, text: &str) {
@@ -133,47 +163,16 @@ fn init_runs_before_the_kubelet_at_boot() {
     )
     .unwrap();
 
-    let bind = |flag: &str, from: &Path, to: &str| format!("--{flag}={}:{to}", from.display());
-    let mut child = Command::new("systemd-nspawn")
-        .args([
-            "-D",
-            "/",
-            "--volatile=yes",
-            "--register=no",
-            "--keep-unit",
-            "--quiet",
-        ])
-        .arg(format!("--machine=nodecap-init-{}", std::process::id()))
-        .arg(bind("bind-ro", &units, "/etc/systemd/system"))
-        .arg(bind("bind-ro", &opt, "/opt/nodecap"))
-        .arg(bind("bind", &out, "/out"))
-        .arg(bind("bind", &etc_kubernetes, "/etc/kubernetes"))
-        .args([
-            "-b",
-            "systemd.firstboot=off",
-            "systemd.unit=multi-user.target",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("systemd-nspawn (apt-get install systemd-container)");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("the container did not power off within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let report = fs::read_to_string(out.join("report")).unwrap_or_else(|e| {
-        let mut stderr = String::new();
-        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
-        panic!("no report ({e}); nspawn {status}: {stderr}")
-    });
+    boot(
+        "nodecap-init",
+        &[
+            ("bind-ro", &units, "/etc/systemd/system"),
+            ("bind-ro", &opt, "/opt/nodecap"),
+            ("bind", &out, "/out"),
+            ("bind", &etc_kubernetes, "/etc/kubernetes"),
+        ],
+    );
+    let report = fs::read_to_string(out.join("report")).unwrap();
     let log = fs::read_to_string(out.join("init.log")).unwrap_or_default();
     let units = parse_show(&report);
     let init = &units["nodecap-init.service"];
@@ -195,5 +194,194 @@ fn init_runs_before_the_kubelet_at_boot() {
     assert!(
         imds.requests()
             .contains(&"GET /latest/dynamic/instance-identity/document".to_owned())
+    );
+}
+
+/// Boots real systemd in a throwaway root (the host's read-only /usr, a tmpfs for the rest)
+/// with `binds` (`bind` or `bind-ro`, host path, container path), sharing the host's network,
+/// until a unit of the test's powers it off. Panics with nspawn's stderr when it fails.
+fn boot(name: &str, binds: &[(&str, &Path, &str)]) {
+    let mut command = Command::new("systemd-nspawn");
+    command
+        .args([
+            "-D",
+            "/",
+            "--volatile=yes",
+            "--register=no",
+            "--keep-unit",
+            "--quiet",
+        ])
+        .arg(format!("--machine={name}-{}", std::process::id()));
+    for (flag, from, to) in binds {
+        command.arg(format!("--{flag}={}:{to}", from.display()));
+    }
+    let mut child = command
+        .args([
+            "-b",
+            "systemd.firstboot=off",
+            "systemd.unit=multi-user.target",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-nspawn (apt-get install systemd-container)");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("the container did not power off within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if !status.success() {
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        // nspawn's exit status is the container's; a poweroff is 0.
+        panic!("nspawn {status}: {stderr}");
+    }
+}
+
+#[test]
+#[ignore = "needs root and systemd-nspawn: tests/run.sh runs it"]
+fn daemon_serves_under_its_hardened_unit() {
+    let imds = ImdsServer::start(&Instance::example("m5.large", 3, 10)).unwrap();
+    let fixtures = repo().join("tests/fixtures");
+    let ipamd = nodecap_testkit::ipamd::IpamdServer::start(
+        &fs::read_to_string(fixtures.join("ipamd/metrics-v1.19-m5.large.prom")).unwrap(),
+        &fs::read_to_string(fixtures.join("ipamd/enis-v1.20-m5.large.json")).unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    let opt = dir.path().join("opt");
+    let out = dir.path().join("out");
+    let etc_nodecap = dir.path().join("etc-nodecap");
+    let etc_kubernetes = dir.path().join("etc-kubernetes");
+    for d in [&units, &opt, &out, &etc_nodecap, &etc_kubernetes] {
+        fs::create_dir_all(d).unwrap();
+    }
+    // The container's own /proc, /sys and cgroups are real; the kubelet's config is the fixture.
+    fs::copy(
+        fixtures.join("host-cgroup2/etc/kubernetes/kubelet/config.json"),
+        etc_kubernetes.join("config.json"),
+    )
+    .unwrap();
+    fs::copy(env!("CARGO_BIN_EXE_nodecap"), opt.join("nodecap")).unwrap();
+    // Configured the way an operator does: /etc/nodecap/config.toml, not flags.
+    write(
+        &etc_nodecap.join("config.toml"),
+        &format!(
+            "[imds]\nendpoint = \"{}\"\n[kubelet]\nkubelet_config = \"/etc/kubernetes/kubelet/config.json\"\n\
+             [run]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"1s\"\n\
+             ipamd_metrics_url = \"{}\"\nipamd_introspection_url = \"{}\"\n",
+            imds.url(),
+            ipamd.metrics_url(),
+            ipamd.enis_url()
+        ),
+    );
+    fs::copy(
+        repo().join("systemd/nodecap.service"),
+        units.join("nodecap.service"),
+    )
+    .unwrap();
+    write(
+        &units.join("nodecap.service.d/test.conf"),
+        "[Service]\nExecStart=\nExecStart=/opt/nodecap/nodecap run\n",
+    );
+    fs::create_dir_all(units.join("multi-user.target.wants")).unwrap();
+    symlink(
+        "../nodecap.service",
+        units.join("multi-user.target.wants/nodecap.service"),
+    )
+    .unwrap();
+    write(
+        &units.join("report.service"),
+        &format!(
+            "[Unit]\nDescription=report\nAfter=nodecap.service\n[Service]\nType=oneshot\n\
+             ExecStart=/bin/sh -c 'for i in $(seq 150); do curl -sf http://127.0.0.1:{port}/readyz >/dev/null && break; sleep 0.1; done; \
+             curl -s http://127.0.0.1:{port}/metrics > /out/metrics; \
+             systemctl show nodecap.service -p Id,ActiveState,User,DynamicUser > /out/report; \
+             cat /sys/fs/cgroup/system.slice/memory.current /sys/fs/cgroup/memory/system.slice/memory.usage_in_bytes > /out/system-slice 2>/dev/null; journalctl -u nodecap.service --no-pager > /out/daemon.log 2>&1; systemctl poweroff'\n"
+        ),
+    );
+    symlink(
+        "../report.service",
+        units.join("multi-user.target.wants/report.service"),
+    )
+    .unwrap();
+
+    boot(
+        "nodecap-run",
+        &[
+            ("bind-ro", &units, "/etc/systemd/system"),
+            ("bind-ro", &opt, "/opt/nodecap"),
+            ("bind-ro", &etc_nodecap, "/etc/nodecap"),
+            ("bind-ro", &etc_kubernetes, "/etc/kubernetes/kubelet"),
+            ("bind", &out, "/out"),
+        ],
+    );
+    let log = fs::read_to_string(out.join("daemon.log")).unwrap_or_default();
+    let report = fs::read_to_string(out.join("report")).unwrap();
+    assert!(report.contains("ActiveState=active"), "{report}\n{log}");
+    let metrics = fs::read_to_string(out.join("metrics")).unwrap();
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .map(str::to_owned)
+    };
+    // Every collector works under the sandbox (the ENA one has no device here).
+    for collector in [
+        "imds",
+        "ipamd_metrics",
+        "ipamd_introspection",
+        "memory",
+        "ena",
+        "kubelet",
+    ] {
+        assert_eq!(
+            value(&format!(
+                "nodecap_collector_success{{collector=\"{collector}\"}}"
+            ))
+            .as_deref(),
+            Some("1"),
+            "{collector}\n{log}"
+        );
+    }
+    assert_eq!(
+        value("nodecap_kubelet_max_pods").as_deref(),
+        Some("29"),
+        "{log}"
+    );
+    assert_eq!(
+        value("nodecap_ipv4_addresses{state=\"free\"}").as_deref(),
+        Some("20")
+    );
+    assert!(
+        value("nodecap_memory_total_bytes").is_some(),
+        "/proc/meminfo unreadable:\n{log}"
+    );
+    // Where root can read system.slice's memory (a cgroup v2 or v1 memory hierarchy; this
+    // host's nspawn gives neither), the sandboxed daemon must read it too.
+    let root_reads = !fs::read_to_string(out.join("system-slice"))
+        .unwrap_or_default()
+        .trim()
+        .is_empty();
+    assert_eq!(
+        metrics.contains("nodecap_cgroup_memory_usage_bytes{slice=\"system.slice\"}"),
+        root_reads,
+        "system.slice memory: root reads it: {root_reads}\n{log}"
     );
 }
