@@ -26,6 +26,9 @@ command -v systemd-nspawn >/dev/null || apt_packages+=(systemd-container)
 command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 command -v python3.11 >/dev/null || apt_packages+=(python3.11 python3.11-venv)
 command -v curl >/dev/null || apt_packages+=(curl)
+# The ethtool ioctl test makes a veth pair and compares with `ethtool -S`.
+command -v ip >/dev/null || apt_packages+=(iproute2)
+command -v ethtool >/dev/null || apt_packages+=(ethtool)
 # promtool and a real Prometheus server scraping the daemon.
 command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_packages+=(prometheus)
 if ((${#apt_packages[@]})); then

@@ -73,6 +73,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             at: Some(Instant::now()),
         }));
         ticks += 1;
+        tracing::debug!(tick = ticks, "snapshot published");
         if ticks == 1 {
             tracing::info!("first snapshot published: ready");
         }

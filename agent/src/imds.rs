@@ -80,8 +80,6 @@ pub struct Eni {
     /// Delegated /28 prefixes.
     pub ipv4_prefixes: Vec<String>,
     pub ipv6: Vec<String>,
-    pub subnet_id: Option<String>,
-    pub subnet_ipv4_cidr: Option<String>,
 }
 
 #[derive(Debug)]
@@ -99,6 +97,9 @@ pub struct ImdsClient {
     deadline: Instant,
     budget: Duration,
     requests: AtomicU32,
+    /// Per MAC: interface id, device number, network card. Fixed while the ENI stays
+    /// attached, so each tick asks only for the addresses (3 GETs per ENI instead of 6).
+    attachments: Mutex<std::collections::HashMap<String, (String, u32, u32)>>,
 }
 
 impl ImdsClient {
@@ -124,6 +125,7 @@ impl ImdsClient {
             deadline: Instant::now() + deadline,
             budget: deadline,
             requests: AtomicU32::new(0),
+            attachments: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -310,54 +312,70 @@ impl ImdsClient {
         })
     }
 
-    /// Every attached ENI, by device number.
+    /// Every attached ENI, by network card and device number. An ENI's id, device number
+    /// and card are remembered per MAC while it stays in the list; its addresses are asked
+    /// for every time.
     pub async fn enis(&self) -> Result<Vec<Eni>, Error> {
         let dir = "meta-data/network/interfaces/macs/";
         let listing = self.require(dir, "the list of MAC addresses").await?;
+        let macs: Vec<String> = parse_list(&listing)
+            .into_iter()
+            .map(|mac| mac.trim_end_matches('/').to_owned())
+            .collect();
+        self.lock_attachments().retain(|mac, _| macs.contains(mac));
         let mut enis = Vec::new();
-        for mac in parse_list(&listing) {
-            let mac = mac.trim_end_matches('/').to_owned();
+        for mac in macs {
             let leaf = |name: &str| format!("{dir}{mac}/{name}");
-            let number = |path: String, value: Option<String>| -> Result<u32, Error> {
-                let value = value.unwrap_or_else(|| "0".to_owned());
-                value.trim().parse().map_err(|_| Error::Invalid {
-                    url: self.url(&path),
-                    what: "expected a non-negative integer".to_owned(),
-                    value,
-                })
+            let known = self.lock_attachments().get(&mac).cloned();
+            let (interface_id, device_number, network_card) = match known {
+                Some(fixed) => fixed,
+                None => {
+                    let number = |path: String, value: Option<String>| -> Result<u32, Error> {
+                        let value = value.unwrap_or_else(|| "0".to_owned());
+                        value.trim().parse().map_err(|_| Error::Invalid {
+                            url: self.url(&path),
+                            what: "expected a non-negative integer".to_owned(),
+                            value,
+                        })
+                    };
+                    let device = self
+                        .require(&leaf("device-number"), "a device number")
+                        .await?;
+                    let device_number = number(leaf("device-number"), Some(device))?;
+                    // Absent on single-card instances: card 0.
+                    let network_card =
+                        number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
+                    let interface_id = self
+                        .require(&leaf("interface-id"), "an ENI id")
+                        .await?
+                        .trim()
+                        .to_owned();
+                    let fixed = (interface_id, device_number, network_card);
+                    self.lock_attachments().insert(mac.clone(), fixed.clone());
+                    fixed
+                }
             };
-            let device = self
-                .require(&leaf("device-number"), "a device number")
-                .await?;
-            let device_number = number(leaf("device-number"), Some(device))?;
-            // Absent on single-card instances: card 0.
-            let network_card =
-                number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
             let list = |value: Option<String>| value.as_deref().map(parse_list).unwrap_or_default();
             enis.push(Eni {
-                interface_id: self
-                    .require(&leaf("interface-id"), "an ENI id")
-                    .await?
-                    .trim()
-                    .to_owned(),
+                interface_id,
                 device_number,
                 network_card,
                 ipv4: list(self.get(&leaf("local-ipv4s")).await?),
                 ipv4_prefixes: list(self.get(&leaf("ipv4-prefix")).await?),
                 ipv6: list(self.get(&leaf("ipv6s")).await?),
-                subnet_id: self
-                    .get(&leaf("subnet-id"))
-                    .await?
-                    .map(|s| s.trim().to_owned()),
-                subnet_ipv4_cidr: self
-                    .get(&leaf("subnet-ipv4-cidr-block"))
-                    .await?
-                    .map(|s| s.trim().to_owned()),
                 mac,
             });
         }
         enis.sort_by_key(|eni| (eni.network_card, eni.device_number));
         Ok(enis)
+    }
+
+    fn lock_attachments(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, u32, u32)>> {
+        self.attachments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -572,8 +572,6 @@ pub(crate) mod tests {
             ipv4: (0..ips).map(|i| format!("10.0.{n}.{i}")).collect(),
             ipv4_prefixes: Vec::new(),
             ipv6: Vec::new(),
-            subnet_id: None,
-            subnet_ipv4_cidr: None,
         };
         let pool = |id: &str, device: u32, assigned: u64, cooldown: u64| ipamd_enis::EniPool {
             id: id.to_owned(),

@@ -158,5 +158,16 @@ async fn eni_tree() {
     assert_eq!(enis[1].ipv4.len(), 10);
     assert_eq!(enis[1].ipv4[0], "10.0.2.10");
     assert!(enis[0].ipv4_prefixes.is_empty());
-    assert_eq!(enis[0].subnet_ipv4_cidr.as_deref(), Some("10.0.0.0/16"));
+    // The list, then 6 leaves per ENI, after the token.
+    let gets = |imds: &ImdsServer| {
+        imds.requests()
+            .iter()
+            .filter(|r| r.starts_with("GET "))
+            .count()
+    };
+    assert_eq!(gets(&imds), 1 + 3 * 6, "{:?}", imds.requests());
+    // Again: an ENI's id, device and card are known, only its addresses are asked for.
+    imds.clear_requests();
+    assert_eq!(c.enis().await.unwrap(), enis);
+    assert_eq!(gets(&imds), 1 + 3 * 3, "{:?}", imds.requests());
 }

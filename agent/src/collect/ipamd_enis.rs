@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// ipamd's default `IP_COOLDOWN_PERIOD`: a released address is not reused for 30 s.
 pub const COOLDOWN_SECONDS: f64 = 30.0;
@@ -112,34 +113,58 @@ struct RawCidr {
 #[serde(rename_all = "PascalCase")]
 struct RawAddress {
     #[serde(rename = "IPAMKey", default)]
-    ipam_key: Option<BTreeMap<String, String>>,
+    ipam_key: Option<IpamKey>,
     #[serde(default)]
     unassigned_time: Option<String>,
 }
 
-/// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown).
+/// Who holds an address; all empty means nobody (`containerID` and `ifName` are blanked in
+/// v1.23 responses, so `networkName` is what usually tells).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamKey {
+    #[serde(rename = "networkName")]
+    network_name: String,
+    #[serde(rename = "containerID")]
+    container_id: String,
+    #[serde(rename = "ifName")]
+    if_name: String,
+}
+
+impl IpamKey {
+    fn in_use(&self) -> bool {
+        !(self.network_name.is_empty() && self.container_id.is_empty() && self.if_name.is_empty())
+    }
+}
+
+/// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown). The top
+/// level is read as raw JSON first (a validating pass that allocates nothing per address) to
+/// tell the shapes apart; each `ENIInfos` is then read straight into typed structs.
 pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| format!("expected JSON: {e}"))?;
-    let object = value
-        .as_object()
-        .ok_or("expected a JSON object of ENIs or of network cards")?;
-    let cards: Vec<(u32, serde_json::Value)> = if object.contains_key("ENIs") {
-        vec![(0, value.clone())]
+    let top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(json).map_err(|e| {
+        if e.is_data() {
+            "expected a JSON object of ENIs or of network cards".to_owned()
+        } else {
+            format!("expected JSON: {e}")
+        }
+    })?;
+    let cards: Vec<(u32, EniInfos)> = if top.contains_key("ENIs") {
+        let infos = serde_json::from_slice(json).map_err(|e| format!("network card 0: {e}"))?;
+        vec![(0, infos)]
     } else {
-        object
-            .iter()
-            .map(|(card, infos)| {
-                card.parse::<u32>()
-                    .map(|n| (n, infos.clone()))
-                    .map_err(|_| format!("expected network card numbers as keys, got {card:?}"))
+        top.iter()
+            .map(|(card, raw)| {
+                let n = card
+                    .parse::<u32>()
+                    .map_err(|_| format!("expected network card numbers as keys, got {card:?}"))?;
+                let infos = serde_json::from_str(raw.get())
+                    .map_err(|e| format!("network card {card}: {e}"))?;
+                Ok((n, infos))
             })
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, String>>()?
     };
     let mut enis = Vec::new();
     for (card, infos) in cards {
-        let infos: EniInfos =
-            serde_json::from_value(infos).map_err(|e| format!("network card {card}: {e}"))?;
         for raw in infos.enis.into_values() {
             enis.push(pool(card, raw, now)?);
         }
@@ -179,10 +204,7 @@ fn pool(card: u32, raw: RawEni, now: f64) -> Result<EniPool, String> {
         }
         let (mut assigned, mut cooldown) = (0u64, 0u64);
         for address in info.ip_addresses.unwrap_or_default().into_values() {
-            let in_use = address
-                .ipam_key
-                .as_ref()
-                .is_some_and(|key| key.values().any(|v| !v.is_empty()));
+            let in_use = address.ipam_key.as_ref().is_some_and(IpamKey::in_use);
             if in_use {
                 assigned += 1;
             } else if let Some(released) = address.unassigned_time.as_deref().and_then(unix_seconds)
