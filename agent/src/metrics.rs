@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use prometheus::core::Collector;
 use prometheus::{CounterVec, Encoder, GaugeVec, Opts, Registry, TextEncoder};
 
 use crate::collect::Health;
@@ -290,50 +289,45 @@ impl Families {
     }
 
     fn set(&mut self, name: &'static str, labels: &[&str], value: f64) {
+        if !self.gauges.contains_key(name) && !self.counters.contains_key(name) {
+            self.add_family(name);
+        }
+        if let Some(family) = self.gauges.get(name) {
+            if let Ok(g) = family.get_metric_with_label_values(labels) {
+                g.set(value);
+            }
+        } else if let Some(family) = self.counters.get(name) {
+            // A counter's value is the source's running total.
+            if let Ok(c) = family.get_metric_with_label_values(labels)
+                && value.is_finite()
+                && value >= 0.0
+            {
+                c.inc_by(value);
+            }
+        }
+    }
+
+    /// Registers `name` from the catalogue; a name not in it is logged and never served.
+    fn add_family(&mut self, name: &'static str) {
         let Some(metric) = CATALOGUE.iter().find(|m| m.name == name) else {
             tracing::error!(name, "metric missing from the catalogue; not served");
             return;
         };
-        if metric.labels.len() != labels.len() {
-            tracing::error!(name, "wrong number of label values; not served");
-            return;
-        }
-        match metric.kind {
-            Kind::Gauge => {
-                if !self.gauges.contains_key(name) {
-                    match GaugeVec::new(Opts::new(name, metric.help), metric.labels) {
-                        Ok(family) => {
-                            register(&self.registry, &family);
-                            self.gauges.insert(name, family);
-                        }
-                        Err(e) => return tracing::error!(name, "invalid metric: {e}"),
-                    }
-                }
-                if let Some(family) = self.gauges.get(name)
-                    && let Ok(g) = family.get_metric_with_label_values(labels)
-                {
-                    g.set(value);
-                }
-            }
-            Kind::Counter => {
-                if !self.counters.contains_key(name) {
-                    match CounterVec::new(Opts::new(name, metric.help), metric.labels) {
-                        Ok(family) => {
-                            register(&self.registry, &family);
-                            self.counters.insert(name, family);
-                        }
-                        Err(e) => return tracing::error!(name, "invalid metric: {e}"),
-                    }
-                }
-                // A counter's value is the source's running total.
-                if let Some(family) = self.counters.get(name)
-                    && let Ok(c) = family.get_metric_with_label_values(labels)
-                    && value.is_finite()
-                    && value >= 0.0
-                {
-                    c.inc_by(value);
-                }
-            }
+        let opts = Opts::new(name, metric.help);
+        let registered = match metric.kind {
+            Kind::Gauge => GaugeVec::new(opts, metric.labels).and_then(|family| {
+                self.registry.register(Box::new(family.clone()))?;
+                self.gauges.insert(name, family);
+                Ok(())
+            }),
+            Kind::Counter => CounterVec::new(opts, metric.labels).and_then(|family| {
+                self.registry.register(Box::new(family.clone()))?;
+                self.counters.insert(name, family);
+                Ok(())
+            }),
+        };
+        if let Err(e) = registered {
+            tracing::error!(name, "invalid metric: {e}");
         }
     }
 
@@ -343,12 +337,6 @@ impl Families {
             tracing::error!("encoding the metrics: {e}");
         }
         String::from_utf8(out).unwrap_or_default()
-    }
-}
-
-fn register<C: Collector + Clone + 'static>(registry: &Registry, family: &C) {
-    if let Err(e) = registry.register(Box::new(family.clone())) {
-        tracing::error!("registering a metric family: {e}");
     }
 }
 

@@ -11,8 +11,10 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 
 /// ipamd's default `IP_COOLDOWN_PERIOD`: a released address is not reused for 30 s.
 pub const COOLDOWN_SECONDS: f64 = 30.0;
@@ -78,93 +80,124 @@ impl IpamdPools {
     }
 }
 
+// The wire format, read in one pass, borrowing from the response: ENI ids, CIDRs, addresses
+// and timestamps never contain JSON escapes (where a value might, `Cow` copes).
+
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct EniInfos {
-    #[serde(rename = "ENIs", default)]
-    enis: BTreeMap<String, RawEni>,
+struct EniInfos<'a> {
+    #[serde(rename = "ENIs", default, borrow)]
+    enis: BTreeMap<&'a str, RawEni<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct RawEni {
-    #[serde(rename = "ID")]
-    id: String,
+struct RawEni<'a> {
+    #[serde(rename = "ID", borrow)]
+    id: Cow<'a, str>,
     #[serde(default)]
     is_primary: bool,
     #[serde(default)]
     is_trunk: bool,
     #[serde(default)]
     device_number: u32,
-    #[serde(rename = "AvailableIPv4Cidrs", default)]
-    available_ipv4_cidrs: Option<BTreeMap<String, RawCidr>>,
+    #[serde(rename = "AvailableIPv4Cidrs", default, borrow)]
+    available_ipv4_cidrs: Option<BTreeMap<&'a str, RawCidr<'a>>>,
     #[serde(rename = "IsExcludedForPodIPs", default)]
     is_excluded_for_pod_ips: bool,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawCidr {
-    #[serde(rename = "IPAddresses", default)]
-    ip_addresses: Option<BTreeMap<String, RawAddress>>,
+struct RawCidr<'a> {
+    #[serde(rename = "IPAddresses", default, borrow)]
+    ip_addresses: Option<BTreeMap<&'a str, RawAddress<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawAddress {
-    #[serde(rename = "IPAMKey", default)]
-    ipam_key: Option<IpamKey>,
-    #[serde(default)]
-    unassigned_time: Option<String>,
+struct RawAddress<'a> {
+    #[serde(rename = "IPAMKey", default, borrow)]
+    ipam_key: Option<IpamKey<'a>>,
+    #[serde(rename = "UnassignedTime", default, borrow)]
+    unassigned_time: Option<Cow<'a, str>>,
 }
 
 /// Who holds an address; all empty means nobody (`containerID` and `ifName` are blanked in
 /// v1.23 responses, so `networkName` is what usually tells).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct IpamKey {
-    #[serde(rename = "networkName")]
-    network_name: String,
-    #[serde(rename = "containerID")]
-    container_id: String,
-    #[serde(rename = "ifName")]
-    if_name: String,
+struct IpamKey<'a> {
+    #[serde(rename = "networkName", borrow)]
+    network_name: Cow<'a, str>,
+    #[serde(rename = "containerID", borrow)]
+    container_id: Cow<'a, str>,
+    #[serde(rename = "ifName", borrow)]
+    if_name: Cow<'a, str>,
 }
 
-impl IpamKey {
+impl IpamKey<'_> {
     fn in_use(&self) -> bool {
         !(self.network_name.is_empty() && self.container_id.is_empty() && self.if_name.is_empty())
     }
 }
 
-/// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown). The top
-/// level is read as raw JSON first (a validating pass that allocates nothing per address) to
-/// tell the shapes apart; each `ENIInfos` is then read straight into typed structs.
+/// The document in either shape: the top level holds `TotalIPs`/`AssignedIPs`/`ENIs` (up to
+/// v1.19) or network card numbers (from v1.20). Its first key tells, so one pass suffices.
+struct Document<'a> {
+    cards: Vec<(u32, EniInfos<'a>)>,
+}
+
+impl<'de> Deserialize<'de> for Document<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(DocumentVisitor)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = Document<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object of ENIs or of network cards")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document<'de>, A::Error> {
+        let mut cards = Vec::new();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "ENIs" => cards.push((
+                    0,
+                    EniInfos {
+                        enis: map.next_value()?,
+                    },
+                )),
+                "TotalIPs" | "AssignedIPs" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                card => {
+                    let n = card.parse::<u32>().map_err(|_| {
+                        A::Error::custom(format!(
+                            "expected network card numbers as keys, got {card:?}"
+                        ))
+                    })?;
+                    cards.push((n, map.next_value()?));
+                }
+            }
+        }
+        Ok(Document { cards })
+    }
+}
+
+/// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown).
 pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
-    let top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(json).map_err(|e| {
+    let document: Document<'_> = serde_json::from_slice(json).map_err(|e| {
         if e.is_data() {
-            "expected a JSON object of ENIs or of network cards".to_owned()
+            e.to_string()
         } else {
             format!("expected JSON: {e}")
         }
     })?;
-    let cards: Vec<(u32, EniInfos)> = if top.contains_key("ENIs") {
-        let infos = serde_json::from_slice(json).map_err(|e| format!("network card 0: {e}"))?;
-        vec![(0, infos)]
-    } else {
-        top.iter()
-            .map(|(card, raw)| {
-                let n = card
-                    .parse::<u32>()
-                    .map_err(|_| format!("expected network card numbers as keys, got {card:?}"))?;
-                let infos = serde_json::from_str(raw.get())
-                    .map_err(|e| format!("network card {card}: {e}"))?;
-                Ok((n, infos))
-            })
-            .collect::<Result<_, String>>()?
-    };
     let mut enis = Vec::new();
-    for (card, infos) in cards {
+    for (card, infos) in document.cards {
         for raw in infos.enis.into_values() {
             enis.push(pool(card, raw, now)?);
         }
@@ -175,7 +208,7 @@ pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
     Ok(IpamdPools { enis })
 }
 
-fn pool(card: u32, raw: RawEni, now: f64) -> Result<EniPool, String> {
+fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, String> {
     let mut pool = EniPool {
         network_card: card,
         device_number: raw.device_number,
@@ -188,7 +221,7 @@ fn pool(card: u32, raw: RawEni, now: f64) -> Result<EniPool, String> {
         assigned: 0,
         cooldown: 0,
         free: 0,
-        id: raw.id,
+        id: raw.id.into_owned(),
     };
     for (cidr, info) in raw.available_ipv4_cidrs.unwrap_or_default() {
         let bits: u32 = cidr
@@ -351,6 +384,16 @@ mod tests {
     }
 
     #[test]
+    fn escaped_values_are_read_too() {
+        // Go's encoder escapes <, > and &; a value with escapes cannot be borrowed.
+        let json = r#"{"0":{"ENIs":{"eni-e":{"ID":"eni-\u0065","AvailableIPv4Cidrs":{"10.3.0.1/32":{"IPAddresses":{
+            "10.3.0.1":{"IPAMKey":{"networkName":"aws\u0026cni"},"UnassignedTime":"0001-01-01T00:00:00Z"}}}}}}}}"#;
+        let pools = parse(json.as_bytes(), NOW).unwrap();
+        assert_eq!(pools.enis[0].id, "eni-e");
+        assert_eq!(pools.enis[0].assigned, 1);
+    }
+
+    #[test]
     fn excluded_enis_are_not_pod_capacity() {
         let json = r#"{"0":{"ENIs":{"eni-x":{"ID":"eni-x","DeviceNumber":1,"IsExcludedForPodIPs":true,
             "AvailableIPv4Cidrs":{"10.2.0.0/28":{"IPAddresses":{}}}}}}}"#;
@@ -362,7 +405,10 @@ mod tests {
     #[test]
     fn bad_documents() {
         for (json, expected) in [
-            ("[]", "expected a JSON object"),
+            (
+                "[]",
+                "invalid type: sequence, expected a JSON object of ENIs or of network cards",
+            ),
             ("nope", "expected JSON"),
             (
                 r#"{"zero":{}}"#,
@@ -374,7 +420,7 @@ mod tests {
             ),
             (
                 r#"{"0":{"ENIs":{"e":{"DeviceNumber":-1}}}}"#,
-                "network card 0:",
+                "invalid value: integer `-1`",
             ),
         ] {
             let err = parse(json.as_bytes(), NOW).unwrap_err();
