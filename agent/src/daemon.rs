@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::collect::Collectors;
+use crate::collect::{self, Collectors};
 use crate::config::Config;
 use crate::metrics;
 use crate::server::{self, Published};
@@ -21,7 +21,8 @@ use crate::snapshot::Snapshot;
 
 /// How long open requests get to finish after SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(5);
-/// `/healthz` fails when no tick completed for this many intervals.
+/// `/healthz` fails when no tick completed for this many intervals (plus the longest a tick
+/// may legitimately take, [`collect::MAX_TICK`], so slow sources are not mistaken for a hang).
 const STUCK_INTERVALS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +56,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         listener,
         published,
         stopped,
-        interval * STUCK_INTERVALS,
+        interval * STUCK_INTERVALS + collect::MAX_TICK,
     ));
     tracing::info!(listen = %addr, interval = ?interval, "serving /metrics, /healthz, /readyz");
 

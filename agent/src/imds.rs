@@ -356,13 +356,20 @@ impl ImdsClient {
                 }
             };
             let list = |value: Option<String>| value.as_deref().map(parse_list).unwrap_or_default();
+            // The three address lists at once: one wake-up for three answers instead of three.
+            let paths = [leaf("local-ipv4s"), leaf("ipv4-prefix"), leaf("ipv6s")];
+            let (ipv4, ipv4_prefixes, ipv6) = tokio::try_join!(
+                self.get(&paths[0]),
+                self.get(&paths[1]),
+                self.get(&paths[2]),
+            )?;
             enis.push(Eni {
                 interface_id,
                 device_number,
                 network_card,
-                ipv4: list(self.get(&leaf("local-ipv4s")).await?),
-                ipv4_prefixes: list(self.get(&leaf("ipv4-prefix")).await?),
-                ipv6: list(self.get(&leaf("ipv6s")).await?),
+                ipv4: list(ipv4),
+                ipv4_prefixes: list(ipv4_prefixes),
+                ipv6: list(ipv6),
                 mac,
             });
         }

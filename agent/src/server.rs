@@ -82,7 +82,7 @@ pub fn respond<B: Body>(
         "/healthz" => match published.at {
             Some(at) if at.elapsed() > stale_after => reply(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the collection loop is stuck: no snapshot for 3 intervals\n",
+                "the collection loop is stuck: no new snapshot for 3 intervals\n",
             ),
             _ => reply(StatusCode::OK, "ok\n"),
         },

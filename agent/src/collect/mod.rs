@@ -31,6 +31,11 @@ use crate::init::Node;
 /// How long ipamd has to answer one request.
 const IPAMD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest a tick can take when every source times out: IMDS's budget and both ipamd
+/// requests (files, procfs and the ioctl answer at once).
+pub const MAX_TICK: Duration =
+    Duration::from_secs(imds::TICK_BUDGET.as_secs() + 2 * IPAMD_TIMEOUT.as_secs());
+
 /// A collector's outcome for one tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
