@@ -8,10 +8,12 @@
 //!
 //! The daemon ([`daemon`]): [`collect`] (IMDS, ipamd, memory, ENA, kubelet files, one module
 //! each) → [`snapshot`] (derived figures, pure) → [`metrics`] (Prometheus text, pure) →
-//! [`server`] (the HTTP endpoint). [`check`] reports the same snapshot as findings.
+//! [`server`] (the HTTP endpoint). [`check`] reports the same snapshot as findings;
+//! [`cloudwatch`] turns it into PutMetricData datums.
 
 pub mod check;
 pub mod cli;
+pub mod cloudwatch;
 pub mod collect;
 pub mod commands;
 pub mod config;

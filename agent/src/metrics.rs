@@ -596,6 +596,11 @@ pub(crate) mod tests {
                 no_available_ip_addresses: Some(3.0),
                 ipamd_errors: Some(1.0),
                 ec2_api_errors: Some(0.0),
+                helper: vec![
+                    ("assignIPAddresses", 5.0),
+                    ("totalIPAddresses", 12.0),
+                    ("addReqCount", 40.0),
+                ],
             }),
             ipamd_pools: Some(ipamd_enis::IpamdPools {
                 enis: vec![pool("eni-01", 0, 4, 1), pool("eni-02", 1, 1, 0)],

@@ -43,6 +43,117 @@ pub struct IpamdMetrics {
     pub ipamd_errors: Option<f64>,
     /// `awscni_ec2api_error_count`, summed over `fn`.
     pub ec2_api_errors: Option<f64>,
+    /// The cni-metrics-helper's 20 CloudWatch figures for this node, in [`HELPER`] order
+    /// (those whose ipamd series exist): its compatibility names, one value each.
+    pub helper: Vec<(&'static str, f64)>,
+}
+
+/// How the cni-metrics-helper turns an ipamd family into one CloudWatch value
+/// (reference/vpc-cni.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelperKind {
+    /// The sum over label sets of a gauge.
+    Gauge,
+    /// The sum over label sets of a counter; published as a per-interval delta.
+    Counter,
+    /// The largest `quantile="0.99"` value (0 when ipamd exposes no quantiles).
+    MaxP99,
+}
+
+/// The cni-metrics-helper's CloudWatch names, their ipamd families and how they aggregate.
+pub const HELPER: &[(&str, &str, HelperKind)] = &[
+    (
+        "assignIPAddresses",
+        "awscni_assigned_ip_addresses",
+        HelperKind::Gauge,
+    ),
+    (
+        "totalIPAddresses",
+        "awscni_total_ip_addresses",
+        HelperKind::Gauge,
+    ),
+    (
+        "totalIPv4Prefixes",
+        "awscni_total_ipv4_prefixes",
+        HelperKind::Gauge,
+    ),
+    (
+        "totalAssignedIPv4sPerCidr",
+        "awscni_assigned_ip_per_cidr",
+        HelperKind::Gauge,
+    ),
+    ("eniAllocated", "awscni_eni_allocated", HelperKind::Gauge),
+    ("eniMaxAvailable", "awscni_eni_max", HelperKind::Gauge),
+    ("maxIPAddresses", "awscni_ip_max", HelperKind::Gauge),
+    (
+        "awsAPILatency",
+        "awscni_aws_api_latency_ms",
+        HelperKind::MaxP99,
+    ),
+    (
+        "awsAPIErr",
+        "awscni_aws_api_error_count",
+        HelperKind::Counter,
+    ),
+    (
+        "awsUtilErr",
+        "awscni_aws_utils_error_count",
+        HelperKind::Counter,
+    ),
+    ("ipamdErr", "awscni_ipamd_error_count", HelperKind::Counter),
+    (
+        "forceRemoveENI",
+        "awscni_force_removed_enis",
+        HelperKind::Counter,
+    ),
+    (
+        "forceRemoveIPs",
+        "awscni_force_removed_ips",
+        HelperKind::Counter,
+    ),
+    (
+        "ipamdActionInProgress",
+        "awscni_ipamd_action_inprogress",
+        HelperKind::Gauge,
+    ),
+    (
+        "reconcileCount",
+        "awscni_reconcile_count",
+        HelperKind::Counter,
+    ),
+    (
+        "addReqCount",
+        "awscni_add_ip_req_count",
+        HelperKind::Counter,
+    ),
+    (
+        "delReqCount",
+        "awscni_del_ip_req_count",
+        HelperKind::Counter,
+    ),
+    (
+        "podENIErr",
+        "awscni_pod_eni_error_count",
+        HelperKind::Counter,
+    ),
+    (
+        "ec2ApiReqCount",
+        "awscni_ec2api_req_count",
+        HelperKind::Counter,
+    ),
+    (
+        "ec2ApiErrCount",
+        "awscni_ec2api_error_count",
+        HelperKind::Counter,
+    ),
+];
+
+/// The kind of a cni-metrics-helper name.
+pub fn helper_kind(name: &str) -> Option<HelperKind> {
+    HELPER
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|&(_, _, k)| k)
 }
 
 /// Parses the text exposition format. Errors name the line.
@@ -159,6 +270,28 @@ pub fn extract(samples: &[Sample]) -> IpamdMetrics {
         no_available_ip_addresses: one("awscni_no_available_ip_addresses"),
         ipamd_errors: sum("awscni_ipamd_error_count"),
         ec2_api_errors: sum("awscni_ec2api_error_count"),
+        helper: HELPER
+            .iter()
+            .filter_map(|&(cw, family, kind)| {
+                let value = match kind {
+                    HelperKind::Gauge | HelperKind::Counter => sum(family)?,
+                    HelperKind::MaxP99 => {
+                        let count = format!("{family}_count");
+                        samples.iter().find(|s| s.name == count)?;
+                        samples
+                            .iter()
+                            .filter(|s| s.name == family)
+                            .filter(|s| {
+                                s.labels.get("quantile").map(String::as_str) == Some("0.99")
+                            })
+                            .map(|s| s.value)
+                            .filter(|v| v.is_finite())
+                            .fold(0.0, f64::max)
+                    }
+                };
+                Some((cw, value))
+            })
+            .collect(),
     }
 }
 
@@ -215,6 +348,15 @@ awscni_no_available_ip_addresses 0
         assert_eq!(m.no_available_ip_addresses, Some(0.0));
         assert_eq!(m.ipamd_errors, Some(3.0));
         assert_eq!(m.ec2_api_errors, Some(3.0));
+        // The cni-metrics-helper's figures: what exists, summed; latency 0 (only NaN quantiles).
+        let helper: std::collections::BTreeMap<_, _> = m.helper.iter().copied().collect();
+        assert_eq!(helper["assignIPAddresses"], 7.0);
+        assert_eq!(helper["addReqCount"], 42.0);
+        assert_eq!(helper["ipamdErr"], 3.0);
+        assert_eq!(helper["awsUtilErr"], 1.0);
+        assert_eq!(helper["awsAPILatency"], 0.0);
+        assert!(!helper.contains_key("totalIPv4Prefixes") && !helper.contains_key("delReqCount"));
+        assert_eq!(helper_kind("ec2ApiErrCount"), Some(HelperKind::Counter));
     }
 
     #[test]

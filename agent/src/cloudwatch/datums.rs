@@ -1,0 +1,464 @@
+//! Snapshot → CloudWatch datums, and datums → PutMetricData batches. Pure: no client, no
+//! clock (the snapshot's time stamps every datum), so goldens pin the exact output.
+//!
+//! **Native mode** (namespace default `nodecap`): every figure below, once per dimension set
+//! — `{ClusterName}`, `{ClusterName, InstanceType}`, `{ClusterName, AvailabilityZone}`, and
+//! `{ClusterName, NodeName}` only with `per_node`. Each (name, dimension set) is one billed
+//! CloudWatch metric; because every node writes the same `{ClusterName, …}` series, those
+//! cost nothing per node: CloudWatch's Sum/Min/Max over a period is the cluster rollup.
+//!
+//! **Compatibility mode**: the cni-metrics-helper's 20 names in namespace `Kubernetes` with
+//! the single dimension `CLUSTER_ID`, unit Count. Gauges are this node's values (the Sum
+//! statistic over the period is the cluster total when each node publishes once per period);
+//! counters are this node's increase since its last publication.
+//!
+//! **Counters** become deltas per node: `current − previous`, or `current` when the counter
+//! went down (a restart of its source reset it: a decrease is a reset, never a negative
+//! delta). The first value seen is the baseline and publishes nothing.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::collect::ipamd_metrics::{HelperKind, helper_kind};
+use crate::snapshot::Snapshot;
+
+/// PutMetricData's limits: datums and bytes per call.
+pub const MAX_DATUMS_PER_CALL: usize = 1000;
+pub const MAX_BYTES_PER_CALL: usize = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Bytes,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Bytes => "Bytes",
+        }
+    }
+}
+
+/// One value of one metric, as PutMetricData takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datum {
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub value: f64,
+    pub unit: Unit,
+    pub timestamp: SystemTime,
+}
+
+impl Datum {
+    /// An upper bound of the datum's size in a request (the CBOR/query encodings carry the
+    /// strings plus field names and framing), for keeping a call under 1 MB.
+    pub fn encoded_size(&self) -> usize {
+        let strings: usize = self.name.len()
+            + self
+                .dimensions
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 24)
+                .sum::<usize>();
+        strings + 96
+    }
+}
+
+/// What to publish and how to label it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Native namespace (compatibility mode always uses `Kubernetes`).
+    pub namespace: String,
+    pub cluster_name: String,
+    /// Add the `{ClusterName, NodeName}` dimension set (one billed metric per node and name).
+    pub per_node: bool,
+    pub node_name: String,
+    pub compat: bool,
+}
+
+/// The namespace compatibility mode publishes to, as the cni-metrics-helper does.
+pub const COMPAT_NAMESPACE: &str = "Kubernetes";
+
+/// The last value of every counter, per (metric, instance): the state between publications.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    last: BTreeMap<String, f64>,
+}
+
+impl Counters {
+    /// The increase since the last call for `key`, `None` the first time (the baseline).
+    pub fn delta(&mut self, key: &str, current: f64) -> Option<f64> {
+        if !current.is_finite() || current < 0.0 {
+            return None;
+        }
+        let previous = self.last.insert(key.to_owned(), current)?;
+        Some(if current >= previous {
+            current - previous
+        } else {
+            current
+        })
+    }
+}
+
+/// A native figure: name, unit, value, and whether it is a counter (published as a delta).
+type Figure = (String, Unit, f64, bool);
+
+/// The native figures of a snapshot, before dimensions.
+fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
+    let d = &snapshot.derived;
+    let o = &snapshot.observations;
+    let mut out: Vec<Figure> = Vec::new();
+    let mut gauge = |name: &str, unit: Unit, value: Option<f64>| {
+        if let Some(v) = value {
+            out.push((name.to_owned(), unit, v, false));
+        }
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let n = |v: u64| v as f64;
+    gauge("MaxPods", Unit::Count, d.max_pods.map(f64::from));
+    gauge(
+        "KubeletMaxPods",
+        Unit::Count,
+        d.kubelet_max_pods.map(f64::from),
+    );
+    #[allow(clippy::cast_precision_loss)]
+    gauge("PodHeadroom", Unit::Count, d.pod_headroom.map(|h| h as f64));
+    gauge("IPv4Capacity", Unit::Count, d.ip_capacity.map(f64::from));
+    gauge(
+        "IPv4AddressesTotal",
+        Unit::Count,
+        d.ipv4.map(|a| n(a.total)),
+    );
+    gauge(
+        "IPv4AddressesAssigned",
+        Unit::Count,
+        d.ipv4.map(|a| n(a.assigned)),
+    );
+    gauge("IPv4AddressesFree", Unit::Count, d.ipv4.map(|a| n(a.free)));
+    gauge(
+        "IPv4AddressesCooldown",
+        Unit::Count,
+        d.ipv4.and_then(|a| a.cooldown).map(n),
+    );
+    gauge("IPv4Prefixes", Unit::Count, d.ipv4_prefixes.map(f64::from));
+    gauge("ENIsAttached", Unit::Count, d.enis_attached.map(f64::from));
+    gauge("ENIsMax", Unit::Count, d.enis_max.map(f64::from));
+    gauge("ENIsFree", Unit::Count, d.enis_free.map(f64::from));
+    for &(scope, bytes) in &d.memory_reserved {
+        let name = if scope == "kube" {
+            "MemoryReservedKube"
+        } else {
+            "MemoryReservedSystem"
+        };
+        gauge(name, Unit::Bytes, Some(n(bytes)));
+    }
+    for &(scope, bytes) in &d.memory_headroom {
+        let name = if scope == "kube" {
+            "MemoryHeadroomKube"
+        } else {
+            "MemoryHeadroomSystem"
+        };
+        #[allow(clippy::cast_precision_loss)]
+        gauge(name, Unit::Bytes, Some(bytes as f64));
+    }
+    for &(kind, drifted) in &d.drift {
+        let name = if kind == "max_pods" {
+            "DriftMaxPods"
+        } else {
+            "DriftPrefixDelegation"
+        };
+        gauge(name, Unit::Count, Some(if drifted { 1.0 } else { 0.0 }));
+    }
+    // The node's least conntrack headroom over its interfaces.
+    let conntrack = o.ena.iter().filter_map(|e| e.conntrack_available).min();
+    gauge(
+        "ENAConntrackAllowanceAvailable",
+        Unit::Count,
+        conntrack.map(n),
+    );
+    // Allowance counters, summed over interfaces (a node-level figure; per-interface series
+    // stay in Prometheus).
+    for (kind, name) in [
+        ("bw_in", "ENABwInAllowanceExceeded"),
+        ("bw_out", "ENABwOutAllowanceExceeded"),
+        ("pps", "ENAPpsAllowanceExceeded"),
+        ("conntrack", "ENAConntrackAllowanceExceeded"),
+        ("linklocal", "ENALinklocalAllowanceExceeded"),
+    ] {
+        let values: Vec<u64> = o
+            .ena
+            .iter()
+            .flat_map(|e| {
+                e.exceeded
+                    .iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|&(_, v)| v)
+            })
+            .collect();
+        if !values.is_empty() {
+            out.push((name.to_owned(), Unit::Count, n(values.iter().sum()), true));
+        }
+    }
+    out
+}
+
+/// The datums of one publication. `counters` carries the counters' last values between
+/// calls (a counter's first value publishes nothing).
+pub fn datums(settings: &Settings, counters: &mut Counters, snapshot: &Snapshot) -> Vec<Datum> {
+    let timestamp = snapshot.observations.taken_at;
+    let mut out = Vec::new();
+    if settings.compat {
+        let dims = vec![("CLUSTER_ID".to_owned(), settings.cluster_name.clone())];
+        let helper = snapshot
+            .observations
+            .ipamd_metrics
+            .as_ref()
+            .map(|m| m.helper.as_slice())
+            .unwrap_or_default();
+        for &(name, value) in helper {
+            let value = match helper_kind(name) {
+                Some(HelperKind::Counter) => match counters.delta(name, value) {
+                    Some(delta) => delta,
+                    None => continue,
+                },
+                _ => value,
+            };
+            out.push(Datum {
+                name: name.to_owned(),
+                dimensions: dims.clone(),
+                value,
+                unit: Unit::Count,
+                timestamp,
+            });
+        }
+        return out;
+    }
+    let node = snapshot.observations.node.as_deref();
+    let cluster = ("ClusterName".to_owned(), settings.cluster_name.clone());
+    let mut sets = vec![vec![cluster.clone()]];
+    if let Some(node) = node {
+        sets.push(vec![
+            cluster.clone(),
+            (
+                "InstanceType".to_owned(),
+                node.identity.instance_type.clone(),
+            ),
+        ]);
+        sets.push(vec![
+            cluster.clone(),
+            (
+                "AvailabilityZone".to_owned(),
+                node.identity.availability_zone.clone(),
+            ),
+        ]);
+    }
+    if settings.per_node {
+        sets.push(vec![
+            cluster,
+            ("NodeName".to_owned(), settings.node_name.clone()),
+        ]);
+    }
+    for (name, unit, value, is_counter) in native_figures(snapshot) {
+        let value = if is_counter {
+            match counters.delta(&name, value) {
+                Some(delta) => delta,
+                None => continue,
+            }
+        } else {
+            value
+        };
+        for dims in &sets {
+            out.push(Datum {
+                name: name.clone(),
+                dimensions: dims.clone(),
+                value,
+                unit,
+                timestamp,
+            });
+        }
+    }
+    out
+}
+
+/// Splits datums into PutMetricData calls: at most [`MAX_DATUMS_PER_CALL`] datums and
+/// [`MAX_BYTES_PER_CALL`] bytes each, in order.
+pub fn batches(datums: &[Datum]) -> Vec<&[Datum]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, datum) in datums.iter().enumerate() {
+        let size = datum.encoded_size();
+        if i > start && (i - start == MAX_DATUMS_PER_CALL || bytes + size > MAX_BYTES_PER_CALL) {
+            out.push(&datums[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < datums.len() {
+        out.push(&datums[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt::Write as _;
+
+    fn settings(compat: bool, per_node: bool) -> Settings {
+        Settings {
+            namespace: "nodecap".to_owned(),
+            cluster_name: "bars".to_owned(),
+            per_node,
+            node_name: "ip-10-0-1-10.ec2.internal".to_owned(),
+            compat,
+        }
+    }
+
+    fn render(datums: &[Datum]) -> String {
+        let mut text = String::new();
+        for d in datums {
+            let dims: Vec<String> = d
+                .dimensions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let at = d
+                .timestamp
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let _ = writeln!(
+                text,
+                "{} {{{}}} {} {} @{at}",
+                d.name,
+                dims.join(","),
+                d.value,
+                d.unit.as_str()
+            );
+        }
+        text
+    }
+
+    fn golden(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/cloudwatch")
+            .join(name);
+        if std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            actual,
+            expected,
+            "{} differs (NODECAP_UPDATE_GOLDEN=1 regenerates)",
+            path.display()
+        );
+    }
+
+    /// Two publications: the first sets the counters' baselines, the second has their deltas.
+    fn twice(settings: &Settings) -> (Vec<Datum>, Vec<Datum>) {
+        let mut counters = Counters::default();
+        let first = Snapshot::new(crate::metrics::tests::full_observations());
+        let mut later = crate::metrics::tests::full_observations();
+        later.taken_at += std::time::Duration::from_secs(60);
+        later.ena[0].exceeded[1].1 += 5; // bw_out 7 → 12
+        if let Some(m) = later.ipamd_metrics.as_mut() {
+            m.helper[2].1 += 3.0; // addReqCount 40 → 43
+        }
+        let a = datums(settings, &mut counters, &first);
+        let b = datums(settings, &mut counters, &Snapshot::new(later));
+        (a, b)
+    }
+
+    #[test]
+    fn native_datums() {
+        let (first, second) = twice(&settings(false, false));
+        golden("native-first.txt", &render(&first));
+        golden("native-second.txt", &render(&second));
+        // Three dimension sets, every datum stamped with the snapshot's time.
+        assert!(
+            first
+                .iter()
+                .all(|d| d.dimensions[0] == ("ClusterName".to_owned(), "bars".to_owned()))
+        );
+        let bw_out: Vec<_> = second
+            .iter()
+            .filter(|d| d.name == "ENABwOutAllowanceExceeded")
+            .collect();
+        assert_eq!(bw_out.len(), 3);
+        assert!(bw_out.iter().all(|d| d.value == 5.0));
+        assert!(
+            !first.iter().any(|d| d.name == "ENABwOutAllowanceExceeded"),
+            "a baseline publishes nothing"
+        );
+        let (with_node, _) = twice(&settings(false, true));
+        assert_eq!(with_node.len(), first.len() / 3 * 4);
+        assert!(with_node.iter().any(|d| {
+            d.dimensions
+                .iter()
+                .any(|(k, v)| k == "NodeName" && v == "ip-10-0-1-10.ec2.internal")
+        }));
+    }
+
+    #[test]
+    fn compat_datums() {
+        let (first, second) = twice(&settings(true, false));
+        golden("compat-first.txt", &render(&first));
+        golden("compat-second.txt", &render(&second));
+        assert!(second.iter().all(|d| d.dimensions
+            == [("CLUSTER_ID".to_owned(), "bars".to_owned())]
+            && d.unit == Unit::Count));
+        let add = second.iter().find(|d| d.name == "addReqCount").unwrap();
+        assert_eq!(add.value, 3.0);
+    }
+
+    #[test]
+    fn counter_deltas_survive_resets() {
+        let mut c = Counters::default();
+        // Rises, resets (the source restarted) to a lower value, rises again.
+        let totals = [10.0, 15.0, 22.0, 3.0, 9.0, 9.0];
+        let deltas: Vec<f64> = totals
+            .iter()
+            .filter_map(|&t| c.delta("addReqCount", t))
+            .collect();
+        assert_eq!(deltas, [5.0, 7.0, 3.0, 6.0, 0.0]);
+        assert!(deltas.iter().all(|d| *d >= 0.0));
+        // The true increase: 12 before the reset, then 9 from zero.
+        assert_eq!(deltas.iter().sum::<f64>(), 12.0 + 9.0);
+        assert_eq!(c.delta("other", f64::NAN), None);
+    }
+
+    #[test]
+    fn batches_respect_both_limits() {
+        let datum = |name: &str| Datum {
+            name: name.to_owned(),
+            dimensions: vec![("ClusterName".to_owned(), "bars".to_owned())],
+            value: 1.0,
+            unit: Unit::Count,
+            timestamp: SystemTime::UNIX_EPOCH,
+        };
+        let many: Vec<Datum> = (0..2500).map(|i| datum(&format!("M{i}"))).collect();
+        let calls = batches(&many);
+        assert_eq!(
+            calls.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [1000, 1000, 500]
+        );
+        // Large datums: the byte limit splits first.
+        let big: Vec<Datum> = (0..300)
+            .map(|i| Datum {
+                dimensions: vec![("NodeName".to_owned(), "x".repeat(10_000)); 1],
+                ..datum(&format!("B{i}"))
+            })
+            .collect();
+        let calls = batches(&big);
+        assert!(calls.len() > 1);
+        for call in &calls {
+            assert!(call.len() <= MAX_DATUMS_PER_CALL);
+            assert!(call.iter().map(Datum::encoded_size).sum::<usize>() <= MAX_BYTES_PER_CALL);
+        }
+        assert_eq!(calls.iter().map(|c| c.len()).sum::<usize>(), 300);
+        assert!(batches(&[]).is_empty());
+    }
+}
