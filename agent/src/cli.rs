@@ -88,7 +88,53 @@ pub struct RunArgs {
     pub interval: Option<String>,
     #[command(flatten)]
     #[serde(flatten)]
+    pub cloudwatch: CloudwatchArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub sources: SourceArgs,
+}
+
+/// CloudWatch publishing (the `[cloudwatch]` section).
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct CloudwatchArgs {
+    /// Publish to CloudWatch with PutMetricData. [default: false]
+    #[arg(long = "cloudwatch", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    #[serde(rename = "enabled")]
+    pub enabled: Option<bool>,
+    /// The ClusterName (CLUSTER_ID) dimension; required with --cloudwatch.
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Namespace of the native metrics. [default: nodecap]
+    #[arg(long = "cloudwatch-namespace", value_name = "NAMESPACE")]
+    #[serde(rename = "namespace")]
+    pub namespace: Option<String>,
+    /// Time between publications. [default: 60s]
+    #[arg(long = "cloudwatch-interval", value_name = "DURATION")]
+    #[serde(rename = "publish_interval")]
+    pub publish_interval: Option<String>,
+    /// Add the {ClusterName, NodeName} dimension set. [default: false]
+    #[arg(long = "cloudwatch-per-node", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    #[serde(rename = "per_node")]
+    pub per_node: Option<bool>,
+    /// The NodeName dimension's value. [default: the instance id]
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Publish the cni-metrics-helper's names (namespace Kubernetes, dimension CLUSTER_ID).
+    /// [default: false]
+    #[arg(long = "cloudwatch-compat", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    #[serde(rename = "cni_metrics_helper_compat")]
+    pub compat: Option<bool>,
+    /// Datums kept while CloudWatch is unreachable. [default: 10000]
+    #[arg(long = "cloudwatch-queue", value_name = "N")]
+    #[serde(rename = "queue_datums")]
+    pub queue_datums: Option<u32>,
+    /// Region to publish to. [default: $AWS_REGION, else the node's]
+    #[arg(long = "cloudwatch-region", value_name = "REGION")]
+    #[serde(rename = "region")]
+    pub region: Option<String>,
 }
 
 /// Where the collectors read: ipamd and the host roots. Shared by `run` and `check`.

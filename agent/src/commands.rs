@@ -393,6 +393,21 @@ mod tests {
             "/p",
             "--sys-root",
             "/q",
+            "--cloudwatch",
+            "--cluster-name",
+            "bars",
+            "--cloudwatch-namespace",
+            "ns",
+            "--cloudwatch-interval",
+            "1s",
+            "--cloudwatch-per-node",
+            "--node-name",
+            "node-1",
+            "--cloudwatch-compat=false",
+            "--cloudwatch-queue",
+            "5",
+            "--cloudwatch-region",
+            "eu-west-1",
         ])
         .unwrap();
         let Command::Run(run) = cli.command else {
@@ -420,6 +435,11 @@ mod tests {
         assert_eq!(config.imds_deadline, std::time::Duration::from_secs(5));
         assert_eq!(config.run.interval, std::time::Duration::from_secs(120));
         assert_eq!(config.run.sys_root, std::path::PathBuf::from("/q"));
+        let cw = config.cloudwatch.unwrap();
+        assert_eq!(
+            (cw.queue_datums, cw.region.as_deref()),
+            (5, Some("eu-west-1"))
+        );
         // Nothing given, nothing set.
         let cli = Cli::try_parse_from(["nodecap", "init"]).unwrap();
         let Command::Init(args) = cli.command else {

@@ -92,6 +92,27 @@ pub const DEFAULTS: &str = r#"# nodecap configuration (/etc/nodecap/config.toml)
 # class/net). A container mounts the host's at other paths.
 # proc_root = "/proc"
 # sys_root = "/sys"
+
+[cloudwatch]
+# Publish to CloudWatch (PutMetricData) from this node. Credentials: the default chain
+# (instance profile, IRSA, EKS Pod Identity); AWS_ENDPOINT_URL is honoured.
+# enabled = false
+# Required when enabled: the ClusterName (CLUSTER_ID in compatibility mode) dimension.
+# cluster_name = "my-cluster"
+# namespace = "nodecap"
+# How often this node publishes, aligned to the interval with a per-node offset.
+# publish_interval = "60s"
+# Add the {ClusterName, NodeName} dimension set: one more billed metric per node and name.
+# per_node = false
+# The NodeName dimension's value. Unset: the instance id.
+# node_name = "i-0123456789abcdef0"
+# Publish the cni-metrics-helper's names (namespace Kubernetes, dimension CLUSTER_ID) instead,
+# so its alarms and dashboards keep working.
+# cni_metrics_helper_compat = false
+# Datums kept while CloudWatch is unreachable; the oldest are dropped beyond this.
+# queue_datums = 10000
+# Unset: AWS_REGION, else the node's region from IMDS.
+# region = "us-east-1"
 "#;
 
 /// Where `init` writes the kubelet's settings.
@@ -148,6 +169,21 @@ struct RawConfig {
     imds: Option<RawImds>,
     kubelet: Option<RawKubelet>,
     run: Option<RawRun>,
+    cloudwatch: Option<RawCloudwatch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudwatch {
+    enabled: Option<bool>,
+    cluster_name: Option<String>,
+    namespace: Option<String>,
+    publish_interval: Option<String>,
+    per_node: Option<bool>,
+    node_name: Option<String>,
+    cni_metrics_helper_compat: Option<bool>,
+    queue_datums: Option<u32>,
+    region: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +253,19 @@ pub struct RunSettings {
     pub sys_root: PathBuf,
 }
 
+/// CloudWatch publishing; `None` in [`Config`] when disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudwatchSettings {
+    pub cluster_name: String,
+    pub namespace: String,
+    pub interval: Duration,
+    pub per_node: bool,
+    pub node_name: Option<String>,
+    pub compat: bool,
+    pub queue_datums: usize,
+    pub region: Option<String>,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -229,6 +278,7 @@ pub struct Config {
     pub imds_deadline: Duration,
     pub kubelet: KubeletTargets,
     pub run: RunSettings,
+    pub cloudwatch: Option<CloudwatchSettings>,
 }
 
 impl Default for Config {
@@ -257,6 +307,7 @@ impl Default for Config {
                 proc_root: PathBuf::from("/proc"),
                 sys_root: PathBuf::from("/sys"),
             },
+            cloudwatch: None,
         }
     }
 }
@@ -296,6 +347,15 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("run"), "ipamd_introspection_url"),
     (Some("run"), "proc_root"),
     (Some("run"), "sys_root"),
+    (Some("cloudwatch"), "enabled"),
+    (Some("cloudwatch"), "cluster_name"),
+    (Some("cloudwatch"), "namespace"),
+    (Some("cloudwatch"), "publish_interval"),
+    (Some("cloudwatch"), "per_node"),
+    (Some("cloudwatch"), "node_name"),
+    (Some("cloudwatch"), "cni_metrics_helper_compat"),
+    (Some("cloudwatch"), "queue_datums"),
+    (Some("cloudwatch"), "region"),
 ];
 
 fn env_name(section: Option<&str>, key: &str) -> String {
@@ -496,7 +556,72 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
             dropin_name,
         },
         run,
+        cloudwatch: validate_cloudwatch(raw.cloudwatch.unwrap_or_default())?,
     })
+}
+
+fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>, Error> {
+    if !raw.enabled.unwrap_or(false) {
+        return Ok(None);
+    }
+    let cluster_name = raw
+        .cluster_name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| {
+            Error(
+            "cloudwatch.cluster_name: required when cloudwatch.enabled is true (--cluster-name)"
+                .to_owned(),
+        )
+        })?;
+    let dimension_value = |key: &str, value: &str| {
+        if value.len() > 255 || value.chars().any(char::is_control) {
+            Err(Error(format!(
+                "cloudwatch.{key}: expected up to 255 printable characters, got {value:?}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    dimension_value("cluster_name", &cluster_name)?;
+    let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
+    if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
+        return Err(Error(format!(
+            "cloudwatch.namespace: expected a custom namespace (not empty, not AWS/...), got {namespace:?}"
+        )));
+    }
+    dimension_value("namespace", &namespace)?;
+    if let Some(name) = &raw.node_name {
+        dimension_value("node_name", name)?;
+    }
+    let interval = match raw.publish_interval {
+        None => Duration::from_secs(60),
+        Some(text) => parse_duration(&text)
+            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
+            .ok_or_else(|| {
+                Error(format!(
+                    "cloudwatch.publish_interval: expected a duration from 1s to 1h such as 60s, got {text:?}"
+                ))
+            })?,
+    };
+    let queue_datums = match raw.queue_datums {
+        Some(0) => {
+            return Err(Error(
+                "cloudwatch.queue_datums: expected a positive integer, got 0".to_owned(),
+            ));
+        }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => 10_000,
+    };
+    Ok(Some(CloudwatchSettings {
+        cluster_name,
+        namespace,
+        interval,
+        per_node: raw.per_node.unwrap_or(false),
+        node_name: raw.node_name,
+        compat: raw.cni_metrics_helper_compat.unwrap_or(false),
+        queue_datums,
+        region: raw.region,
+    }))
 }
 
 fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error> {
@@ -614,6 +739,12 @@ mod tests {
         ] {
             shown.remove(key);
         }
+        // The cloudwatch section shows examples of unset keys too (and is off by default).
+        if let Some(cw) = shown.get_mut("cloudwatch").and_then(|v| v.as_table_mut()) {
+            for key in ["cluster_name", "node_name", "region"] {
+                cw.remove(key);
+            }
+        }
         let config = resolve(vec![("defaults", shown)]).unwrap();
         assert_eq!(config, Config::default());
         // And the file as printed (all commented) is the defaults too.
@@ -713,6 +844,45 @@ mod tests {
                 .to_string()
                 .starts_with("imds.endpoint")
         );
+    }
+
+    #[test]
+    fn cloudwatch_settings() {
+        let off = resolve(vec![]).unwrap();
+        assert_eq!(off.cloudwatch, None);
+        let on: toml::Table =
+            "[cloudwatch]\nenabled = true\ncluster_name = \"bars\"\npublish_interval = \"1s\"\n"
+                .parse()
+                .unwrap();
+        let cw = resolve(vec![("file", on)]).unwrap().cloudwatch.unwrap();
+        assert_eq!(
+            (cw.cluster_name.as_str(), cw.namespace.as_str()),
+            ("bars", "nodecap")
+        );
+        assert_eq!(cw.interval, Duration::from_secs(1));
+        assert_eq!(
+            (cw.per_node, cw.compat, cw.queue_datums),
+            (false, false, 10_000)
+        );
+        for (text, expected) in [
+            ("enabled = true", "cloudwatch.cluster_name: required"),
+            (
+                "enabled = true\ncluster_name = \"b\"\nnamespace = \"AWS/EC2\"",
+                "cloudwatch.namespace",
+            ),
+            (
+                "enabled = true\ncluster_name = \"b\"\npublish_interval = \"0s\"",
+                "cloudwatch.publish_interval",
+            ),
+            (
+                "enabled = true\ncluster_name = \"b\"\nqueue_datums = 0",
+                "cloudwatch.queue_datums",
+            ),
+        ] {
+            let layer: toml::Table = format!("[cloudwatch]\n{text}\n").parse().unwrap();
+            let err = resolve(vec![("file", layer)]).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{text}: {err}");
+        }
     }
 
     #[test]

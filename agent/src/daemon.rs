@@ -2,8 +2,9 @@
 //! publish it to the HTTP endpoint; stop cleanly on SIGTERM or SIGINT.
 //!
 //! Data flow: [`Collectors::collect`] → [`Snapshot::new`] → [`metrics::render`] →
-//! [`server::Published`] (a `watch` channel the endpoint reads). The configuration is checked
-//! before this runs (exit 64); binding the port is the first thing done here.
+//! [`server::Published`] (a `watch` channel the endpoint reads), and, with CloudWatch enabled,
+//! the snapshot to [`cloudwatch::run`] (another task, on its own schedule). The configuration
+//! is checked before this runs (exit 64); binding the port is the first thing done here.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use crate::cloudwatch;
 use crate::collect::{self, Collectors};
 use crate::config::Config;
 use crate::metrics;
@@ -60,19 +62,44 @@ pub async fn run(config: Config) -> Result<(), Error> {
     ));
     tracing::info!(listen = %addr, interval = ?interval, "serving /metrics, /healthz, /readyz");
 
+    // CloudWatch, when enabled: its own task, fed the latest snapshot.
+    let (feed, snapshots) = watch::channel(None);
+    let publisher = config.cloudwatch.clone().map(|settings| {
+        let stats = cloudwatch::SharedStats::default();
+        tracing::info!(
+            namespace = if settings.compat { cloudwatch::datums::COMPAT_NAMESPACE } else { settings.namespace.as_str() },
+            cluster = %settings.cluster_name,
+            interval = ?settings.interval,
+            "publishing to CloudWatch"
+        );
+        let task = tokio::spawn(cloudwatch::run(
+            cloudwatch::Publisher::new(settings, Arc::clone(&stats)),
+            snapshots,
+            stop.subscribe(),
+            GRACE,
+        ));
+        (stats, task)
+    });
+
     let mut ticks: u64 = 0;
     loop {
-        let observations = tokio::select! {
+        let mut observations = tokio::select! {
             o = collectors.collect() => o,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         };
-        let snapshot = Snapshot::new(observations);
+        observations.cloudwatch = publisher
+            .as_ref()
+            .map(|(stats, _)| cloudwatch::read_stats(stats));
+        let snapshot = Arc::new(Snapshot::new(observations));
         let text = metrics::render(&snapshot);
         publish.send_replace(Arc::new(Published {
             metrics: Some(Bytes::from(text)),
             at: Some(Instant::now()),
         }));
+        if publisher.is_some() {
+            feed.send_replace(Some(Arc::clone(&snapshot)));
+        }
         ticks += 1;
         tracing::debug!(tick = ticks, "snapshot published");
         if ticks == 1 {
@@ -88,6 +115,22 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let _ = stop.send(true);
     if tokio::time::timeout(GRACE, server).await.is_err() {
         tracing::warn!("open connections did not finish within the grace period; closing them");
+    }
+    if let Some((stats, task)) = publisher {
+        // The publisher flushes once more within its own grace period.
+        if tokio::time::timeout(GRACE + Duration::from_secs(1), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("CloudWatch's final flush did not finish within the grace period");
+        }
+        let stats = cloudwatch::read_stats(&stats);
+        tracing::info!(
+            sent = stats.sent,
+            dropped = stats.dropped,
+            unsent = stats.queued,
+            "CloudWatch publisher stopped"
+        );
     }
     Ok(())
 }

@@ -248,6 +248,26 @@ pub const CATALOGUE: &[Metric] = &[
         &[],
         "When the snapshot served was taken (Unix time).",
     ),
+    counter(
+        "nodecap_cloudwatch_datums_sent_total",
+        &[],
+        "Datums CloudWatch accepted.",
+    ),
+    counter(
+        "nodecap_cloudwatch_datums_dropped_total",
+        &[],
+        "Datums dropped: the oldest beyond the queue's bound, or rejected by validation.",
+    ),
+    counter(
+        "nodecap_cloudwatch_errors_total",
+        &["kind"],
+        "Failed PutMetricData calls: throttling, server, validation, network.",
+    ),
+    gauge(
+        "nodecap_cloudwatch_queue_datums",
+        &[],
+        "Datums waiting to be sent.",
+    ),
 ];
 
 /// [`CATALOGUE`] as the README's Markdown table (checked by `tests/readme.rs`).
@@ -519,6 +539,18 @@ pub fn render(snapshot: &Snapshot) -> String {
             s.duration.as_secs_f64(),
         );
     }
+    if let Some(cw) = &o.cloudwatch {
+        m.set("nodecap_cloudwatch_datums_sent_total", &[], f(cw.sent));
+        m.set(
+            "nodecap_cloudwatch_datums_dropped_total",
+            &[],
+            f(cw.dropped),
+        );
+        m.set("nodecap_cloudwatch_queue_datums", &[], f(cw.queued));
+        for (kind, n) in &cw.errors {
+            m.set("nodecap_cloudwatch_errors_total", &[kind], f(*n));
+        }
+    }
     let taken = o
         .taken_at
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
@@ -659,6 +691,12 @@ pub(crate) mod tests {
             .zip(1..)
             .map(|(c, ms)| status(c, ms))
             .collect(),
+            cloudwatch: Some(crate::cloudwatch::Stats {
+                sent: 1200,
+                dropped: 0,
+                queued: 40,
+                errors: [("throttling", 2)].into_iter().collect(),
+            }),
         }
     }
 

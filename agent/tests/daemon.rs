@@ -128,6 +128,10 @@ impl Daemon {
     }
 
     fn start_with(node: &Node, extra: &[&str]) -> Self {
+        Self::start_env(node, extra, &[])
+    }
+
+    fn start_env(node: &Node, extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("stderr");
@@ -137,6 +141,7 @@ impl Daemon {
             .args(extra)
             .args(node.args())
             .env_remove("RUST_LOG")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -261,6 +266,13 @@ const ENA_FAMILIES: [&str; 2] = [
     "nodecap_ena_allowance_exceeded_total",
     "nodecap_ena_conntrack_allowance_available",
 ];
+/// Served only with `--cloudwatch`.
+const CLOUDWATCH_FAMILIES: [&str; 4] = [
+    "nodecap_cloudwatch_datums_dropped_total",
+    "nodecap_cloudwatch_datums_sent_total",
+    "nodecap_cloudwatch_errors_total",
+    "nodecap_cloudwatch_queue_datums",
+];
 
 #[test]
 fn serves_every_metric_from_the_fixture_node() {
@@ -269,7 +281,8 @@ fn serves_every_metric_from_the_fixture_node() {
     let text = daemon.metrics();
 
     // Everything in the README's table is served, except what needs an ENA device, which
-    // this host does not have: that collector says "not applicable", not "failed".
+    // this host does not have (that collector says "not applicable", not "failed"), and the
+    // CloudWatch publisher's counts (not enabled here).
     let served = families(&text);
     let documented = readme_metrics();
     let undocumented: Vec<_> = served.difference(&documented).collect();
@@ -280,8 +293,11 @@ fn serves_every_metric_from_the_fixture_node() {
     let missing: BTreeSet<_> = documented.difference(&served).map(String::as_str).collect();
     assert_eq!(
         missing,
-        BTreeSet::from(ENA_FAMILIES),
-        "documented but not served"
+        ENA_FAMILIES
+            .into_iter()
+            .chain(CLOUDWATCH_FAMILIES)
+            .collect::<BTreeSet<_>>(),
+        "documented but not served (ENA: no device here; CloudWatch: not enabled)"
     );
     assert_eq!(
         value(&text, r#"nodecap_collector_applicable{collector="ena"}"#),
@@ -839,4 +855,192 @@ fn a_real_prometheus_scrapes_the_target_and_reads_free_addresses() {
     // Every ENI came through as its own series.
     let enis = prometheus.api("/api/v1/query?query=count(nodecap_eni_info)");
     assert_eq!(enis["data"]["result"][0]["value"][1], "3", "{enis}");
+}
+
+// ---- CloudWatch, against the AWS API emulator ---------------------------------------------------
+
+/// Maximum of `name{dimensions}` over the last minutes, read back with GetMetricData.
+fn cloudwatch_value(
+    endpoint: &str,
+    namespace: &str,
+    name: &str,
+    dimensions: &[(&str, &str)],
+) -> Option<f64> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let client = aws_sdk_cloudwatch::Client::new(&config);
+        let metric = Metric::builder()
+            .namespace(namespace)
+            .metric_name(name)
+            .set_dimensions(Some(
+                dimensions
+                    .iter()
+                    .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
+                    .collect(),
+            ))
+            .build();
+        let query = MetricDataQuery::builder()
+            .id("q")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(metric)
+                    .period(60)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
+        let now = std::time::SystemTime::now();
+        let out = client
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(
+                now - Duration::from_secs(600),
+            ))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(
+                now + Duration::from_secs(600),
+            ))
+            .send()
+            .await
+            .ok()?;
+        out.metric_data_results()
+            .first()?
+            .values()
+            .iter()
+            .copied()
+            .reduce(f64::max)
+    })
+}
+
+#[test]
+#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+fn publishes_to_cloudwatch_in_native_and_compat_modes() {
+    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let node = Node::new();
+    let aws = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    // A cluster name of its own: the emulator keeps what earlier runs published.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+
+    let cluster = format!("bars-native-{stamp}");
+    let daemon = Daemon::start_env(
+        &node,
+        &[
+            "--interval",
+            "1s",
+            "--cloudwatch",
+            "--cluster-name",
+            &cluster,
+            "--cloudwatch-interval",
+            "1s",
+        ],
+        &aws,
+    );
+    let scrape = daemon.metrics();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (name, dimensions, series) in [
+        (
+            "IPv4AddressesFree",
+            vec![("ClusterName", cluster.as_str())],
+            r#"nodecap_ipv4_addresses{state="free"}"#,
+        ),
+        (
+            "MaxPods",
+            vec![
+                ("ClusterName", cluster.as_str()),
+                ("InstanceType", "m5.large"),
+            ],
+            "nodecap_max_pods",
+        ),
+        (
+            "PodHeadroom",
+            vec![
+                ("ClusterName", cluster.as_str()),
+                ("AvailabilityZone", "us-east-1a"),
+            ],
+            "nodecap_pod_headroom",
+        ),
+        (
+            "ENIsAttached",
+            vec![("ClusterName", cluster.as_str())],
+            "nodecap_enis_attached",
+        ),
+    ] {
+        let expected = value(&scrape, series).unwrap();
+        let got = loop {
+            if let Some(v) = cloudwatch_value(&endpoint, "nodecap", name, &dimensions) {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} not in CloudWatch within 10 s; log:\n{}",
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(got, expected, "{name} {dimensions:?}");
+    }
+    daemon.wait_for("datums counted as sent", |d| {
+        value(&d.metrics(), "nodecap_cloudwatch_datums_sent_total").is_some_and(|n| n > 0.0)
+    });
+    drop(daemon);
+
+    let cluster = format!("bars-compat-{stamp}");
+    let daemon = Daemon::start_env(
+        &node,
+        &[
+            "--interval",
+            "1s",
+            "--cloudwatch",
+            "--cluster-name",
+            &cluster,
+            "--cloudwatch-interval",
+            "1s",
+            "--cloudwatch-compat",
+        ],
+        &aws,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (name, expected) in [
+        ("assignIPAddresses", 7.0),
+        ("totalIPAddresses", 27.0),
+        ("maxIPAddresses", 27.0),
+        ("eniAllocated", 3.0),
+    ] {
+        let got = loop {
+            if let Some(v) = cloudwatch_value(
+                &endpoint,
+                "Kubernetes",
+                name,
+                &[("CLUSTER_ID", cluster.as_str())],
+            ) {
+                break v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} not in CloudWatch within 10 s; log:\n{}",
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(got, expected, "{name}");
+    }
 }

@@ -2,6 +2,341 @@
 //! statistics and no central scraper exists. [`datums`] turns a snapshot into datums (pure:
 //! native metrics with their dimension sets, or the cni-metrics-helper's names in
 //! compatibility mode, counters as per-node deltas) and splits them into PutMetricData-sized
-//! batches.
+//! batches; [`Publisher`] sends them (aws-sdk-cloudwatch).
+//!
+//! Transport rules: at most 1,000 datums and 1 MB per call; throttling, 5xx and network
+//! errors are retried with jittered exponential backoff within the publication's time; a 4xx
+//! validation error is not retried (the batch is logged with its first metric and dropped);
+//! datums that could not be sent wait in a bounded queue that drops the oldest beyond
+//! `queue_datums` (counted). The publisher runs in its own task: `/metrics` never waits on it.
 
 pub mod datums;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::CloudwatchSettings;
+use crate::snapshot::Snapshot;
+use datums::{Counters, Datum, Settings};
+
+/// Backoff between retries of one batch.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Time a single PutMetricData call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the publisher has done, for `nodecap_cloudwatch_*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sent: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    /// Failed calls by kind: `throttling`, `server`, `validation`, `network`.
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+/// Shared between the publisher task and the daemon, which copies it into each snapshot.
+pub type SharedStats = Arc<Mutex<Stats>>;
+
+pub fn read_stats(stats: &SharedStats) -> Stats {
+    stats.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+#[derive(Debug)]
+pub struct Publisher {
+    settings: CloudwatchSettings,
+    client: Option<aws_sdk_cloudwatch::Client>,
+    counters: Counters,
+    queue: VecDeque<Datum>,
+    stats: SharedStats,
+}
+
+impl Publisher {
+    pub fn new(settings: CloudwatchSettings, stats: SharedStats) -> Self {
+        Publisher {
+            settings,
+            client: None,
+            counters: Counters::default(),
+            queue: VecDeque::new(),
+            stats,
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Stats)) {
+        change(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn namespace(&self) -> &str {
+        if self.settings.compat {
+            datums::COMPAT_NAMESPACE
+        } else {
+            &self.settings.namespace
+        }
+    }
+
+    /// Queues a snapshot's datums, dropping the oldest beyond the queue's bound.
+    pub fn enqueue(&mut self, snapshot: &Snapshot) {
+        let node_name = self.settings.node_name.clone().unwrap_or_else(|| {
+            snapshot
+                .observations
+                .node
+                .as_deref()
+                .map_or_else(|| "unknown".to_owned(), |n| n.identity.instance_id.clone())
+        });
+        let settings = Settings {
+            namespace: self.settings.namespace.clone(),
+            cluster_name: self.settings.cluster_name.clone(),
+            per_node: self.settings.per_node,
+            node_name,
+            compat: self.settings.compat,
+        };
+        self.queue
+            .extend(datums::datums(&settings, &mut self.counters, snapshot));
+        let excess = self.queue.len().saturating_sub(self.settings.queue_datums);
+        if excess > 0 {
+            self.queue.drain(..excess);
+            tracing::warn!(
+                dropped = excess,
+                "CloudWatch queue full: oldest datums dropped"
+            );
+        }
+        let queued = self.queue.len() as u64;
+        self.update(|s| {
+            s.dropped += excess as u64;
+            s.queued = queued;
+        });
+    }
+
+    /// The client, made on first use: region from the configuration, else `AWS_REGION`, else
+    /// the node's (IMDS).
+    async fn ensure_client(&mut self, node_region: Option<&str>) {
+        if self.client.is_none() {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                // nodecap retries itself, so its counts and deadlines hold.
+                .retry_config(aws_config::retry::RetryConfig::disabled());
+            let region = self.settings.region.clone().or_else(|| {
+                std::env::var("AWS_REGION")
+                    .ok()
+                    .or_else(|| node_region.map(str::to_owned))
+            });
+            if let Some(region) = region {
+                loader = loader.region(aws_config::Region::new(region));
+            }
+            self.client = Some(aws_sdk_cloudwatch::Client::new(&loader.load().await));
+        }
+    }
+
+    /// Sends the queue, batch by batch, until it is empty or `deadline` passes (what is left
+    /// waits for the next publication).
+    pub async fn flush(&mut self, node_region: Option<&str>, deadline: Instant) {
+        self.ensure_client(node_region).await;
+        let mut backoff = FIRST_BACKOFF;
+        while !self.queue.is_empty() {
+            let datums: Vec<Datum> = self.queue.iter().cloned().collect();
+            let size = datums::batches(&datums).first().map_or(0, |b| b.len());
+            let batch = &datums[..size];
+            match self.put(batch).await {
+                Ok(()) => {
+                    self.queue.drain(..size);
+                    backoff = FIRST_BACKOFF;
+                    let queued = self.queue.len() as u64;
+                    self.update(|s| {
+                        s.sent += size as u64;
+                        s.queued = queued;
+                    });
+                }
+                Err(kind) => {
+                    self.update(|s| *s.errors.entry(kind).or_default() += 1);
+                    if kind == "validation" {
+                        self.queue.drain(..size);
+                        self.update(|s| s.dropped += size as u64);
+                        continue;
+                    }
+                    let jitter = backoff.mul_f64(jitter_fraction());
+                    if Instant::now() + backoff + jitter >= deadline {
+                        return;
+                    }
+                    tokio::time::sleep(backoff + jitter).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// One PutMetricData call; `Err` is the error kind.
+    async fn put(&self, batch: &[Datum]) -> Result<(), &'static str> {
+        let Some(client) = &self.client else {
+            return Err("network");
+        };
+        let data: Vec<MetricDatum> = batch.iter().map(to_sdk).collect();
+        let call = client
+            .put_metric_data()
+            .namespace(self.namespace())
+            .set_metric_data(Some(data))
+            .send();
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Err(_) => {
+                tracing::warn!("cloudwatch:PutMetricData: no answer within {CALL_TIMEOUT:?}");
+                Err("network")
+            }
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                let code = e.code().unwrap_or_default().to_owned();
+                let kind = match (status, code.as_str()) {
+                    (_, "Throttling" | "ThrottlingException") | (Some(429), _) => "throttling",
+                    (Some(s), _) if s >= 500 => "server",
+                    (Some(_), _) => "validation",
+                    (None, _) => "network",
+                };
+                let first = batch.first().map(|d| d.name.as_str()).unwrap_or_default();
+                tracing::warn!(
+                    kind,
+                    status = status.unwrap_or_default(),
+                    code,
+                    first_metric = first,
+                    datums = batch.len(),
+                    "cloudwatch:PutMetricData failed: {}",
+                    e.message().map_or_else(|| error_chain(&e), str::to_owned)
+                );
+                Err(kind)
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+/// A fraction in [0, 1) for backoff jitter.
+fn jitter_fraction() -> f64 {
+    use std::hash::{BuildHasher, RandomState};
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = (RandomState::new().hash_one(Instant::now()) % 1000) as f64 / 1000.0;
+    fraction
+}
+
+fn to_sdk(datum: &Datum) -> MetricDatum {
+    MetricDatum::builder()
+        .metric_name(&datum.name)
+        .set_dimensions(Some(
+            datum
+                .dimensions
+                .iter()
+                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .value(datum.value)
+        .unit(match datum.unit {
+            datums::Unit::Count => StandardUnit::Count,
+            datums::Unit::Bytes => StandardUnit::Bytes,
+        })
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+            datum.timestamp,
+        ))
+        .build()
+}
+
+/// When the next publication is due: the next multiple of `interval` (since the Unix epoch)
+/// plus this node's fixed offset within the interval, so a fleet spreads its calls.
+pub fn next_publication(now: SystemTime, interval: Duration, offset_seed: &str) -> SystemTime {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let period = interval.as_millis().max(1);
+    let mut hasher = DefaultHasher::new();
+    offset_seed.hash(&mut hasher);
+    let offset = u128::from(hasher.finish()) % period;
+    let now_ms = since.as_millis();
+    let mut next = (now_ms / period) * period + offset;
+    if next <= now_ms {
+        next += period;
+    }
+    let next = u64::try_from(next).unwrap_or(u64::MAX);
+    SystemTime::UNIX_EPOCH + Duration::from_millis(next)
+}
+
+/// The publisher task: publishes the latest snapshot on its schedule until `stop`, then
+/// flushes once more within `grace`.
+pub async fn run(
+    mut publisher: Publisher,
+    mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let interval = publisher.settings.interval;
+    let mut last_taken: Option<SystemTime> = None;
+    loop {
+        let seed = snapshots
+            .borrow()
+            .as_ref()
+            .and_then(|s| {
+                s.observations
+                    .node
+                    .as_ref()
+                    .map(|n| n.identity.instance_id.clone())
+            })
+            .unwrap_or_default();
+        let due = next_publication(SystemTime::now(), interval, &seed);
+        let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(wait) => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        let latest = snapshots.borrow_and_update().clone();
+        let region = latest.as_ref().and_then(|s| {
+            s.observations
+                .node
+                .as_ref()
+                .map(|n| n.identity.region.clone())
+        });
+        if let Some(snapshot) = latest
+            && last_taken != Some(snapshot.observations.taken_at)
+        {
+            last_taken = Some(snapshot.observations.taken_at);
+            publisher.enqueue(&snapshot);
+        }
+        let budget = if stopping { grace } else { interval };
+        publisher
+            .flush(region.as_deref(), Instant::now() + budget)
+            .await;
+        if stopping {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publications_align_to_the_interval_with_a_node_offset() {
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let minute = Duration::from_secs(60);
+        let a = next_publication(at(1_800_000_030), minute, "i-0a");
+        let b = next_publication(at(1_800_000_030), minute, "i-0b");
+        for next in [a, b] {
+            let wait = next.duration_since(at(1_800_000_030)).unwrap();
+            assert!(wait > Duration::ZERO && wait <= minute, "{wait:?}");
+        }
+        assert_ne!(a, b, "two nodes, one second");
+        // The same node publishes at the same offset every interval.
+        let again = next_publication(a, minute, "i-0a");
+        assert_eq!(again.duration_since(a).unwrap(), minute);
+    }
+}

@@ -65,6 +65,8 @@ pub struct Observations {
     pub ena: Vec<ena::EnaStats>,
     pub kubelet: Option<kubelet::KubeletView>,
     pub statuses: Vec<Status>,
+    /// The CloudWatch publisher's counts at this tick (set by the daemon when it publishes).
+    pub cloudwatch: Option<crate::cloudwatch::Stats>,
 }
 
 /// The collectors and the little state they keep between ticks.
@@ -179,6 +181,7 @@ impl Collectors {
             ena,
             kubelet,
             statuses,
+            cloudwatch: None,
         }
     }
 
