@@ -60,3 +60,22 @@ fn readme_blocks_match_the_code() {
         std::fs::write(README, readme).unwrap();
     }
 }
+
+#[test]
+fn iam_policy_allows_exactly_what_nodecap_calls() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/iam/nodecap-policy.json"
+    ))
+    .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let actions: Vec<&str> = statements.iter().map(|s| s["Action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["ec2:DescribeInstanceTypes", "cloudwatch:PutMetricData"]);
+    // PutMetricData only into the namespaces nodecap publishes to by default.
+    let namespaces = &statements[1]["Condition"]["StringEquals"]["cloudwatch:namespace"];
+    assert_eq!(
+        namespaces,
+        &serde_json::json!(["nodecap", nodecap::cloudwatch::datums::COMPAT_NAMESPACE])
+    );
+}
