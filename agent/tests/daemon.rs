@@ -1044,3 +1044,109 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
         assert_eq!(got, expected, "{name}");
     }
 }
+
+#[test]
+#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
+    use nodecap_testkit::proxy::{Fault, FaultProxy};
+    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let proxy = FaultProxy::start(&endpoint).unwrap();
+    let node = Node::new();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let cluster = format!("bars-faults-{stamp}");
+    proxy.set_fault(Fault::Throttle);
+    let daemon = Daemon::start_env(
+        &node,
+        &[
+            "--interval",
+            "1s",
+            "--cloudwatch",
+            "--cluster-name",
+            &cluster,
+            "--cloudwatch-interval",
+            "1s",
+            "--cloudwatch-queue",
+            "150",
+        ],
+        &[
+            ("AWS_ENDPOINT_URL", proxy.url().as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    let metric = |d: &Daemon, series: &str| value(&d.metrics(), series).unwrap_or(0.0);
+    // Throttled: retried (several calls), the queue stays within its bound by dropping the
+    // oldest, and every scrape still answers at once.
+    daemon.wait_for("throttling errors and drops", |d| {
+        let start = Instant::now();
+        let text = d.metrics();
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "a scrape waited {:?}",
+            start.elapsed()
+        );
+        value(
+            &text,
+            r#"nodecap_cloudwatch_errors_total{kind="throttling"}"#,
+        )
+        .unwrap_or(0.0)
+            >= 3.0
+            && value(&text, "nodecap_cloudwatch_datums_dropped_total").unwrap_or(0.0) > 0.0
+    });
+    assert!(metric(&daemon, "nodecap_cloudwatch_queue_datums") <= 150.0);
+    assert_eq!(metric(&daemon, "nodecap_cloudwatch_datums_sent_total"), 0.0);
+    let rss_throttled = rss_kib(daemon.pid());
+
+    proxy.set_fault(Fault::ServerError);
+    daemon.wait_for("5xx counted", |d| {
+        metric(d, r#"nodecap_cloudwatch_errors_total{kind="server"}"#) >= 1.0
+    });
+    proxy.set_fault(Fault::Unavailable);
+    daemon.wait_for("503 counted", |d| {
+        metric(d, r#"nodecap_cloudwatch_errors_total{kind="server"}"#) >= 2.0
+    });
+    // Validation errors were never the kind: nothing was dropped for being invalid.
+    assert_eq!(
+        metric(
+            &daemon,
+            r#"nodecap_cloudwatch_errors_total{kind="validation"}"#
+        ),
+        0.0
+    );
+
+    // The emulator is back: publishing resumes and the data arrives.
+    proxy.set_fault(Fault::None);
+    daemon.wait_for("datums sent after recovery", |d| {
+        metric(d, "nodecap_cloudwatch_datums_sent_total") > 0.0
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cloudwatch_value(
+        &endpoint,
+        "nodecap",
+        "IPv4AddressesFree",
+        &[("ClusterName", cluster.as_str())],
+    ) != Some(20.0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no IPv4AddressesFree after recovery:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (requests, forwarded) = proxy.counts();
+    assert!(
+        forwarded > 0 && requests > forwarded,
+        "{requests} requests, {forwarded} forwarded"
+    );
+    // Memory stayed flat through the faults.
+    let rss_after = rss_kib(daemon.pid());
+    assert!(
+        rss_after < rss_throttled + 8 * 1024,
+        "RSS {rss_throttled} KiB → {rss_after} KiB"
+    );
+}

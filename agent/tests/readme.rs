@@ -70,8 +70,14 @@ fn iam_policy_allows_exactly_what_nodecap_calls() {
     .unwrap();
     let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    let actions: Vec<&str> = statements.iter().map(|s| s["Action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["ec2:DescribeInstanceTypes", "cloudwatch:PutMetricData"]);
+    let actions: Vec<&str> = statements
+        .iter()
+        .map(|s| s["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["ec2:DescribeInstanceTypes", "cloudwatch:PutMetricData"]
+    );
     // PutMetricData only into the namespaces nodecap publishes to by default.
     let namespaces = &statements[1]["Condition"]["StringEquals"]["cloudwatch:namespace"];
     assert_eq!(

@@ -1,10 +1,12 @@
 //! Real HTTP stand-ins for the node services nodecap talks to, for nodecap's tests and
-//! benchmarks: a test IMDS ([`imds`]) and a test VPC CNI ipamd ([`ipamd`]). Each runs on its own thread and runtime and stops when
+//! benchmarks: a test IMDS ([`imds`]), a test VPC CNI ipamd ([`ipamd`]) and a fault-injecting
+//! proxy for the AWS API emulator ([`proxy`]). Each runs on its own thread and runtime and stops when
 //! its handle is dropped. The `testkit` binary runs them as processes for shell-driven tests
 //! (systemd boots, benchmarks).
 
 pub mod imds;
 pub mod ipamd;
+pub mod proxy;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
