@@ -68,6 +68,13 @@ impl Publisher {
         }
     }
 
+    /// Uses `client` instead of one built from the default chain (another endpoint, test
+    /// credentials).
+    pub fn with_client(mut self, client: aws_sdk_cloudwatch::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
     fn update(&self, change: impl FnOnce(&mut Stats)) {
         change(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
     }
@@ -96,8 +103,13 @@ impl Publisher {
             node_name,
             compat: self.settings.compat,
         };
-        self.queue
-            .extend(datums::datums(&settings, &mut self.counters, snapshot));
+        let datums = datums::datums(&settings, &mut self.counters, snapshot);
+        self.enqueue_datums(datums);
+    }
+
+    /// Queues datums, dropping the oldest beyond the queue's bound.
+    pub fn enqueue_datums(&mut self, datums: Vec<Datum>) {
+        self.queue.extend(datums);
         let excess = self.queue.len().saturating_sub(self.settings.queue_datums);
         if excess > 0 {
             self.queue.drain(..excess);
