@@ -595,13 +595,7 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
     }
     let interval = match raw.publish_interval {
         None => Duration::from_secs(60),
-        Some(text) => parse_duration(&text)
-            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
-            .ok_or_else(|| {
-                Error(format!(
-                    "cloudwatch.publish_interval: expected a duration from 1s to 1h such as 60s, got {text:?}"
-                ))
-            })?,
+        Some(text) => interval_key("cloudwatch.publish_interval", &text)?,
     };
     let queue_datums = match raw.queue_datums {
         Some(0) => {
@@ -635,13 +629,7 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
     };
     let interval = match raw.interval {
         None => defaults.interval,
-        Some(text) => parse_duration(&text)
-            .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
-            .ok_or_else(|| {
-                Error(format!(
-                    "run.interval: expected a duration from 1s to 1h such as 60s or 2m, got {text:?}"
-                ))
-            })?,
+        Some(text) => interval_key("run.interval", &text)?,
     };
     let url = |key: &str, value: Option<String>, default: String| -> Result<String, Error> {
         let value = value.unwrap_or(default);
@@ -672,6 +660,17 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
         proc_root: raw.proc_root.unwrap_or(defaults.proc_root),
         sys_root: raw.sys_root.unwrap_or(defaults.sys_root),
     })
+}
+
+/// An interval key's value: a duration from 1 s to 1 h.
+fn interval_key(key: &str, text: &str) -> Result<Duration, Error> {
+    parse_duration(text)
+        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
+        .ok_or_else(|| {
+            Error(format!(
+                "{key}: expected a duration from 1s to 1h such as 60s or 2m, got {text:?}"
+            ))
+        })
 }
 
 /// `500ms`, `1s`, `60s`, `2m`, `1h`, or a bare number of seconds.

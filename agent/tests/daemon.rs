@@ -859,6 +859,30 @@ fn a_real_prometheus_scrapes_the_target_and_reads_free_addresses() {
 
 // ---- CloudWatch, against the AWS API emulator ---------------------------------------------------
 
+/// The first value of `name{dimensions}` read back from CloudWatch that `done` accepts,
+/// polled until `deadline` (then the test fails with the daemon's log).
+fn cloudwatch_until(
+    daemon: &Daemon,
+    endpoint: &str,
+    (namespace, name, dimensions): (&str, &str, &[(&str, &str)]),
+    deadline: Instant,
+    done: impl Fn(f64) -> bool,
+) -> f64 {
+    loop {
+        if let Some(v) =
+            cloudwatch_value(endpoint, namespace, name, dimensions).filter(|v| done(*v))
+        {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} {dimensions:?} not in CloudWatch within 10 s; log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Maximum of `name{dimensions}` over the last minutes, read back with GetMetricData.
 fn cloudwatch_value(
     endpoint: &str,
@@ -985,17 +1009,13 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
         ),
     ] {
         let expected = value(&scrape, series).unwrap();
-        let got = loop {
-            if let Some(v) = cloudwatch_value(&endpoint, "nodecap", name, &dimensions) {
-                break v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} not in CloudWatch within 10 s; log:\n{}",
-                daemon.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let got = cloudwatch_until(
+            &daemon,
+            &endpoint,
+            ("nodecap", name, &dimensions),
+            deadline,
+            |_| true,
+        );
         assert_eq!(got, expected, "{name} {dimensions:?}");
     }
     daemon.wait_for("datums counted as sent", |d| {
@@ -1025,22 +1045,13 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
         ("maxIPAddresses", 27.0),
         ("eniAllocated", 3.0),
     ] {
-        let got = loop {
-            if let Some(v) = cloudwatch_value(
-                &endpoint,
-                "Kubernetes",
-                name,
-                &[("CLUSTER_ID", cluster.as_str())],
-            ) {
-                break v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} not in CloudWatch within 10 s; log:\n{}",
-                daemon.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let got = cloudwatch_until(
+            &daemon,
+            &endpoint,
+            ("Kubernetes", name, &[("CLUSTER_ID", cluster.as_str())]),
+            deadline,
+            |_| true,
+        );
         assert_eq!(got, expected, "{name}");
     }
 }
@@ -1124,20 +1135,17 @@ fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
         metric(d, "nodecap_cloudwatch_datums_sent_total") > 0.0
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cloudwatch_value(
+    cloudwatch_until(
+        &daemon,
         &endpoint,
-        "nodecap",
-        "IPv4AddressesFree",
-        &[("ClusterName", cluster.as_str())],
-    ) != Some(20.0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no IPv4AddressesFree after recovery:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        (
+            "nodecap",
+            "IPv4AddressesFree",
+            &[("ClusterName", cluster.as_str())],
+        ),
+        deadline,
+        |v| v == 20.0,
+    );
     let (requests, forwarded) = proxy.counts();
     assert!(
         forwarded > 0 && requests > forwarded,

@@ -150,10 +150,12 @@ impl Publisher {
         self.ensure_client(node_region).await;
         let mut backoff = FIRST_BACKOFF;
         while !self.queue.is_empty() {
-            let datums: Vec<Datum> = self.queue.iter().cloned().collect();
-            let size = datums::batches(&datums).first().map_or(0, |b| b.len());
-            let batch = &datums[..size];
-            match self.put(batch).await {
+            // The next batch, taken from the queue in place (no copy of the whole queue).
+            self.queue.make_contiguous();
+            let size = datums::batches(self.queue.as_slices().0)
+                .first()
+                .map_or(0, |b| b.len());
+            match self.put(&self.queue.as_slices().0[..size]).await {
                 Ok(()) => {
                     self.queue.drain(..size);
                     backoff = FIRST_BACKOFF;
