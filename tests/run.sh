@@ -55,7 +55,7 @@ if ! curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1; th
   GATEWAY_LISTEN=127.0.0.1:$ls_port GATEWAY_SERVER=hypercorn SERVICES=cloudwatch,ec2 \
   OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/target/localstack-fs" DNS_ADDRESS=0 \
   DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-    nice "$venv/bin/python" -m localstack.runtime.main >target/localstack.log 2>&1 &
+    "$venv/bin/python" -m localstack.runtime.main >target/localstack.log 2>&1 &
   ls_pid=$!
   for _ in $(seq 1 120); do
     curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1 && break

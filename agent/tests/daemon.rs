@@ -11,230 +11,13 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::*;
 use nodecap_testkit::imds::{ImdsServer, Instance};
 use nodecap_testkit::ipamd::IpamdServer;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
-fn fixture(relative: &str) -> String {
-    std::fs::read_to_string(fixtures().join(relative)).unwrap()
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The node a daemon runs on: test IMDS (m5.large, 3 ENIs × 10 addresses), test ipamd with
-/// the fixtures, the cgroup v2 fixture host, and a kubelet config file in a temp dir.
-struct Node {
-    imds: Option<ImdsServer>,
-    imds_addr: SocketAddr,
-    ipamd: Option<IpamdServer>,
-    ipamd_addr: SocketAddr,
-    dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn new() -> Self {
-        let imds = ImdsServer::start(&Instance::example("m5.large", 3, 10)).unwrap();
-        let ipamd = IpamdServer::start(
-            &fixture("ipamd/metrics-v1.19-m5.large.prom"),
-            &fixture("ipamd/enis-v1.20-m5.large.json"),
-        )
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            fixture("host-cgroup2/etc/kubernetes/kubelet/config.json"),
-        )
-        .unwrap();
-        Node {
-            imds_addr: imds.addr(),
-            imds: Some(imds),
-            ipamd_addr: ipamd.addr(),
-            ipamd: Some(ipamd),
-            dir,
-        }
-    }
-
-    fn kubelet_config(&self) -> PathBuf {
-        self.dir.path().join("config.json")
-    }
-
-    /// Flags pointing every source at this node.
-    fn args(&self) -> Vec<String> {
-        let host = fixtures().join("host-cgroup2");
-        let p = |s: &str| self.dir.path().join(s).display().to_string();
-        [
-            "--imds-endpoint",
-            &format!("http://{}", self.imds_addr),
-            "--imds-deadline",
-            "2",
-            "--ipamd-metrics-url",
-            &format!("http://{}/metrics", self.ipamd_addr),
-            "--ipamd-introspection-url",
-            &format!("http://{}/v1/enis", self.ipamd_addr),
-            "--proc-root",
-            &host.join("proc").display().to_string(),
-            "--sys-root",
-            &host.join("sys").display().to_string(),
-            "--kubelet-config",
-            &self.kubelet_config().display().to_string(),
-            "--kubelet-config-dir",
-            &p("config.json.d"),
-            "--nodeadm-config-dir",
-            &p("nodeadm.d"),
-            "--kubelet-env-file",
-            &p("kubelet.env"),
-            "--state-dir",
-            &p("state"),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
-    }
-
-    fn check(&self) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_nodecap"))
-            .arg("check")
-            .args(self.args())
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    }
-}
-
-/// A running `nodecap run`, killed on drop.
-struct Daemon {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    _logdir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(node: &Node) -> Self {
-        Self::start_with(node, &["--interval", "1s"])
-    }
-
-    fn start_with(node: &Node, extra: &[&str]) -> Self {
-        Self::start_env(node, extra, &[])
-    }
-
-    fn start_env(node: &Node, extra: &[&str], envs: &[(&str, &str)]) -> Self {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_nodecap"))
-            .arg("run")
-            .args(["--listen", &addr.to_string()])
-            .args(extra)
-            .args(node.args())
-            .env_remove("RUST_LOG")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let daemon = Daemon {
-            child,
-            addr,
-            log,
-            _logdir: logdir,
-        };
-        daemon.wait_for("/readyz to answer 200", |d| d.get("/readyz").0 == 200);
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// `GET path` → (status, body); status 0 when the connection failed.
-    fn get(&self, path: &str) -> (u16, String) {
-        request(
-            self.addr,
-            &format!("GET {path} HTTP/1.1\r\nHost: nodecap\r\nConnection: close\r\n\r\n"),
-        )
-    }
-
-    fn metrics(&self) -> String {
-        let (status, body) = self.get("/metrics");
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    fn wait_for(&self, what: &str, ready: impl Fn(&Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if ready(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("timed out waiting for {what}; daemon log:\n{}", self.log());
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return (0, String::new());
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    if stream.write_all(raw.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// `name{labels}` → value, for every sample.
-fn samples(text: &str) -> Vec<(String, f64)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').unwrap();
-            (series.to_owned(), value.parse().unwrap())
-        })
-        .collect()
-}
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    samples(text)
-        .into_iter()
-        .find(|(s, _)| s == series)
-        .map(|(_, v)| v)
-}
 
 fn families(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -623,20 +406,10 @@ fn check_exits_1_on_max_pods_drift_and_0_when_it_matches() {
 }
 
 /// VmRSS of a process, in KiB.
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
 
 #[test]
 fn abuse_does_not_stop_the_endpoint_answering_others() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    setrlimit(Resource::RLIMIT_NOFILE, hard.min(8192), hard).unwrap();
+    raise_open_files(8192);
 
     let node = Node::new();
     let daemon = Daemon::start_with(&node, &["--interval", "60s"]);
@@ -859,98 +632,11 @@ fn a_real_prometheus_scrapes_the_target_and_reads_free_addresses() {
 
 // ---- CloudWatch, against the AWS API emulator ---------------------------------------------------
 
-/// The first value of `name{dimensions}` read back from CloudWatch that `done` accepts,
-/// polled until `deadline` (then the test fails with the daemon's log).
-fn cloudwatch_until(
-    daemon: &Daemon,
-    endpoint: &str,
-    (namespace, name, dimensions): (&str, &str, &[(&str, &str)]),
-    deadline: Instant,
-    done: impl Fn(f64) -> bool,
-) -> f64 {
-    loop {
-        if let Some(v) =
-            cloudwatch_value(endpoint, namespace, name, dimensions).filter(|v| done(*v))
-        {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} {dimensions:?} not in CloudWatch within 10 s; log:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Maximum of `name{dimensions}` over the last minutes, read back with GetMetricData.
-fn cloudwatch_value(
-    endpoint: &str,
-    namespace: &str,
-    name: &str,
-    dimensions: &[(&str, &str)],
-) -> Option<f64> {
-    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        let client = aws_sdk_cloudwatch::Client::new(&config);
-        let metric = Metric::builder()
-            .namespace(namespace)
-            .metric_name(name)
-            .set_dimensions(Some(
-                dimensions
-                    .iter()
-                    .map(|(k, v)| Dimension::builder().name(*k).value(*v).build())
-                    .collect(),
-            ))
-            .build();
-        let query = MetricDataQuery::builder()
-            .id("q")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(metric)
-                    .period(60)
-                    .stat("Maximum")
-                    .build(),
-            )
-            .build();
-        let now = std::time::SystemTime::now();
-        let out = client
-            .get_metric_data()
-            .metric_data_queries(query)
-            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(
-                now - Duration::from_secs(600),
-            ))
-            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(
-                now + Duration::from_secs(600),
-            ))
-            .send()
-            .await
-            .ok()?;
-        out.metric_data_results()
-            .first()?
-            .values()
-            .iter()
-            .copied()
-            .reduce(f64::max)
-    })
-}
-
 #[test]
 #[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn publishes_to_cloudwatch_in_native_and_compat_modes() {
     let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let cloudwatch = Emulator::new(&endpoint);
     let node = Node::new();
     let aws = [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
@@ -1011,7 +697,7 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
         let expected = value(&scrape, series).unwrap();
         let got = cloudwatch_until(
             &daemon,
-            &endpoint,
+            &cloudwatch,
             ("nodecap", name, &dimensions),
             deadline,
             |_| true,
@@ -1047,7 +733,7 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
     ] {
         let got = cloudwatch_until(
             &daemon,
-            &endpoint,
+            &cloudwatch,
             ("Kubernetes", name, &[("CLUSTER_ID", cluster.as_str())]),
             deadline,
             |_| true,
@@ -1061,6 +747,7 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
 fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
     use nodecap_testkit::proxy::{Fault, FaultProxy};
     let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let cloudwatch = Emulator::new(&endpoint);
     let proxy = FaultProxy::start(&endpoint).unwrap();
     let node = Node::new();
     let stamp = std::time::SystemTime::now()
@@ -1137,7 +824,7 @@ fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
     let deadline = Instant::now() + Duration::from_secs(10);
     cloudwatch_until(
         &daemon,
-        &endpoint,
+        &cloudwatch,
         (
             "nodecap",
             "IPv4AddressesFree",

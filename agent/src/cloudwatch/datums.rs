@@ -203,10 +203,20 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
     out
 }
 
-/// The datums of one publication. `counters` carries the counters' last values between
-/// calls (a counter's first value publishes nothing).
-pub fn datums(settings: &Settings, counters: &mut Counters, snapshot: &Snapshot) -> Vec<Datum> {
-    let timestamp = snapshot.observations.taken_at;
+/// The datums of one publication, all stamped `period`: the start of the publication period
+/// they stand for (standard-resolution CloudWatch keeps one-minute points anyway). One
+/// publication per node per period, each in its own period, is what makes the Sum over a
+/// period the cluster total; stamping the snapshot's own time instead could put two of a
+/// node's publications in one period when the snapshot predates the period's start.
+/// `counters` carries the counters' last values between calls (a counter's first value
+/// publishes nothing).
+pub fn datums(
+    settings: &Settings,
+    counters: &mut Counters,
+    snapshot: &Snapshot,
+    period: SystemTime,
+) -> Vec<Datum> {
+    let timestamp = period;
     let mut out = Vec::new();
     if settings.compat {
         let dims = vec![("CLUSTER_ID".to_owned(), settings.cluster_name.clone())];
@@ -367,8 +377,14 @@ mod tests {
         if let Some(m) = later.ipamd_metrics.as_mut() {
             m.helper[2].1 += 3.0; // addReqCount 40 → 43
         }
-        let a = datums(settings, &mut counters, &first);
-        let b = datums(settings, &mut counters, &Snapshot::new(later));
+        let at = |s| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let a = datums(settings, &mut counters, &first, at(1_795_000_000));
+        let b = datums(
+            settings,
+            &mut counters,
+            &Snapshot::new(later),
+            at(1_795_000_060),
+        );
         (a, b)
     }
 
@@ -377,7 +393,7 @@ mod tests {
         let (first, second) = twice(&settings(false, false));
         golden("native-first.txt", &render(&first));
         golden("native-second.txt", &render(&second));
-        // Three dimension sets, every datum stamped with the snapshot's time.
+        // Three dimension sets, every datum stamped with its period's start.
         assert!(
             first
                 .iter()

@@ -87,15 +87,24 @@ impl Publisher {
         }
     }
 
-    /// Queues a snapshot's datums, dropping the oldest beyond the queue's bound.
-    pub fn enqueue(&mut self, snapshot: &Snapshot) {
-        let node_name = self.settings.node_name.clone().unwrap_or_else(|| {
-            snapshot
-                .observations
-                .node
-                .as_deref()
-                .map_or_else(|| "unknown".to_owned(), |n| n.identity.instance_id.clone())
-        });
+    /// Queues a snapshot's datums for the publication period starting at `period`, dropping
+    /// the oldest beyond the queue's bound.
+    /// The node's name in datums: `node_name` if configured, else the instance id, else (no
+    /// IMDS yet) the host name.
+    fn node_name(&self, snapshot: &Snapshot) -> String {
+        self.settings.node_name.clone().unwrap_or_else(|| {
+            snapshot.observations.node.as_deref().map_or_else(
+                || {
+                    std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())
+                },
+                |n| n.identity.instance_id.clone(),
+            )
+        })
+    }
+
+    pub fn enqueue(&mut self, snapshot: &Snapshot, period: SystemTime) {
+        let node_name = self.node_name(snapshot);
         let settings = Settings {
             namespace: self.settings.namespace.clone(),
             cluster_name: self.settings.cluster_name.clone(),
@@ -103,7 +112,7 @@ impl Publisher {
             node_name,
             compat: self.settings.compat,
         };
-        let datums = datums::datums(&settings, &mut self.counters, snapshot);
+        let datums = datums::datums(&settings, &mut self.counters, snapshot, period);
         self.enqueue_datums(datums);
     }
 
@@ -284,8 +293,19 @@ pub fn next_publication(now: SystemTime, interval: Duration, offset_seed: &str) 
     SystemTime::UNIX_EPOCH + Duration::from_millis(next)
 }
 
-/// The publisher task: publishes the latest snapshot on its schedule until `stop`, then
-/// flushes once more within `grace`.
+/// The start of the publication period `at` falls in.
+fn period_start(at: SystemTime, interval: Duration) -> SystemTime {
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let period = interval.as_millis().max(1);
+    let start = u64::try_from(since.as_millis() / period * period).unwrap_or(u64::MAX);
+    SystemTime::UNIX_EPOCH + Duration::from_millis(start)
+}
+
+/// The publisher task: publishes the latest snapshot once per period on its schedule until
+/// `stop`, then flushes once more within `grace` (publishing the latest snapshot too if this
+/// period has none yet).
 pub async fn run(
     mut publisher: Publisher,
     mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
@@ -293,18 +313,18 @@ pub async fn run(
     grace: Duration,
 ) {
     let interval = publisher.settings.interval;
-    let mut last_taken: Option<SystemTime> = None;
+    // The node's offset within the interval comes from its name, known from the first
+    // snapshot: scheduling before it would put every node starting in the same interval on
+    // the same offset (a fleet-wide restart would publish all at once).
+    let seed = tokio::select! {
+        first = snapshots.wait_for(Option::is_some) => match first {
+            Ok(first) => first.as_deref().map(|s| publisher.node_name(s)).unwrap_or_default(),
+            Err(_) => return,
+        },
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    let mut last_period: Option<SystemTime> = None;
     loop {
-        let seed = snapshots
-            .borrow()
-            .as_ref()
-            .and_then(|s| {
-                s.observations
-                    .node
-                    .as_ref()
-                    .map(|n| n.identity.instance_id.clone())
-            })
-            .unwrap_or_default();
         let due = next_publication(SystemTime::now(), interval, &seed);
         let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
         let stopping = tokio::select! {
@@ -318,11 +338,12 @@ pub async fn run(
                 .as_ref()
                 .map(|n| n.identity.region.clone())
         });
+        let period = period_start(SystemTime::now(), interval);
         if let Some(snapshot) = latest
-            && last_taken != Some(snapshot.observations.taken_at)
+            && last_period != Some(period)
         {
-            last_taken = Some(snapshot.observations.taken_at);
-            publisher.enqueue(&snapshot);
+            last_period = Some(period);
+            publisher.enqueue(&snapshot, period);
         }
         let budget = if stopping { grace } else { interval };
         publisher
@@ -352,5 +373,14 @@ mod tests {
         // The same node publishes at the same offset every interval.
         let again = next_publication(a, minute, "i-0a");
         assert_eq!(again.duration_since(a).unwrap(), minute);
+        // Each publication stands for the period it falls in: consecutive ones, consecutive
+        // periods.
+        assert_eq!(period_start(at(1_800_000_030), minute), at(1_800_000_000));
+        assert_eq!(
+            period_start(again, minute)
+                .duration_since(period_start(a, minute))
+                .unwrap(),
+            minute
+        );
     }
 }

@@ -12,6 +12,59 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
 use crate::Background;
+use crate::imds::Instance;
+
+/// A `/v1/enis` document (VPC CNI ≥ 1.20 shape, network card 0) for `instance`: every
+/// secondary address of every ENI in the warm pool as a /32, the first `assigned` of them
+/// (in ENI order) holding a pod.
+pub fn enis_document(instance: &Instance, assigned: usize) -> String {
+    let mut enis = serde_json::Map::new();
+    let mut given = 0;
+    let mut total = 0;
+    for eni in &instance.enis {
+        let mut cidrs = serde_json::Map::new();
+        for ip in eni.local_ipv4s.iter().skip(1) {
+            total += 1;
+            let addresses = if given < assigned {
+                given += 1;
+                serde_json::json!({ ip: {
+                    "Address": ip,
+                    "IPAMKey": {"networkName": "aws-cni", "containerID": format!("c{given}"), "ifName": "eth0"},
+                    "IPAMMetadata": {"k8sPodNamespace": "default", "k8sPodName": format!("pod-{given}")},
+                    "AssignedTime": "2026-11-20T08:00:00Z",
+                    "UnassignedTime": "0001-01-01T00:00:00Z",
+                }})
+            } else {
+                serde_json::json!({})
+            };
+            cidrs.insert(
+                format!("{ip}/32"),
+                serde_json::json!({
+                    "Cidr": {"IP": ip, "Mask": "/////w=="},
+                    "IPAddresses": addresses,
+                    "IsPrefix": false,
+                    "AddressFamily": "",
+                }),
+            );
+        }
+        enis.insert(
+            eni.interface_id.clone(),
+            serde_json::json!({
+                "ID": eni.interface_id,
+                "IsPrimary": eni.device_number == 0,
+                "IsTrunk": false,
+                "IsEFA": false,
+                "DeviceNumber": eni.device_number,
+                "AvailableIPv4Cidrs": cidrs,
+                "IPv6Cidrs": {},
+                "IsExcludedForPodIPs": false,
+                "RouteTableID": eni.device_number + 1,
+                "SubnetID": eni.subnet_id,
+            }),
+        );
+    }
+    serde_json::json!({"0": {"TotalIPs": total, "AssignedIPs": given, "ENIs": enis}}).to_string()
+}
 
 #[derive(Debug, Default)]
 struct Content {
