@@ -46,7 +46,7 @@ pub enum Command {
     Init(InitArgs),
     /// The daemon: collect ENI/IP allocation, ENA allowances and memory headroom on a timer
     /// and serve them to Prometheus.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// One collection, then computed vs configured vs observed, one line per finding.
     /// Exit 1 on drift.
     Check(SourceArgs),
@@ -102,9 +102,18 @@ pub struct CloudwatchArgs {
           default_missing_value = "true", value_name = "BOOL")]
     #[serde(rename = "enabled")]
     pub enabled: Option<bool>,
-    /// The ClusterName (CLUSTER_ID) dimension; required with --cloudwatch.
+    /// The ClusterName (CLUSTER_ID) dimension; required with --cloudwatch (or
+    /// --cluster-name-from).
     #[arg(long, value_name = "NAME")]
     pub cluster_name: Option<String>,
+    /// Read the cluster name on the node instead: tag:KEY (an instance tag in IMDS) or
+    /// label:KEY (a kubelet --node-labels label).
+    #[arg(
+        long,
+        value_name = "tag:KEY|label:KEY",
+        conflicts_with = "cluster_name"
+    )]
+    pub cluster_name_from: Option<String>,
     /// Namespace of the native metrics. [default: nodecap]
     #[arg(long = "cloudwatch-namespace", value_name = "NAMESPACE")]
     #[serde(rename = "namespace")]

@@ -13,7 +13,7 @@ use crate::cli::{
 };
 use crate::instance::{self, InstanceFacts, Source};
 use crate::sizing::{self, CapPolicy, SizingOptions};
-use crate::{check, collect, config, daemon, explain, init, logging, render, snapshot};
+use crate::{check, cloudwatch, collect, config, daemon, explain, init, logging, render, snapshot};
 
 /// A failed command. Each variant maps to one documented exit code.
 #[derive(Debug, thiserror::Error)]
@@ -121,9 +121,25 @@ pub fn init(args: &InitArgs) -> Result<String, Error> {
 
 /// `nodecap run`: returns when stopped by a signal.
 pub fn run(args: &RunArgs) -> Result<String, Error> {
-    let config = load_config(args.sources.node.config.as_deref(), flags_layer(args)?)?;
+    let mut config = load_config(args.sources.node.config.as_deref(), flags_layer(args)?)?;
     logging::init(config.log_format);
-    runtime()?.block_on(daemon::run(config))?;
+    let runtime = runtime()?;
+    if let Some(source) = config
+        .cloudwatch
+        .as_ref()
+        .and_then(|c| c.cluster_name_from.clone())
+    {
+        let name = runtime
+            .block_on(cloudwatch::read_cluster_name(&source, &config))
+            .map_err(|e| match e {
+                cloudwatch::ClusterNameError::Missing(m) => Error::Usage(m),
+                cloudwatch::ClusterNameError::Unavailable(m) => Error::Unavailable(m),
+            })?;
+        if let Some(c) = config.cloudwatch.as_mut() {
+            c.cluster_name = name;
+        }
+    }
+    runtime.block_on(daemon::run(config))?;
     Ok(String::new())
 }
 
@@ -425,7 +441,28 @@ mod tests {
                 .map(|v| v.as_table().map_or(1, |t| t.len()))
                 .sum()
         };
-        assert_eq!(count(&layer), config::KEYS.len(), "{layer:#?}");
+        // --cluster-name-from conflicts with --cluster-name: checked on its own.
+        assert_eq!(count(&layer) + 1, config::KEYS.len(), "{layer:#?}");
+        let cli =
+            Cli::try_parse_from(["nodecap", "run", "--cluster-name-from", "label:x"]).unwrap();
+        let Command::Run(from) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(
+            flags_layer(&from).unwrap()["cloudwatch"]["cluster_name_from"].as_str(),
+            Some("label:x")
+        );
+        assert!(
+            Cli::try_parse_from([
+                "nodecap",
+                "run",
+                "--cluster-name",
+                "a",
+                "--cluster-name-from",
+                "label:x"
+            ])
+            .is_err()
+        );
         let config = config::resolve(vec![("flags", layer)]).unwrap();
         assert!(!config.sizing.custom_networking && config.sizing.prefix_delegation);
         assert_eq!(

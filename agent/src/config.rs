@@ -97,8 +97,14 @@ pub const DEFAULTS: &str = r#"# nodecap configuration (/etc/nodecap/config.toml)
 # Publish to CloudWatch (PutMetricData) from this node. Credentials: the default chain
 # (instance profile, IRSA, EKS Pod Identity); AWS_ENDPOINT_URL is honoured.
 # enabled = false
-# Required when enabled: the ClusterName (CLUSTER_ID in compatibility mode) dimension.
+# Required when enabled: the ClusterName (CLUSTER_ID in compatibility mode) dimension, or
+# where to read it on the node (read once at start, never through an AWS API call):
+#   "tag:eks:cluster-name"  an instance tag from IMDS (the launch template must allow
+#                           instance metadata tags: InstanceMetadataTags=enabled);
+#   "label:alpha.eksctl.io/cluster-name"  a label in the kubelet's --node-labels
+#                           (KUBELET_EXTRA_ARGS, or nodeadm's spec.kubelet.flags).
 # cluster_name = "my-cluster"
+# cluster_name_from = "tag:eks:cluster-name"
 # namespace = "nodecap"
 # How often this node publishes, aligned to the interval with a per-node offset.
 # publish_interval = "60s"
@@ -177,6 +183,7 @@ struct RawConfig {
 struct RawCloudwatch {
     enabled: Option<bool>,
     cluster_name: Option<String>,
+    cluster_name_from: Option<String>,
     namespace: Option<String>,
     publish_interval: Option<String>,
     per_node: Option<bool>,
@@ -253,10 +260,21 @@ pub struct RunSettings {
     pub sys_root: PathBuf,
 }
 
+/// Where the cluster name is read on the node, when it is not configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterNameSource {
+    /// An instance tag, from IMDS `meta-data/tags/instance/<key>`.
+    Tag(String),
+    /// A label in the kubelet's `--node-labels`.
+    Label(String),
+}
+
 /// CloudWatch publishing; `None` in [`Config`] when disabled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudwatchSettings {
+    /// The `ClusterName`/`CLUSTER_ID` value; empty until read from `cluster_name_from`.
     pub cluster_name: String,
+    pub cluster_name_from: Option<ClusterNameSource>,
     pub namespace: String,
     pub interval: Duration,
     pub per_node: bool,
@@ -349,6 +367,7 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("run"), "sys_root"),
     (Some("cloudwatch"), "enabled"),
     (Some("cloudwatch"), "cluster_name"),
+    (Some("cloudwatch"), "cluster_name_from"),
     (Some("cloudwatch"), "namespace"),
     (Some("cloudwatch"), "publish_interval"),
     (Some("cloudwatch"), "per_node"),
@@ -564,25 +583,32 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
     if !raw.enabled.unwrap_or(false) {
         return Ok(None);
     }
-    let cluster_name = raw
-        .cluster_name
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| {
-            Error(
-            "cloudwatch.cluster_name: required when cloudwatch.enabled is true (--cluster-name)"
-                .to_owned(),
-        )
-        })?;
-    let dimension_value = |key: &str, value: &str| {
-        if value.len() > 255 || value.chars().any(char::is_control) {
-            Err(Error(format!(
-                "cloudwatch.{key}: expected up to 255 printable characters, got {value:?}"
-            )))
-        } else {
-            Ok(())
+    let cluster_name = raw.cluster_name.filter(|n| !n.trim().is_empty());
+    let cluster_name_from = match raw.cluster_name_from.as_deref() {
+        None => None,
+        Some(text) => Some(cluster_name_source(text)?),
+    };
+    let cluster_name = match (cluster_name, &cluster_name_from) {
+        (Some(name), None) => {
+            dimension_value("cloudwatch.cluster_name", &name)?;
+            name
+        }
+        (None, Some(_)) => String::new(),
+        (Some(_), Some(_)) => {
+            return Err(Error(
+                "cloudwatch.cluster_name_from: expected either cluster_name or cluster_name_from, not both"
+                    .to_owned(),
+            ));
+        }
+        (None, None) => {
+            return Err(Error(
+                "cloudwatch.cluster_name: required when cloudwatch.enabled is true (--cluster-name, or --cluster-name-from)"
+                    .to_owned(),
+            ));
         }
     };
-    dimension_value("cluster_name", &cluster_name)?;
+    let dimension_value =
+        |key: &str, value: &str| dimension_value(&format!("cloudwatch.{key}"), value);
     let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
     if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
         return Err(Error(format!(
@@ -608,6 +634,7 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
     };
     Ok(Some(CloudwatchSettings {
         cluster_name,
+        cluster_name_from,
         namespace,
         interval,
         per_node: raw.per_node.unwrap_or(false),
@@ -616,6 +643,33 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
         queue_datums,
         region: raw.region,
     }))
+}
+
+/// A CloudWatch dimension value: 1 to 255 printable characters.
+pub fn dimension_value(key: &str, value: &str) -> Result<(), Error> {
+    if value.is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
+        Err(Error(format!(
+            "{key}: expected 1 to 255 printable characters, got {value:?}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// `tag:KEY` or `label:KEY`.
+fn cluster_name_source(text: &str) -> Result<ClusterNameSource, Error> {
+    match text.split_once(':') {
+        Some(("tag", key)) if !key.is_empty() && !key.contains('/') => {
+            Ok(ClusterNameSource::Tag(key.to_owned()))
+        }
+        Some(("label", key)) if !key.is_empty() && !key.contains([',', '=']) => {
+            Ok(ClusterNameSource::Label(key.to_owned()))
+        }
+        _ => Err(Error(format!(
+            "cloudwatch.cluster_name_from: expected tag:KEY (an instance tag in IMDS, e.g. \
+             tag:eks:cluster-name) or label:KEY (a kubelet node label), got {text:?}"
+        ))),
+    }
 }
 
 fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error> {
@@ -863,6 +917,26 @@ mod tests {
             (cw.per_node, cw.compat, cw.queue_datums),
             (false, false, 10_000)
         );
+        for (text, source) in [
+            (
+                "tag:eks:cluster-name",
+                ClusterNameSource::Tag("eks:cluster-name".to_owned()),
+            ),
+            (
+                "label:alpha.eksctl.io/cluster-name",
+                ClusterNameSource::Label("alpha.eksctl.io/cluster-name".to_owned()),
+            ),
+        ] {
+            let layer: toml::Table =
+                format!("[cloudwatch]\nenabled = true\ncluster_name_from = {text:?}\n")
+                    .parse()
+                    .unwrap();
+            let cw = resolve(vec![("file", layer)]).unwrap().cloudwatch.unwrap();
+            assert_eq!(
+                (cw.cluster_name.as_str(), cw.cluster_name_from),
+                ("", Some(source))
+            );
+        }
         for (text, expected) in [
             ("enabled = true", "cloudwatch.cluster_name: required"),
             (
@@ -876,6 +950,22 @@ mod tests {
             (
                 "enabled = true\ncluster_name = \"b\"\nqueue_datums = 0",
                 "cloudwatch.queue_datums",
+            ),
+            (
+                "enabled = true\ncluster_name = \"b\"\ncluster_name_from = \"tag:eks:cluster-name\"",
+                "cloudwatch.cluster_name_from: expected either",
+            ),
+            (
+                "enabled = true\ncluster_name_from = \"eks:cluster-name\"",
+                "cloudwatch.cluster_name_from: expected tag:KEY",
+            ),
+            (
+                "enabled = true\ncluster_name_from = \"label:\"",
+                "cloudwatch.cluster_name_from: expected tag:KEY",
+            ),
+            (
+                "enabled = true\ncluster_name = \"a\tb\"",
+                "cloudwatch.cluster_name: expected 1 to 255",
             ),
         ] {
             let layer: toml::Table = format!("[cloudwatch]\n{text}\n").parse().unwrap();

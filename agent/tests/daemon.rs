@@ -301,22 +301,8 @@ fn sigterm_stops_within_the_grace_period() {
     let mut daemon = Daemon::start(&node);
     // An idle keep-alive connection must not hold the stop up.
     let _idle = TcpStream::connect(daemon.addr).unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.pid()),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = daemon.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(8),
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, took) = daemon.terminate();
+    assert!(took < Duration::from_secs(8), "{took:?}");
     assert!(status.success(), "{status:?}");
     assert!(daemon.log().contains("stopping"), "{}", daemon.log());
 }
@@ -368,6 +354,81 @@ fn bad_configuration_exits_64_before_binding() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(69), "{stderr}");
     assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
+}
+
+#[test]
+fn cluster_name_is_read_from_an_instance_tag_or_a_node_label_only_when_asked() {
+    let node = Node::new();
+    // Nothing is sent anywhere: the endpoint is a closed port.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let aws = [
+        ("AWS_ENDPOINT_URL", dead.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let run = |from: &str| {
+        Command::new(env!("CARGO_BIN_EXE_nodecap"))
+            .args(["run", "--cloudwatch", "--cluster-name-from", from])
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .args(node.args())
+            .envs(aws)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    // Not there: exit 64, one line saying where it looked and what to enable.
+    for (from, expected) in [
+        ("tag:eks:cluster-name", "InstanceMetadataTags=enabled"),
+        ("label:alpha.eksctl.io/cluster-name", "--node-labels"),
+    ] {
+        let out = run(from);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{from}: {stderr}");
+        assert!(
+            stderr.starts_with("nodecap: cloudwatch.cluster_name_from: ")
+                && stderr.contains(expected),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+
+    // The tag, through IMDS.
+    node.imds.as_ref().unwrap().set(
+        "meta-data/tags/instance/eks:cluster-name",
+        Some("bars-tagged"),
+    );
+    let daemon = Daemon::start_env(
+        &node,
+        &[
+            "--cloudwatch",
+            "--cluster-name-from",
+            "tag:eks:cluster-name",
+        ],
+        &aws,
+    );
+    daemon.wait_for("the tagged name in the log", |d| {
+        d.log().contains("cluster=bars-tagged")
+    });
+    drop(daemon);
+
+    // The label, from KUBELET_EXTRA_ARGS.
+    std::fs::write(
+        node.dir.path().join("kubelet.env"),
+        "KUBELET_EXTRA_ARGS=\"--node-labels=alpha.eksctl.io/cluster-name=bars-labelled,role=web\"\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_env(
+        &node,
+        &[
+            "--cloudwatch",
+            "--cluster-name-from",
+            "label:alpha.eksctl.io/cluster-name",
+        ],
+        &aws,
+    );
+    daemon.wait_for("the labelled name in the log", |d| {
+        d.log().contains("cluster=bars-labelled")
+    });
 }
 
 #[test]
@@ -740,6 +801,53 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
         );
         assert_eq!(got, expected, "{name}");
     }
+}
+
+#[test]
+#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+fn sigterm_flushes_the_latest_snapshot_to_cloudwatch() {
+    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let cloudwatch = Emulator::new(&endpoint);
+    let node = Node::new();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let cluster = format!("bars-sigterm-{stamp}");
+    // Hourly: no scheduled publication happens during the test (short of a 1-in-3,600
+    // offset), so what arrives is the final flush.
+    let mut daemon = Daemon::start_env(
+        &node,
+        &[
+            "--interval",
+            "1s",
+            "--cloudwatch",
+            "--cluster-name",
+            &cluster,
+            "--cloudwatch-interval",
+            "1h",
+        ],
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert_eq!(
+        value(&daemon.metrics(), "nodecap_cloudwatch_datums_sent_total"),
+        Some(0.0)
+    );
+    let (status, took) = daemon.terminate();
+    assert!(status.success(), "{status:?}; log:\n{}", daemon.log());
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert!(daemon.log().contains("stopping"), "{}", daemon.log());
+    let free = cloudwatch.latest_max(
+        "nodecap",
+        "IPv4AddressesFree",
+        &[("ClusterName", cluster.as_str())],
+    );
+    assert_eq!(free, Some(20.0), "log:\n{}", daemon.log());
 }
 
 #[test]

@@ -21,9 +21,63 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::CloudwatchSettings;
+use crate::config::{CloudwatchSettings, ClusterNameSource, Config};
 use crate::snapshot::Snapshot;
 use datums::{Counters, Datum, Settings};
+
+/// Why the cluster name could not be read on the node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterNameError {
+    /// The node does not have it: a configuration problem (exit 64).
+    #[error("{0}")]
+    Missing(String),
+    /// IMDS did not answer (exit 69: try again).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The cluster name from `source`, read once at start: an instance tag through IMDS (no
+/// `ec2:DescribeTags`), or a kubelet node label from the node's kubelet files.
+pub async fn read_cluster_name(
+    source: &ClusterNameSource,
+    config: &Config,
+) -> Result<String, ClusterNameError> {
+    let name = match source {
+        ClusterNameSource::Tag(key) => {
+            let client = crate::imds::ImdsClient::new(&config.imds_endpoint, config.imds_deadline)
+                .map_err(|e| ClusterNameError::Missing(e.to_string()))?;
+            let path = format!("meta-data/tags/instance/{key}");
+            client
+                .get(&path)
+                .await
+                .map_err(|e| ClusterNameError::Unavailable(e.to_string()))?
+                .ok_or_else(|| {
+                    ClusterNameError::Missing(format!(
+                        "cloudwatch.cluster_name_from: IMDS has no {path}: the instance has no \
+                         tag {key:?}, or its launch template does not allow instance metadata \
+                         tags (InstanceMetadataTags=enabled); or set cloudwatch.cluster_name"
+                    ))
+                })?
+        }
+        ClusterNameSource::Label(key) => crate::collect::kubelet::node_labels(&config.kubelet)
+            .map_err(|e| ClusterNameError::Missing(format!("cloudwatch.cluster_name_from: {e}")))?
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                ClusterNameError::Missing(format!(
+                    "cloudwatch.cluster_name_from: no kubelet --node-labels label {key:?} in \
+                         {} or {}; or set cloudwatch.cluster_name",
+                    config.kubelet.nodeadm_config_dir.display(),
+                    config.kubelet.kubelet_env_file.display()
+                ))
+            })?,
+    };
+    let name = name.trim().to_owned();
+    crate::config::dimension_value("cloudwatch.cluster_name_from", &name)
+        .map_err(|e| ClusterNameError::Missing(e.0))?;
+    Ok(name)
+}
 
 /// Backoff between retries of one batch.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);

@@ -87,6 +87,49 @@ pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
     Ok(Some(view))
 }
 
+/// The labels the kubelet registers the node with (`--node-labels`): from nodeadm
+/// `NodeConfig` drop-ins' `spec.kubelet.flags`, then `KUBELET_EXTRA_ARGS` in the environment
+/// file; a later value for a key wins.
+pub fn node_labels(targets: &KubeletTargets) -> Result<Vec<(String, String)>, String> {
+    let mut flags: Vec<String> = Vec::new();
+    for path in dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])? {
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc = parse_document(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(Value::Array(list)) = doc.pointer("/spec/kubelet/flags") {
+            flags.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
+    }
+    if targets.kubelet_env_file.is_file() {
+        let path = &targets.kubelet_env_file;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        flags.extend(extra_args(&text).into_iter().map(str::to_owned));
+    }
+    let mut labels: Vec<(String, String)> = Vec::new();
+    let mut words = flags.iter().map(String::as_str);
+    while let Some(word) = words.next() {
+        let value = match word.split_once('=') {
+            Some(("--node-labels", v)) => v,
+            None if word == "--node-labels" => words.next().unwrap_or_default(),
+            _ => continue,
+        };
+        for pair in value.split(',').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            labels.retain(|(k, _)| k != key);
+            labels.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    Ok(labels)
+}
+
+/// The words of `KUBELET_EXTRA_ARGS` in an environment file.
+fn extra_args(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("KUBELET_EXTRA_ARGS="))
+        .flat_map(|value| value.trim().trim_matches(['"', '\'']).split_whitespace())
+        .collect()
+}
+
 fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, String> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -169,48 +212,41 @@ fn from_config(config: &Value) -> Result<Settings, String> {
 /// `--system-reserved` (as `--flag=value` or `--flag value`).
 pub fn parse_env_file(text: &str) -> Result<Settings, String> {
     let mut settings = Settings::default();
-    for line in text.lines() {
-        let line = line.trim();
-        let Some(value) = line.strip_prefix("KUBELET_EXTRA_ARGS=") else {
-            continue;
+    let words = extra_args(text);
+    let mut i = 0;
+    while i < words.len() {
+        let (flag, inline) = match words[i].split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (words[i], None),
         };
-        let value = value.trim().trim_matches(['"', '\'']);
-        let words: Vec<&str> = value.split_whitespace().collect();
-        let mut i = 0;
-        while i < words.len() {
-            let (flag, inline) = match words[i].split_once('=') {
-                Some((f, v)) => (f, Some(v)),
-                None => (words[i], None),
-            };
-            let takes = ["--max-pods", "--kube-reserved", "--system-reserved"].contains(&flag);
-            let arg = match inline {
-                Some(v) => Some(v),
-                None if takes => {
-                    i += 1;
-                    words.get(i).copied()
-                }
-                None => None,
-            };
-            match (flag, arg) {
-                ("--max-pods", Some(v)) => {
-                    settings.max_pods = Some(
-                        v.parse()
-                            .map_err(|_| format!("--max-pods: expected a pod count, got {v:?}"))?,
-                    );
-                }
-                ("--kube-reserved", Some(v)) => {
-                    settings.kube_reserved_memory =
-                        reserved_memory(flag, v)?.or(settings.kube_reserved_memory)
-                }
-                ("--system-reserved", Some(v)) => {
-                    settings.system_reserved_memory =
-                        reserved_memory(flag, v)?.or(settings.system_reserved_memory)
-                }
-                (f, None) if takes => return Err(format!("{f}: expected a value")),
-                _ => {}
+        let takes = ["--max-pods", "--kube-reserved", "--system-reserved"].contains(&flag);
+        let arg = match inline {
+            Some(v) => Some(v),
+            None if takes => {
+                i += 1;
+                words.get(i).copied()
             }
-            i += 1;
+            None => None,
+        };
+        match (flag, arg) {
+            ("--max-pods", Some(v)) => {
+                settings.max_pods = Some(
+                    v.parse()
+                        .map_err(|_| format!("--max-pods: expected a pod count, got {v:?}"))?,
+                );
+            }
+            ("--kube-reserved", Some(v)) => {
+                settings.kube_reserved_memory =
+                    reserved_memory(flag, v)?.or(settings.kube_reserved_memory)
+            }
+            ("--system-reserved", Some(v)) => {
+                settings.system_reserved_memory =
+                    reserved_memory(flag, v)?.or(settings.system_reserved_memory)
+            }
+            (f, None) if takes => return Err(format!("{f}: expected a value")),
+            _ => {}
         }
+        i += 1;
     }
     Ok(settings)
 }
@@ -344,6 +380,46 @@ mod tests {
                 .unwrap_err()
                 .contains("expected a value")
         );
+    }
+
+    #[test]
+    fn node_labels_from_nodeadm_flags_and_extra_args() {
+        let root = tempfile::tempdir().unwrap();
+        let p = |name: &str| root.path().join(name);
+        std::fs::create_dir_all(p("nodeadm.d")).unwrap();
+        std::fs::write(
+            p("nodeadm.d/10-user.yaml"),
+            "apiVersion: node.eks.aws/v1alpha1\nkind: NodeConfig\nspec:\n  kubelet:\n    flags:\n      - --node-labels=alpha.eksctl.io/cluster-name=bars,role=web\n      - --register-with-taints=a=b:NoSchedule\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p("kubelet.env"),
+            "KUBELET_EXTRA_ARGS=\"--max-pods=29 --node-labels role=batch,team\"\n",
+        )
+        .unwrap();
+        let targets = KubeletTargets {
+            backend: crate::config::Backend::Auto,
+            nodeadm_config_dir: p("nodeadm.d"),
+            kubelet_config_dir: p("config.json.d"),
+            kubelet_config: p("config.json"),
+            kubelet_env_file: p("kubelet.env"),
+            dropin_name: "40-nodecap".to_owned(),
+        };
+        let labels = node_labels(&targets).unwrap();
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("alpha.eksctl.io/cluster-name", "bars"),
+                ("role", "batch"),
+                ("team", "")
+            ]
+        );
+        std::fs::write(p("nodeadm.d/20-bad.yaml"), "spec: [").unwrap();
+        assert!(node_labels(&targets).unwrap_err().contains("20-bad.yaml"));
     }
 
     #[test]

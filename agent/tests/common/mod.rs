@@ -186,6 +186,27 @@ impl Daemon {
         panic!("timed out waiting for {what}; daemon log:\n{}", self.log());
     }
 
+    /// SIGTERM, then waits (up to 20 s) for the exit: its status and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "still running 20 s after SIGTERM; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap()
     }
@@ -369,14 +390,15 @@ impl Emulator {
         )
     }
 
-    /// The largest value of `name{dimensions}` over the last ten minutes.
+    /// The largest value of `name{dimensions}` over the last two hours (a datum is stamped
+    /// with its publication period's start, up to an hour back with hourly publication).
     pub fn latest_max(
         &self,
         namespace: &str,
         name: &str,
         dimensions: &[(&str, &str)],
     ) -> Option<f64> {
-        let from = SystemTime::now() - Duration::from_secs(600);
+        let from = SystemTime::now() - Duration::from_secs(7200);
         self.series((namespace, name, dimensions), "Maximum", 60, from)?
             .into_iter()
             .map(|(_, v)| v)

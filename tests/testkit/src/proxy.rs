@@ -53,8 +53,13 @@ fn throttling_body() -> Bytes {
 }
 
 impl FaultProxy {
-    /// Proxies to `upstream` (`http://host:port`).
+    /// Proxies to `upstream` (`http://host:port`) from any free loopback port.
     pub fn start(upstream: &str) -> std::io::Result<Self> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), upstream)
+    }
+
+    /// Proxies to `upstream` from `addr` (e.g. a port clients were already refused on).
+    pub fn start_on(addr: SocketAddr, upstream: &str) -> std::io::Result<Self> {
         let state = Arc::new(Mutex::new(State {
             fault: Fault::None,
             requests: 0,
@@ -64,9 +69,8 @@ impl FaultProxy {
         let upstream = upstream.trim_end_matches('/').to_owned();
         let client: Client<HttpConnector, Full<Bytes>> =
             Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        let (background, addr) = Background::serve(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            move |request: Request<hyper::body::Incoming>| {
+        let (background, addr) =
+            Background::serve(addr, move |request: Request<hyper::body::Incoming>| {
                 let state = Arc::clone(&shared);
                 let client = client.clone();
                 let upstream = upstream.clone();
@@ -132,8 +136,7 @@ impl FaultProxy {
                         Err(_) => reply(StatusCode::BAD_GATEWAY, Bytes::new(), false),
                     }
                 }
-            },
-        )?;
+            })?;
         Ok(FaultProxy {
             addr,
             state,
