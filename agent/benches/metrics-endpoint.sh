@@ -63,9 +63,9 @@ sources=(--imds-endpoint "$imds" --ipamd-metrics-url "$ipamd/metrics" --ipamd-in
 
 # --- 1. the endpoint under load ---------------------------------------------------------------
 ours_port=$(free_port)
-RUST_LOG=warn "$bin" run --listen "127.0.0.1:$ours_port" --interval 60s "${sources[@]}" 2>"$work/ours.log" & ours=$!; pids+=($ours)
+RUST_LOG=warn "$bin" run --listen "127.0.0.1:$ours_port" --interval 60s "${sources[@]}" 2>"$work/ours.log" & ours=$!; pids+=("$ours")
 peer_port=$(free_port)
-prometheus-node-exporter --web.listen-address="127.0.0.1:$peer_port" >"$work/peer.log" 2>&1 & peer=$!; pids+=($peer)
+prometheus-node-exporter --web.listen-address="127.0.0.1:$peer_port" >"$work/peer.log" 2>&1 & peer=$!; pids+=("$peer")
 wait_ok "http://127.0.0.1:$ours_port/readyz"
 wait_ok "http://127.0.0.1:$peer_port/metrics"
 ours_bytes=$(curl -s "http://127.0.0.1:$ours_port/metrics" | wc -c)
@@ -80,7 +80,7 @@ kill "$ours" "$peer"
 
 # --- 2. CPU per collection tick ---------------------------------------------------------------
 tick_port=$(free_port)
-RUST_LOG=nodecap=debug "$bin" run --listen "127.0.0.1:$tick_port" --interval 1s "${sources[@]}" 2>"$work/ticks.log" & ticker=$!; pids+=($ticker)
+RUST_LOG=nodecap=debug "$bin" run --listen "127.0.0.1:$tick_port" --interval 1s "${sources[@]}" 2>"$work/ticks.log" & ticker=$!; pids+=("$ticker")
 wait_ok "http://127.0.0.1:$tick_port/readyz"
 cpu_before=$(cpu_ns "$ticker")
 ticks_before=$(grep -c "snapshot published" "$work/ticks.log" || true)

@@ -85,3 +85,40 @@ fn iam_policy_allows_exactly_what_nodecap_calls() {
         &serde_json::json!(["nodecap", nodecap::cloudwatch::datums::COMPAT_NAMESPACE])
     );
 }
+
+/// `nodecap_*` names in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (start, _) in text.match_indices("nodecap_") {
+        let name: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        names.insert(name);
+    }
+    names
+}
+
+#[test]
+fn alert_rules_and_dashboard_use_only_metrics_nodecap_serves() {
+    let served: std::collections::BTreeSet<&str> =
+        nodecap::metrics::CATALOGUE.iter().map(|m| m.name).collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/");
+    for file in [
+        "prometheus/rules.yaml",
+        "prometheus/rules_test.yaml",
+        "grafana/nodecap.json",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}{file}")).unwrap();
+        let used = metric_names(&text);
+        assert!(used.len() >= 5, "{file}: only {used:?}");
+        let unknown: Vec<&String> = used
+            .iter()
+            .filter(|n| !served.contains(n.as_str()))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} uses metrics nodecap does not serve (README table): {unknown:?}"
+        );
+    }
+}

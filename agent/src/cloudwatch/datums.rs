@@ -388,6 +388,34 @@ mod tests {
         (a, b)
     }
 
+    /// The CloudFormation alarms in `packaging/cloudwatch/` alarm only on names nodecap
+    /// publishes.
+    #[test]
+    fn cloudformation_alarms_use_published_names() {
+        let template = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/cloudwatch/alarms.yaml"
+        ))
+        .unwrap();
+        let (first, second) = twice(&settings(false, false));
+        let published: std::collections::BTreeSet<&str> = first
+            .iter()
+            .chain(&second)
+            .map(|d| d.name.as_str())
+            .collect();
+        let used: Vec<&str> = template
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("MetricName: "))
+            .collect();
+        assert!(used.len() >= 8, "{used:?}");
+        for name in used {
+            assert!(
+                published.contains(name),
+                "alarms.yaml: {name} is not published"
+            );
+        }
+    }
+
     #[test]
     fn native_datums() {
         let (first, second) = twice(&settings(false, false));
