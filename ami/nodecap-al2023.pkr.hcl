@@ -2,8 +2,7 @@
 # Kubernetes version, plus the nodecap RPM with nodecap-init.service (sizes the node before
 # the kubelet) and nodecap.service (metrics) enabled.
 #
-#   packaging/build.sh                     # target/packages/nodecap-*.x86_64.rpm
-#   packer build -var rpm=target/packages/nodecap-0.1.0-1.x86_64.rpm ami/nodecap-al2023.pkr.hcl
+#   packer build -var rpm=path/to/nodecap-0.1.0-1.x86_64.rpm ami/nodecap-al2023.pkr.hcl
 #
 # Valid for Packer 1.6.6 (Debian's); see ami/README.md for what to add on newer Packer.
 
@@ -36,7 +35,7 @@ variable "instance_type" {
 
 variable "rpm" {
   type        = string
-  description = "The nodecap RPM built by packaging/build.sh."
+  description = "Path of the nodecap RPM to install."
 }
 
 variable "ami_name_prefix" {
