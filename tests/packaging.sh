@@ -66,6 +66,133 @@ packer validate -var "rpm=$rpm_file" ami/nodecap-al2023.pkr.hcl
 packer fmt -check ami/nodecap-al2023.pkr.hcl || fail "ami/nodecap-al2023.pkr.hcl: packer fmt would change it"
 echo "  valid, formatted"
 
+# --- the packages (built by packaging/build.sh) ----------------------------------------------
+deb=$(find target/packages -name '*.deb' 2>/dev/null | head -1)
+rpm=$(find target/packages -name '*.rpm' 2>/dev/null | head -1)
+[[ -n "$deb" && -n "$rpm" ]] || fail "no packages in target/packages: run packaging/build.sh first"
+
+step "package contents (dpkg-deb, rpm -qp)"
+dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' | sort >"$work/deb.files"
+rpm -qpl "$rpm" 2>/dev/null | sort >"$work/rpm.files"
+for file in /usr/bin/nodecap /etc/nodecap/config.toml /usr/lib/systemd/system/nodecap.service \
+            /usr/lib/systemd/system/nodecap-init.service /usr/lib/sysctl.d/50-nodecap.conf \
+            /usr/lib/tmpfiles.d/nodecap.conf /usr/share/man/man1/nodecap.1.gz \
+            /usr/share/man/man1/nodecap-init.1.gz /usr/share/bash-completion/completions/nodecap \
+            /usr/share/fish/vendor_completions.d/nodecap.fish; do
+  grep -qx "$file" "$work/deb.files" || fail "$deb lacks $file"
+  grep -qx "$file" "$work/rpm.files" || fail "$rpm lacks $file"
+done
+dpkg-deb -f "$deb" Package Version Architecture Depends | sed 's/^/  deb: /'
+[[ $(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles) == /etc/nodecap/config.toml ]] \
+  || fail "$deb: /etc/nodecap/config.toml is not its one conffile"
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postinst | grep -q 'deb-systemd-helper enable' \
+  || fail "$deb: postinst does not enable the units"
+[[ $(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" 2>/dev/null | grep ' /etc/nodecap/config.toml$') == "cn /etc/nodecap/config.toml" ]] \
+  || fail "$rpm: /etc/nodecap/config.toml is not %config(noreplace)"
+rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'systemctl enable nodecap-init.service nodecap.service' \
+  || fail "$rpm: %post does not enable the units"
+rpm -qp --qf '%{PAYLOADCOMPRESSOR}\n' "$rpm" 2>/dev/null | grep -qx gzip || fail "$rpm: payload is not gzip"
+echo "  both packages hold the binary, units, config (conffile / noreplace), sysctl, tmpfiles, man pages, completions"
+
+step "package lint (lintian, rpmlint)"
+lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt "$deb" 2>&1 \
+  | grep -v 'running with root privileges is not recommended' || true
+lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt "$deb" >/dev/null 2>&1 \
+  || fail "lintian found errors or warnings in $deb"
+rpmlint -r packaging/rpm/nodecap.rpmlintrc "$rpm" || fail "rpmlint found errors in $rpm"
+
+step "install, upgrade and remove under systemd (systemd-nspawn)"
+# The upgrade: the same build as release 2.
+upgrade=$work/upgrade
+mkdir -p "$upgrade"
+cargo deb -p nodecap --no-build --no-strip --deb-revision 2 --output "$upgrade/" >/dev/null \
+  2> >(grep -v "are detected as Cargo target dir" >&2)
+cargo generate-rpm -p agent --payload-compress gzip --set-metadata 'release = "2"' --output "$upgrade/" >/dev/null
+testkit=target/debug/testkit
+[[ -x $testkit ]] || cargo build --quiet --locked -p nodecap-testkit --bin testkit
+
+lifecycle() {
+  local kind=$1 package=$2 base root out
+  base=$(mktemp -d)
+  mount -t tmpfs tmpfs "$base"
+  root=$base/root
+  out=$base/out
+  mkdir -p "$base"/{up,work,out,pkg/v1,pkg/v2} "$root"/{usr,etc,var/lib,proc,sys,dev,run,tmp,root}
+  for link in bin lib lib64 sbin; do ln -s "usr/$link" "$root/$link"; done
+  mount -t overlay overlay -o "lowerdir=/usr,upperdir=$base/up,workdir=$base/work" "$root/usr"
+  cp -a /etc/. "$root/etc/"
+  cp -a /var/lib/dpkg "$root/var/lib/"
+  rm -f "$root/etc/machine-id" "$root/usr/sbin/policy-rc.d"
+  # Nothing else starts in the container: no waiting for a network it does not have.
+  for unit in systemd-networkd-wait-online networking ifupdown-wait-online prometheus \
+              prometheus-node-exporter postgresql console-getty getty@tty1 nodecap nodecap-init; do
+    [[ $unit == nodecap* ]] && continue
+    ln -sf /dev/null "$root/etc/systemd/system/$unit.service"
+  done
+  cp "$package" "$base/pkg/v1/"
+  cp "$upgrade"/*."$kind" "$base/pkg/v2/"
+  cp "$testkit" ami/provision.sh tests/package-lifecycle/inside.sh "$base/pkg/"
+  printf '[Unit]\nDescription=package lifecycle\nAfter=multi-user.target\n[Service]\nType=oneshot\nExecStart=/bin/sh /pkg/inside.sh %s\n' \
+    "$kind" >"$root/etc/systemd/system/lifecycle.service"
+  timeout 240 systemd-nspawn -D "$root" --private-network --register=no --keep-unit --quiet \
+    -M "nodecap-$kind-$$" --bind-ro="$base/pkg:/pkg" --bind="$out:/out" \
+    -b systemd.firstboot=off systemd.unit=multi-user.target systemd.wants=lifecycle.service \
+    </dev/null >/dev/null 2>"$work/nspawn-$kind.log" || true
+  rm -rf "$work/out-$kind"
+  cp -a "$out" "$work/out-$kind"
+  umount "$root/usr"
+  umount "$base"
+  rmdir "$base"
+  check_lifecycle "$kind" "$work/out-$kind"
+}
+
+check_lifecycle() {
+  local kind=$1 out=$2
+  expect() { # file, expected content, what
+    local got
+    got=$(cat "$out/$1" 2>/dev/null || echo "(missing)")
+    [[ "$got" == "$2" ]] || {
+      echo "--- $kind: $3: $1 is '$got', expected '$2'" >&2
+      for f in steps install.log init.log daemon.log upgrade.log remove.log; do
+        [[ -f "$out/$f" ]] && { echo "--- $f" >&2; tail -20 "$out/$f" >&2; }
+      done
+      tail -20 "$work/nspawn-$kind.log" >&2
+      fail "$kind lifecycle: $3"
+    }
+  }
+  [[ $(tail -1 "$out/steps" 2>/dev/null) == finished ]] || expect steps finished "the in-container script ran to the end"
+  expect install.rc 0 "install succeeds"
+  expect enabled $'enabled\nenabled' "installing enables both units"
+  grep -qx 'net.ipv4.ip_local_reserved_ports = 61682' "$out/sysctl" \
+    || fail "$kind: systemd-sysctl does not apply the port reservation: $(grep -B2 -A2 nodecap "$out/sysctl")"
+  expect state-dir yes "/var/lib/nodecap exists"
+  local init_done kubelet_start
+  # `systemctl show` prints one block per unit, blank-line separated, in its own key order.
+  prop() { awk -v unit="$1" -v key="$2" 'BEGIN { RS = ""; FS = "\n" } $0 ~ "Id=" unit "\n|Id=" unit "$" {
+    for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' "$out/order"; }
+  init_done=$(prop nodecap-init.service ExecMainExitTimestampMonotonic)
+  kubelet_start=$(prop kubelet.service ExecMainStartTimestampMonotonic)
+  [[ $(prop kubelet.service Result) == success ]] || fail "$kind: the stub kubelet failed: $(cat "$out/order")"
+  [[ -n "$init_done" && "$init_done" -gt 0 && "$init_done" -le "$kubelet_start" ]] \
+    || fail "$kind: nodecap-init (exit $init_done) did not finish before the kubelet (start $kubelet_start): $(cat "$out/order")"
+  grep -q '"maxPods": *29' "$out/seen-by-kubelet.conf" || fail "$kind: the kubelet did not see maxPods 29"
+  grep -q '^nodecap_max_pods 29$' "$out/metrics" || fail "$kind: nodecap.service did not serve nodecap_max_pods 29"
+  expect upgrade.rc 0 "upgrade succeeds"
+  expect version "0.1.0-2" "the upgrade is installed"
+  expect edit-kept 1 "the local configuration edit survives the upgrade"
+  expect active-after-upgrade active "the daemon runs after the upgrade"
+  expect enabled-after-upgrade $'enabled\nenabled' "the units stay enabled"
+  expect remove.rc 0 "removal succeeds"
+  [[ $(cat "$out/active-after-remove") != active ]] || fail "$kind: nodecap.service still runs after removal"
+  [[ ! -f "$out/binary-after-remove" ]] || fail "$kind: /usr/bin/nodecap left after removal"
+  ! grep -q nodecap "$out/wants-after-remove" || fail "$kind: enable links left: $(cat "$out/wants-after-remove")"
+  [[ $kind == rpm ]] || expect purge.rc 0 "purge succeeds"
+  echo "  $kind: installed (units enabled, port reservation in systemd-sysctl's configuration), nodecap-init before the kubelet (maxPods 29), /metrics served, upgraded keeping a local edit, removed cleanly"
+}
+
+lifecycle deb "$deb"
+lifecycle rpm "$rpm"
+
 step "shell scripts (shellcheck)"
 mapfile -t scripts < <(find tests agent/benches ami packaging -maxdepth 1 -name '*.sh'; echo .ci/run)
 shellcheck "${scripts[@]}"

@@ -34,6 +34,10 @@ command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_packag
 # The AMI template and the shell scripts (tests/packaging.sh).
 command -v packer >/dev/null || apt_packages+=(packer)
 command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+# Building and checking the packages.
+command -v lintian >/dev/null || apt_packages+=(lintian)
+command -v rpm >/dev/null || apt_packages+=(rpm)
+command -v rpmlint >/dev/null || apt_packages+=(rpmlint)
 if ((${#apt_packages[@]})); then
   step "apt-get install ${apt_packages[*]}"
   apt-get update -qq
@@ -73,6 +77,13 @@ export CARGO_TERM_COLOR=never
 # The SDK's own credential and region chains must never probe a real instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+  if ! command -v "${tool%@*}" >/dev/null; then
+    step "cargo install $tool"
+    cargo install --quiet --locked "$tool"
+  fi
+done
+
 tools=target/tools-venv
 if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]]; then
   step "linters for the manifests and templates (pinned in tests/requirements-tools.txt)"
@@ -95,5 +106,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test (including the emulator, root and systemd tests)"
 cargo test --locked --workspace --no-fail-fast -- --include-ignored
 
-step "packaging: manifests, alert rules, alarms, AMI template, shell scripts"
+step "packaging/build.sh: the release binary, the .deb and the .rpm"
+packaging/build.sh
+
+step "packaging: manifests, alert rules, alarms, AMI template, packages, shell scripts"
 tests/packaging.sh
