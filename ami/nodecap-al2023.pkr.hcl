@@ -2,7 +2,7 @@
 # Kubernetes version, plus the nodecap RPM with nodecap-init.service (sizes the node before
 # the kubelet) and nodecap.service (metrics) enabled.
 #
-#   packer build -var rpm=path/to/nodecap-0.1.0-1.x86_64.rpm ami/nodecap-al2023.pkr.hcl
+#   packaging/build.sh && packer build ami/nodecap-al2023.pkr.hcl   # from the repository root
 #
 # Valid for Packer 1.6.6 (Debian's); see ami/README.md for what to add on newer Packer.
 
@@ -35,7 +35,8 @@ variable "instance_type" {
 
 variable "rpm" {
   type        = string
-  description = "Path of the nodecap RPM to install."
+  default     = "target/packages/nodecap-0.1.0-1.x86_64.rpm"
+  description = "Path of the nodecap RPM to install (the default: what packaging/build.sh builds, from the repository root)."
 }
 
 variable "ami_name_prefix" {

@@ -5,6 +5,9 @@
 #   - Prometheus alert rules: promtool check rules and promtool test rules;
 #   - CloudFormation alarms: cfn-lint;
 #   - the AMI template: packer validate and packer fmt -check;
+#   - the .deb and .rpm packaging/build.sh made: contents, configuration-file marking,
+#     scriptlets, lintian and rpmlint, then install, upgrade and removal under real systemd
+#     (systemd-nspawn), the RPM through ami/provision.sh;
 #   - every shell script: shellcheck.
 # (That the rules, dashboard and alarms name only metrics nodecap serves is checked by the
 # Rust tests.) tests/run.sh installs the tools and runs this; it needs them on PATH and
@@ -17,6 +20,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "tests/packaging.sh: $*" >&2; exit 1; }
+
+deb=$(find target/packages -name '*.deb' 2>/dev/null | head -1 || true)
+rpm=$(find target/packages -name '*.rpm' 2>/dev/null | head -1 || true)
+[[ -n "$deb" && -n "$rpm" ]] || fail "no packages in target/packages: run packaging/build.sh first"
 
 step "Kubernetes manifests (kubernetes-validate --strict, 1.30–1.35)"
 kubectl kustomize packaging/kubernetes >"$work/kustomized.yaml"
@@ -55,21 +62,11 @@ step "CloudFormation alarms (cfn-lint)"
 "$venv/bin/cfn-lint" packaging/cloudwatch/alarms.yaml && echo "  clean"
 
 step "AMI template (packer validate, packer fmt -check)"
-rpm_file=
-[[ -d target/packages ]] && rpm_file=$(find target/packages -name '*.x86_64.rpm' | head -1)
-if [[ -z "$rpm_file" ]]; then
-  # The file provisioner needs a file to exist; validation does not read it.
-  rpm_file=$work/nodecap.rpm
-  : >"$rpm_file"
-fi
-packer validate -var "rpm=$rpm_file" ami/nodecap-al2023.pkr.hcl
+# The template's default RPM is what packaging/build.sh builds.
+packer validate ami/nodecap-al2023.pkr.hcl
 packer fmt -check ami/nodecap-al2023.pkr.hcl || fail "ami/nodecap-al2023.pkr.hcl: packer fmt would change it"
 echo "  valid, formatted"
 
-# --- the packages (built by packaging/build.sh) ----------------------------------------------
-deb=$(find target/packages -name '*.deb' 2>/dev/null | head -1)
-rpm=$(find target/packages -name '*.rpm' 2>/dev/null | head -1)
-[[ -n "$deb" && -n "$rpm" ]] || fail "no packages in target/packages: run packaging/build.sh first"
 
 step "package contents (dpkg-deb, rpm -qp)"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' | sort >"$work/deb.files"
