@@ -129,18 +129,20 @@ lifecycle() {
   cp "$package" "$base/pkg/v1/"
   cp "$upgrade"/*."$kind" "$base/pkg/v2/"
   cp "$testkit" ami/provision.sh tests/package-lifecycle/inside.sh "$base/pkg/"
-  printf '[Unit]\nDescription=package lifecycle\nAfter=multi-user.target\n[Service]\nType=oneshot\nExecStart=/bin/sh /pkg/inside.sh %s\n' \
-    "$kind" >"$root/etc/systemd/system/lifecycle.service"
-  timeout 240 systemd-nspawn -D "$root" --private-network --register=no --keep-unit --quiet \
-    -M "nodecap-$kind-$$" --bind-ro="$base/pkg:/pkg" --bind="$out:/out" \
-    -b systemd.firstboot=off systemd.unit=multi-user.target systemd.wants=lifecycle.service \
-    </dev/null >/dev/null 2>"$work/nspawn-$kind.log" || true
+  for phase in install boot; do
+    printf '[Unit]\nAfter=multi-user.target\n[Service]\nType=oneshot\nExecStart=/bin/sh /pkg/inside.sh %s %s\n' \
+      "$phase" "$kind" >"$root/etc/systemd/system/lifecycle-$phase.service"
+    timeout 240 systemd-nspawn -D "$root" --private-network --register=no --keep-unit --quiet \
+      -M "nodecap-$kind-$$" --bind-ro="$base/pkg:/pkg" --bind="$out:/out" \
+      -b systemd.firstboot=off systemd.unit=multi-user.target "systemd.wants=lifecycle-$phase.service" \
+      </dev/null >/dev/null 2>>"$work/nspawn-$kind.log" || true
+  done
   rm -rf "$work/out-$kind"
   cp -a "$out" "$work/out-$kind"
   umount "$root/usr"
   umount "$base"
   rmdir "$base"
-  check_lifecycle "$kind" "$work/out-$kind"
+  check_lifecycle "$kind" "$work/out-$kind" "$package"
 }
 
 check_lifecycle() {
@@ -157,7 +159,8 @@ check_lifecycle() {
       fail "$kind lifecycle: $3"
     }
   }
-  [[ $(tail -1 "$out/steps" 2>/dev/null) == finished ]] || expect steps finished "the in-container script ran to the end"
+  expect steps "$(printf 'install /pkg/v1/%s\ninstalled\nbooted\nedit the configuration, then upgrade to /pkg/v2/%s\nremove\nfinished' \
+    "$(basename "$3")" "$(basename "$upgrade"/*."$kind")")" "both boots ran to the end"
   expect install.rc 0 "install succeeds"
   expect enabled $'enabled\nenabled' "installing enables both units"
   grep -qx 'net.ipv4.ip_local_reserved_ports = 61682' "$out/sysctl" \
@@ -171,7 +174,7 @@ check_lifecycle() {
   kubelet_start=$(prop kubelet.service ExecMainStartTimestampMonotonic)
   [[ $(prop kubelet.service Result) == success ]] || fail "$kind: the stub kubelet failed: $(cat "$out/order")"
   [[ -n "$init_done" && "$init_done" -gt 0 && "$init_done" -le "$kubelet_start" ]] \
-    || fail "$kind: nodecap-init (exit $init_done) did not finish before the kubelet (start $kubelet_start): $(cat "$out/order")"
+    || fail "$kind: at boot, nodecap-init (exit $init_done) did not finish before the kubelet (start $kubelet_start): $(cat "$out/order")"
   grep -q '"maxPods": *29' "$out/seen-by-kubelet.conf" || fail "$kind: the kubelet did not see maxPods 29"
   grep -q '^nodecap_max_pods 29$' "$out/metrics" || fail "$kind: nodecap.service did not serve nodecap_max_pods 29"
   expect upgrade.rc 0 "upgrade succeeds"
@@ -184,7 +187,7 @@ check_lifecycle() {
   [[ ! -f "$out/binary-after-remove" ]] || fail "$kind: /usr/bin/nodecap left after removal"
   ! grep -q nodecap "$out/wants-after-remove" || fail "$kind: enable links left: $(cat "$out/wants-after-remove")"
   [[ $kind == rpm ]] || expect purge.rc 0 "purge succeeds"
-  echo "  $kind: installed (units enabled, port reservation in systemd-sysctl's configuration), nodecap-init before the kubelet (maxPods 29), /metrics served, upgraded keeping a local edit, removed cleanly"
+  echo "  $kind: installed (units enabled, port reservation in systemd-sysctl's configuration); next boot: nodecap-init before the kubelet (maxPods 29), /metrics served; upgraded keeping a local edit; removed cleanly"
 }
 
 lifecycle deb "$deb"

@@ -1,71 +1,90 @@
 #!/bin/sh
-# Runs inside a booted throwaway root (tests/packaging.sh): installs, upgrades and removes a
-# nodecap package under real systemd, writing what it sees to /out, then powers off.
-#   $1: deb or rpm. /pkg holds the packages (v1 and its upgrade), testkit and provision.sh.
+# Runs inside a throwaway root booted by tests/packaging.sh, writing what it sees to /out,
+# then powers off. Two boots of the same root:
+#   install KIND  the first boot: the node's stand-ins, then the package (the RPM through the
+#                 AMI's provisioning script);
+#   boot KIND     the next boot, the package's first: nodecap-init ran before the stub kubelet
+#                 and nodecap.service serves /metrics; then an upgrade keeping a local edit,
+#                 and removal.
+# /pkg holds the packages (v1 and its upgrade, release 2), testkit and provision.sh.
 set -u
-kind=$1
+phase=$1
+kind=$2
 out=/out
 log() { echo "$*" >>"$out/steps"; }
-show() { systemctl show "$@" -p Id,ActiveState,Result,ExecMainStatus,ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic; }
 
-# The node: a test IMDS on this root's own loopback, a stub kubelet that copies what
-# nodecap-init wrote, and both nodecap units pointed at the test IMDS.
-/pkg/testkit imds --instance-type m5.large --enis 3 --ips-per-eni 10 --listen 127.0.0.1:1338 >/run/imds.url 2>/run/imds.log &
-mkdir -p /etc/systemd/system/nodecap-init.service.d /etc/systemd/system/nodecap.service.d
-for unit in nodecap-init nodecap; do
-  printf '[Service]\nEnvironment=NODECAP_IMDS_ENDPOINT=http://127.0.0.1:1338\n' \
-    >"/etc/systemd/system/$unit.service.d/test.conf"
-done
-cat >/etc/systemd/system/kubelet.service <<'UNIT'
+if [ "$phase" = install ]; then
+  # The node: a test IMDS on this root's loopback and a stub kubelet copying what it would
+  # read, both started at boot; both nodecap units pointed at the test IMDS.
+  cat >/etc/systemd/system/test-imds.service <<'UNIT'
+[Unit]
+Description=test IMDS
+Before=nodecap-init.service nodecap.service
+[Service]
+ExecStart=/pkg/testkit imds --instance-type m5.large --enis 3 --ips-per-eni 10 --listen 127.0.0.1:1338
+[Install]
+WantedBy=multi-user.target
+UNIT
+  cat >/etc/systemd/system/kubelet.service <<'UNIT'
 [Unit]
 Description=stub kubelet
 [Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/cp /etc/kubernetes/kubelet/config.json /out/seen-by-kubelet.conf
+[Install]
+WantedBy=multi-user.target
 UNIT
-mkdir -p /etc/kubernetes/kubelet
-echo '{"kind":"KubeletConfiguration","apiVersion":"kubelet.config.k8s.io/v1beta1"}' >/etc/kubernetes/kubelet/config.json
+  systemctl enable test-imds.service kubelet.service >/dev/null 2>&1
+  for unit in nodecap-init nodecap; do
+    mkdir -p "/etc/systemd/system/$unit.service.d"
+    printf '[Service]\nEnvironment=NODECAP_IMDS_ENDPOINT=http://127.0.0.1:1338\n' \
+      >"/etc/systemd/system/$unit.service.d/test.conf"
+  done
+  mkdir -p /etc/kubernetes/kubelet
+  echo '{"kind":"KubeletConfiguration","apiVersion":"kubelet.config.k8s.io/v1beta1"}' \
+    >/etc/kubernetes/kubelet/config.json
 
-v1=$(ls /pkg/v1/*."$kind")
-v2=$(ls /pkg/v2/*."$kind")
-log "install $v1"
-if [ "$kind" = deb ]; then
-  dpkg -i "$v1" >"$out/install.log" 2>&1; echo $? >"$out/install.rc"
-else
-  # The AMI's provisioning script installs the RPM (Debian's rpm database knows no glibc:
-  # --nodeps).
-  NODECAP_RPM=$v1 NODECAP_RPM_FLAGS=--nodeps sh /pkg/provision.sh >"$out/install.log" 2>&1
-  echo $? >"$out/install.rc"
+  v1=$(ls /pkg/v1/*."$kind")
+  log "install $v1"
+  if [ "$kind" = deb ]; then
+    dpkg -i "$v1" >"$out/install.log" 2>&1; echo $? >"$out/install.rc"
+  else
+    # Debian's rpm database knows no glibc: --nodeps.
+    NODECAP_RPM=$v1 NODECAP_RPM_FLAGS=--nodeps sh /pkg/provision.sh >"$out/install.log" 2>&1
+    echo $? >"$out/install.rc"
+  fi
+  systemctl is-enabled nodecap-init.service nodecap.service >"$out/enabled" 2>&1
+  # What systemd-sysctl applies at boot (the container's /proc/sys is read-only).
+  /usr/lib/systemd/systemd-sysctl --cat-config >"$out/sysctl" 2>&1
+  log "installed"
+  systemctl poweroff
+  exit 0
 fi
-systemctl is-enabled nodecap-init.service nodecap.service >"$out/enabled" 2>&1
-# What systemd-sysctl applies at boot (the container's /proc/sys is read-only).
-/usr/lib/systemd/systemd-sysctl --cat-config >"$out/sysctl" 2>&1
+
+log "booted"
 test -d /var/lib/nodecap && echo yes >"$out/state-dir"
-
-log "start the kubelet: nodecap-init first"
-systemctl start kubelet.service
-show nodecap-init.service kubelet.service >"$out/order"
-journalctl -u nodecap-init.service --no-pager >"$out/init.log" 2>&1
-
-log "start nodecap.service and scrape it"
-systemctl start nodecap.service
+systemctl show nodecap-init.service kubelet.service \
+  -p Id,Result,ExecMainStatus,ExecMainStartTimestampMonotonic,ExecMainExitTimestampMonotonic >"$out/order"
+journalctl -b -u nodecap-init.service --no-pager >"$out/init.log" 2>&1
 for _ in $(seq 1 100); do
   curl -sf http://127.0.0.1:61682/metrics >"$out/metrics" 2>/dev/null && break
   sleep 0.1
 done
-journalctl -u nodecap.service --no-pager >"$out/daemon.log" 2>&1
+journalctl -b -u nodecap.service --no-pager >"$out/daemon.log" 2>&1
 
+v2=$(ls /pkg/v2/*."$kind")
 log "edit the configuration, then upgrade to $v2"
 echo '# a local edit' >>/etc/nodecap/config.toml
 if [ "$kind" = deb ]; then
   dpkg -i --force-confdef --force-confold "$v2" >"$out/upgrade.log" 2>&1
+  echo $? >"$out/upgrade.rc"
   dpkg-query -W -f '${Version}\n' nodecap >"$out/version"
 else
   rpm -U --nodeps "$v2" >"$out/upgrade.log" 2>&1
+  echo $? >"$out/upgrade.rc"
   rpm -q --qf '%{VERSION}-%{RELEASE}\n' nodecap >"$out/version"
 fi
-echo $? >"$out/upgrade.rc"
 grep -c '^# a local edit$' /etc/nodecap/config.toml >"$out/edit-kept"
 systemctl is-active nodecap.service >"$out/active-after-upgrade" 2>&1
 systemctl is-enabled nodecap-init.service nodecap.service >"$out/enabled-after-upgrade" 2>&1
