@@ -584,10 +584,11 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
         return Ok(None);
     }
     let cluster_name = raw.cluster_name.filter(|n| !n.trim().is_empty());
-    let cluster_name_from = match raw.cluster_name_from.as_deref() {
-        None => None,
-        Some(text) => Some(cluster_name_source(text)?),
-    };
+    let cluster_name_from = raw
+        .cluster_name_from
+        .as_deref()
+        .map(cluster_name_source)
+        .transpose()?;
     let cluster_name = match (cluster_name, &cluster_name_from) {
         (Some(name), None) => {
             dimension_value("cloudwatch.cluster_name", &name)?;
@@ -607,17 +608,15 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
             ));
         }
     };
-    let dimension_value =
-        |key: &str, value: &str| dimension_value(&format!("cloudwatch.{key}"), value);
     let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
     if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
         return Err(Error(format!(
             "cloudwatch.namespace: expected a custom namespace (not empty, not AWS/...), got {namespace:?}"
         )));
     }
-    dimension_value("namespace", &namespace)?;
+    dimension_value("cloudwatch.namespace", &namespace)?;
     if let Some(name) = &raw.node_name {
-        dimension_value("node_name", name)?;
+        dimension_value("cloudwatch.node_name", name)?;
     }
     let interval = match raw.publish_interval {
         None => Duration::from_secs(60),

@@ -331,20 +331,13 @@ fn to_sdk(datum: &Datum) -> MetricDatum {
 /// plus this node's fixed offset within the interval, so a fleet spreads its calls.
 pub fn next_publication(now: SystemTime, interval: Duration, offset_seed: &str) -> SystemTime {
     use std::hash::{DefaultHasher, Hash, Hasher};
-    let since = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let period = interval.as_millis().max(1);
+    let period = interval.max(Duration::from_millis(1));
     let mut hasher = DefaultHasher::new();
     offset_seed.hash(&mut hasher);
-    let offset = u128::from(hasher.finish()) % period;
-    let now_ms = since.as_millis();
-    let mut next = (now_ms / period) * period + offset;
-    if next <= now_ms {
-        next += period;
-    }
-    let next = u64::try_from(next).unwrap_or(u64::MAX);
-    SystemTime::UNIX_EPOCH + Duration::from_millis(next)
+    let millis = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+    let offset = Duration::from_millis(hasher.finish() % millis);
+    let next = period_start(now, period) + offset;
+    if next <= now { next + period } else { next }
 }
 
 /// The start of the publication period `at` falls in.
