@@ -92,10 +92,11 @@ rpm -qp --qf '%{PAYLOADCOMPRESSOR}\n' "$rpm" 2>/dev/null | grep -qx gzip || fail
 echo "  both packages hold the binary, units, config (conffile / noreplace), sysctl, tmpfiles, man pages, completions"
 
 step "package lint (lintian, rpmlint)"
-lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt "$deb" 2>&1 \
-  | grep -v 'running with root privileges is not recommended' || true
-lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt "$deb" >/dev/null 2>&1 \
-  || fail "lintian found errors or warnings in $deb"
+lintian_rc=0
+lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt \
+  "$deb" >"$work/lintian.log" 2>&1 || lintian_rc=$?
+grep -v 'running with root privileges is not recommended' "$work/lintian.log" || true
+((lintian_rc == 0)) || fail "lintian found errors or warnings in $deb (rc $lintian_rc)"
 rpmlint -r packaging/rpm/nodecap.rpmlintrc "$rpm" || fail "rpmlint found errors in $rpm"
 
 step "install, upgrade and remove under systemd (systemd-nspawn)"

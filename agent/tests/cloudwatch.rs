@@ -13,9 +13,12 @@
     clippy::print_stderr
 )]
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use common::{rss_kib, sdk_loader};
 use nodecap::cloudwatch::datums::{Datum, Unit};
 use nodecap::cloudwatch::{Publisher, SharedStats, Stats, read_stats};
 use nodecap::config::CloudwatchSettings;
@@ -37,12 +40,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A publisher sending to `url` with test credentials, queue bound `queue_datums`.
 async fn publisher(url: &str, queue_datums: usize, stats: &SharedStats) -> Publisher {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
+    let config = sdk_loader(url)
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await;
@@ -151,16 +149,6 @@ fn a_stopped_endpoint_is_retried_and_publishing_resumes_when_it_returns() {
     assert_eq!(proxy.counts(), (1, 1));
 }
 
-/// Resident set of this process, KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[test]
 #[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn memory_stays_flat_over_a_long_throttled_run() {
@@ -181,9 +169,10 @@ fn memory_stays_flat_over_a_long_throttled_run() {
         }
     };
     round(200);
-    let warm = rss_kib();
+    let me = i32::try_from(std::process::id()).unwrap();
+    let warm = rss_kib(me);
     round(1800);
-    let after = rss_kib();
+    let after = rss_kib(me);
     let stats = read_stats(&stats);
     eprintln!(
         "2,000 throttled publications: RSS {warm} KiB after 200, {after} KiB after 2,000; \

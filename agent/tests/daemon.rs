@@ -361,11 +361,7 @@ fn cluster_name_is_read_from_an_instance_tag_or_a_node_label_only_when_asked() {
     let node = Node::new();
     // Nothing is sent anywhere: the endpoint is a closed port.
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let aws = [
-        ("AWS_ENDPOINT_URL", dead.as_str()),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ];
+    let aws = aws_env(&dead);
     let run = |from: &str| {
         Command::new(env!("CARGO_BIN_EXE_nodecap"))
             .args(["run", "--cloudwatch", "--cluster-name-from", from])
@@ -699,17 +695,9 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
     let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
     let cloudwatch = Emulator::new(&endpoint);
     let node = Node::new();
-    let aws = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_REGION", "us-east-1"),
-    ];
+    let aws = aws_env(&endpoint);
     // A cluster name of its own: the emulator keeps what earlier runs published.
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let stamp = unique_stamp();
 
     let cluster = format!("bars-native-{stamp}");
     let daemon = Daemon::start_env(
@@ -809,10 +797,7 @@ fn sigterm_flushes_the_latest_snapshot_to_cloudwatch() {
     let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
     let cloudwatch = Emulator::new(&endpoint);
     let node = Node::new();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let stamp = unique_stamp();
     let cluster = format!("bars-sigterm-{stamp}");
     // Hourly: no scheduled publication happens during the test (short of a 1-in-3,600
     // offset), so what arrives is the final flush.
@@ -827,12 +812,7 @@ fn sigterm_flushes_the_latest_snapshot_to_cloudwatch() {
             "--cloudwatch-interval",
             "1h",
         ],
-        &[
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-        ],
+        &aws_env(&endpoint),
     );
     assert_eq!(
         value(&daemon.metrics(), "nodecap_cloudwatch_datums_sent_total"),
@@ -858,10 +838,7 @@ fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
     let cloudwatch = Emulator::new(&endpoint);
     let proxy = FaultProxy::start(&endpoint).unwrap();
     let node = Node::new();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let stamp = unique_stamp();
     let cluster = format!("bars-faults-{stamp}");
     proxy.set_fault(Fault::Throttle);
     let daemon = Daemon::start_env(
@@ -877,12 +854,7 @@ fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
             "--cloudwatch-queue",
             "150",
         ],
-        &[
-            ("AWS_ENDPOINT_URL", proxy.url().as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-        ],
+        &aws_env(&proxy.url()),
     );
     let metric = |d: &Daemon, series: &str| value(&d.metrics(), series).unwrap_or(0.0);
     // Throttled: retried (several calls), the queue stays within its bound by dropping the

@@ -18,7 +18,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Daemon, Emulator, Node, raise_open_files, samples, value};
+use common::{Daemon, Emulator, Node, aws_env, raise_open_files, samples, unique_stamp, value};
 use nodecap_testkit::imds::Instance;
 use nodecap_testkit::ipamd::enis_document;
 use nodecap_testkit::proxy::FaultProxy;
@@ -38,21 +38,13 @@ fn two_hundred_nodes_add_up_to_the_cluster_total() {
     raise_open_files(8192);
     let proxy = FaultProxy::start(&endpoint).unwrap();
     let cloudwatch = Emulator::new(&endpoint);
-    let stamp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
+    let stamp = unique_stamp();
     // A namespace of its own: the emulator keeps what earlier runs published.
     let namespace = format!("nodecap-fleet-{stamp}");
     let cluster = "bars-fleet";
     let started = SystemTime::now();
-    let aws = [
-        ("AWS_ENDPOINT_URL", proxy.url()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-    ];
-    let aws: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let proxy_url = proxy.url();
+    let aws = aws_env(&proxy_url);
     let period = format!("{PERIOD}s");
 
     let fleet: Vec<(Node, Daemon)> = (0..NODES)

@@ -382,6 +382,18 @@ mod tests {
         );
     }
 
+    /// The kubelet's files under `root`, named as on a node.
+    fn targets_in(root: &std::path::Path) -> KubeletTargets {
+        KubeletTargets {
+            backend: crate::config::Backend::Auto,
+            nodeadm_config_dir: root.join("nodeadm.d"),
+            kubelet_config_dir: root.join("config.json.d"),
+            kubelet_config: root.join("config.json"),
+            kubelet_env_file: root.join("kubelet.env"),
+            dropin_name: "40-nodecap".to_owned(),
+        }
+    }
+
     #[test]
     fn node_labels_from_nodeadm_flags_and_extra_args() {
         let root = tempfile::tempdir().unwrap();
@@ -397,14 +409,7 @@ mod tests {
             "KUBELET_EXTRA_ARGS=\"--max-pods=29 --node-labels role=batch,team\"\n",
         )
         .unwrap();
-        let targets = KubeletTargets {
-            backend: crate::config::Backend::Auto,
-            nodeadm_config_dir: p("nodeadm.d"),
-            kubelet_config_dir: p("config.json.d"),
-            kubelet_config: p("config.json"),
-            kubelet_env_file: p("kubelet.env"),
-            dropin_name: "40-nodecap".to_owned(),
-        };
+        let targets = targets_in(root.path());
         let labels = node_labels(&targets).unwrap();
         let pairs: Vec<(&str, &str)> = labels
             .iter()
@@ -441,14 +446,7 @@ mod tests {
         std::fs::write(p("config.json.d/00-nodeadm.conf"), r#"{"maxPods":29}"#).unwrap();
         std::fs::write(p("config.json.d/90-user.conf"), r#"{"maxPods":50}"#).unwrap();
         std::fs::write(p("config.json.d/README"), "not a drop-in").unwrap();
-        let targets = KubeletTargets {
-            backend: crate::config::Backend::Auto,
-            nodeadm_config_dir: p("nodeadm.d"),
-            kubelet_config_dir: p("config.json.d"),
-            kubelet_config: p("config.json"),
-            kubelet_env_file: p("kubelet.env"),
-            dropin_name: "40-nodecap".to_owned(),
-        };
+        let targets = targets_in(root.path());
         let view = read(&targets).unwrap().unwrap();
         assert_eq!(view.max_pods, Some((50, p("config.json.d/90-user.conf"))));
         assert_eq!(view.kube_reserved_memory, Some((1 << 30, p("config.json"))));

@@ -301,6 +301,37 @@ pub fn cloudwatch_until(
     }
 }
 
+/// Milliseconds since the Unix epoch: a suffix that keeps a test's names its own (the
+/// emulator keeps what earlier runs published).
+pub fn unique_stamp() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+/// The environment that points a `nodecap` process's AWS SDK at `endpoint` with the
+/// emulator's test credentials.
+pub fn aws_env(endpoint: &str) -> [(&'static str, &str); 4] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+}
+
+/// An SDK configuration loader for `endpoint` with the same test credentials, for clients in
+/// the test process.
+pub fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+}
+
 /// CloudWatch in the AWS API emulator, read from blocking tests (a runtime of its own).
 pub struct Emulator {
     runtime: tokio::runtime::Runtime,
@@ -313,15 +344,7 @@ impl Emulator {
             .enable_all()
             .build()
             .unwrap();
-        let config = runtime.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(endpoint)
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
-                    "testing", "testing", None, None, "test",
-                ))
-                .load(),
-        );
+        let config = runtime.block_on(sdk_loader(endpoint).load());
         Emulator {
             runtime,
             client: aws_sdk_cloudwatch::Client::new(&config),
