@@ -7,7 +7,7 @@
 #   packaging/build.sh --target aarch64-unknown-linux-gnu # Graviton: needs the Rust target
 #                                                         # and an aarch64 linker (see below)
 #
-# Before packaging, nodecap-docs writes from the binary's own definitions the default
+# Before packaging, `cargo xtask docs` writes from the binary's own definitions the default
 # configuration (`nodecap config defaults`, installed as /etc/nodecap/config.toml and kept
 # across upgrades), the man pages and the shell completions under target/package-assets/.
 # Needs cargo-deb and cargo-generate-rpm (cargo install --locked cargo-deb cargo-generate-rpm).
@@ -30,13 +30,12 @@ for tool in cargo-deb cargo-generate-rpm; do
 done
 
 cargo build --release --locked -p nodecap --bin nodecap "${target[@]}"
-# The generators run on the build host.
-cargo build --release --locked -p nodecap --bin nodecap-docs
 
+# The generator runs on the build host, in the same profile (the library is built once).
 assets=target/package-assets
 rm -rf "$assets"
 mkdir -p "$assets"
-target/release/nodecap-docs "$assets"
+cargo run --quiet --release --locked -p nodecap-xtask -- docs "$assets"
 gzip -9n "$assets"/man/*.1
 
 out=target/packages

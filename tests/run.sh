@@ -1,20 +1,38 @@
 #!/usr/bin/env bash
-# nodecap's whole test suite, exactly as CI runs it (.ci/run calls this script).
+# nodecap's test suite.
 #
-#   tests/run.sh
+#   tests/run.sh          everything, exactly as CI runs it (.ci/run calls this)
+#   tests/run.sh --fast   the working loop: formatting, clippy, and every test that needs
+#                         nothing installed and no root (unit, golden, CLI, the architecture
+#                         check, the daemon against the test IMDS and ipamd); a minute or two
 #
-# Installs what the tests need when it is missing (idempotent: Debian packages — systemd,
-# Prometheus and promtool, packer, shellcheck —, Python venvs under target/ with the AWS API
-# emulator and the manifest linters), starts the emulator, then runs in order: formatting,
-# clippy with warnings as errors, every unit, golden, CLI, end-to-end, emulator and systemd
-# test (the last two kinds are #[ignore]d in a plain `cargo test` and run here with
-# --include-ignored), then tests/packaging.sh. One target directory (target/) serves every step.
+# The whole suite installs what the tests need when it is missing (idempotent: Debian
+# packages — systemd, Prometheus and promtool, packer, shellcheck —, Python venvs under
+# target/ with the AWS API emulator and the manifest linters), starts the emulator, then runs
+# in order: formatting, clippy with warnings as errors, every unit, golden, CLI, end-to-end,
+# emulator and systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run
+# here with --include-ignored), then tests/packaging.sh. One target directory (target/) serves
+# every step.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 step() { printf '\n== %s\n' "$*"; }
+
+case "${1:-}" in
+  "") ;;
+  --fast)
+    step "cargo fmt --check"
+    cargo fmt --all -- --check
+    step "cargo clippy --all-targets -D warnings"
+    cargo clippy --locked --workspace --all-targets -- -D warnings
+    step "cargo test (no root, nothing installed)"
+    cargo test --locked --workspace
+    exit 0
+    ;;
+  *) echo "tests/run.sh: unknown argument ${1}; usage: tests/run.sh [--fast]" >&2; exit 64 ;;
+esac
 
 # --- what the tests need --------------------------------------------------------------------
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo is required (https://rustup.rs)" >&2; exit 69; }

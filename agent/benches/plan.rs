@@ -5,9 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nodecap::instance::{self, Source};
-use nodecap::render::KubeletSettings;
-use nodecap::sizing::{SizingOptions, size};
+use nodecap::core::instance::{self, Source};
+use nodecap::core::sizing::{SizingOptions, size};
+use nodecap::kubelet::settings::KubeletSettings;
 
 fn bench(c: &mut Criterion) {
     let options = SizingOptions::default();

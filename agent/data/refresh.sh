@@ -5,7 +5,7 @@
 #   agent/data/refresh.sh aws              your AWS account: every region, every page
 #
 # Both end in the same two generator steps: merge the inputs into agent/data/instance-types.json
-# (regions that disagree about a type stop the run) and render agent/src/instance/table.rs.
+# (regions that disagree about a type stop the run) and render agent/src/core/instance/table.rs.
 # Nothing is written unless every input parses and agrees.
 set -euo pipefail
 
@@ -50,6 +50,6 @@ PY
 esac
 
 cd "$root"
-cargo run --quiet -p nodecap --bin gen-instance-table -- merge "${inputs[@]}"
-cargo run --quiet -p nodecap --bin gen-instance-table -- render
-git --no-pager diff --stat -- agent/data agent/src/instance/table.rs 2>/dev/null || true
+cargo xtask instance-table merge "${inputs[@]}"
+cargo xtask instance-table render
+git --no-pager diff --stat -- agent/data agent/src/core/instance/table.rs 2>/dev/null || true

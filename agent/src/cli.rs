@@ -1,31 +1,24 @@
 //! The command line (clap). Only argument shapes live here; what each command does is in
-//! `commands.rs`, so the CLI can be read as the program's table of contents.
+//! `commands/`, so the CLI can be read as the program's table of contents. The value types of
+//! the core and the kubelet side get their command-line spelling here too (their
+//! [`ValueEnum`] impls), so those modules know nothing of clap.
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Backend, LogFormat};
-use crate::instance::Hypervisor;
-use crate::sizing::{CapPolicy, IpFamily, Profile};
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0   success
-  1   `check` found drift
-  2   the instance type is unknown: sizing is impossible without its limits
-  64  invalid arguments or configuration (a count of zero, an unknown key, a bad CNI version)
-  65  an existing file nodecap must merge into is malformed
-  69  a needed service is unavailable (IMDS), or the listen address is taken
-  70  internal error
-  73  a file cannot be written (nothing half-written is left behind)";
+use crate::core::instance::Hypervisor;
+use crate::core::sizing::{CapPolicy, IpFamily, Profile};
+use crate::kubelet::Backend;
+use crate::logging::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "nodecap",
     version,
     about = "Pod capacity, kubelet reservations and ENI/IP headroom for Amazon EKS nodes",
-    after_help = EXIT_CODES
+    after_help = crate::exit::HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -312,6 +305,7 @@ pub struct FactsArgs {
     pub bare_metal: bool,
 }
 
+/// The hypervisor given by hand (`--hypervisor`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HypervisorArg {
     Nitro,
@@ -372,6 +366,67 @@ pub struct InstanceTypesArgs {
     pub instance_types: Vec<String>,
     #[arg(long, short, value_enum, default_value_t = ListOutput::Text)]
     pub output: ListOutput,
+}
+
+impl ValueEnum for Profile {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Profile::Nodecap, Profile::Eks]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Profile::Nodecap => PossibleValue::new("nodecap").help(
+                "The EKS numbers, corrected: capped pods, memory for the pods really run, \
+                 `systemReserved`, and the complete `evictionHard`",
+            ),
+            Profile::Eks => PossibleValue::new("eks").help(
+                "nodeadm (AL2023) exactly: no cap, memory from the uncapped ENI number, no \
+                 `systemReserved`, three `evictionHard` keys",
+            ),
+        })
+    }
+}
+
+impl ValueEnum for IpFamily {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[IpFamily::Ipv4, IpFamily::Ipv6]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+        }))
+    }
+}
+
+impl ValueEnum for Backend {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Backend::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            Backend::Auto => "auto",
+            Backend::Nodeadm => "nodeadm",
+            Backend::KubeletDropin => "kubelet-dropin",
+            Backend::KubeletConfig => "kubelet-config",
+            Backend::Flags => "flags",
+        }))
+    }
+}
+
+impl ValueEnum for LogFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[LogFormat::Text, LogFormat::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }))
+    }
 }
 
 #[cfg(test)]

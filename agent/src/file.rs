@@ -1,4 +1,4 @@
-//! The one way nodecap writes a file: a temporary file in the target's directory, written,
+//! Files: the one way nodecap writes a file. A temporary file in the target's directory, written,
 //! fsynced, renamed over the target, then the directory fsynced. A reader (the kubelet,
 //! nodeadm) sees the complete old file or the complete new one, never a mix, even across a
 //! crash or power loss. An identical file is not rewritten (its mtime stays).
@@ -25,7 +25,7 @@ pub enum Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot {step}: {source}")]
+    #[error("{path}: cannot {step}")]
     Io {
         step: &'static str,
         path: PathBuf,
@@ -112,6 +112,7 @@ fn remove_stale_temps(dir: &Path, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Chain;
     use std::time::{Duration, SystemTime};
 
     fn mtime(path: &Path) -> SystemTime {
@@ -153,9 +154,8 @@ mod tests {
         let target = dir.path().join("target");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("keep"), b"x").unwrap();
-        let err = write_atomic(&target, b"new", 0o644)
-            .unwrap_err()
-            .to_string();
+        let err = write_atomic(&target, b"new", 0o644).unwrap_err();
+        let err = Chain(&err).to_string();
         assert!(
             err.ends_with("target: cannot read: Is a directory (os error 21)"),
             "{err}"
@@ -183,9 +183,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("not-a-dir");
         fs::write(&file, b"").unwrap();
-        let err = write_atomic(&file.join("x.conf"), b"x", 0o644)
-            .unwrap_err()
-            .to_string();
+        let err = write_atomic(&file.join("x.conf"), b"x", 0o644).unwrap_err();
+        let err = Chain(&err).to_string();
         assert!(
             err.ends_with("not-a-dir/x.conf: cannot read: Not a directory (os error 20)"),
             "{err}"

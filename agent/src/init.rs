@@ -3,47 +3,58 @@
 //! kubelet or nodeadm reads them, through the atomic writer. Running it again with the same
 //! inputs changes nothing.
 //!
-//! Data flow: `ImdsClient::identity` → `limits::resolve` → `sizing::size` →
-//! `render::KubeletSettings` → `kubelet::render` for the chosen backend → `writer::write_atomic`.
+//! Data flow: [`limits::resolve_node`] → [`Node::sizing`](crate::core::node::Node::sizing) →
+//! [`KubeletSettings`] → [`backend::render`] for the chosen backend → [`file::write_atomic`].
 //! Each step logs one line. A step that fails stops `init` with its error; nothing has been
-//! written by then (the write is the last step).
+//! written by then (the write is the last step, and [`apply`] renders before it writes).
 
-use std::borrow::Cow;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
 
-use crate::config::{Backend, Config};
-use crate::instance::{Hypervisor, InstanceFacts, Source};
-use crate::render::KubeletSettings;
-use crate::sizing;
-use crate::{imds, kubelet, limits, writer};
+use crate::aws::imds::{self, ImdsClient};
+use crate::aws::limits::{self, Lookup};
+use crate::exit::Exit;
+use crate::file;
+use crate::kubelet::backend::{self, Error as BackendError};
+use crate::kubelet::settings::KubeletSettings;
+use crate::kubelet::{Backend, Targets};
+
+/// What `init` needs to know.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub imds: imds::Endpoint,
+    /// How to find the limits (its deadline covers IMDS too).
+    pub lookup: Lookup,
+    pub kubelet: Targets,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Imds(#[from] imds::Error),
+    Resolve(#[from] limits::Error),
     #[error(transparent)]
-    Limits(#[from] limits::Error),
-    #[error(transparent)]
-    Kubelet(#[from] kubelet::Error),
-    #[error("{path}: cannot read: {source}")]
+    Backend(#[from] BackendError),
+    #[error("{path}: cannot read")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: the rendered settings are empty; nothing written")]
+    Empty { path: PathBuf },
     #[error(transparent)]
-    Write(#[from] writer::Error),
+    Write(#[from] file::Error),
 }
 
 impl Error {
-    /// sysexits-style codes; see `nodecap --help`.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
-            Error::Imds(_) => 69,
-            Error::Limits(_) => 2,
-            Error::Kubelet(kubelet::Error::NotDetected(_)) => 64,
-            Error::Kubelet(kubelet::Error::Existing { .. }) => 65,
-            Error::Read { .. } | Error::Write(_) => 73,
+            Error::Resolve(limits::Error::Imds(_)) => Exit::Unavailable,
+            Error::Resolve(limits::Error::Unknown { .. }) => Exit::UnknownInstanceType,
+            Error::Backend(BackendError::NotDetected { .. }) => Exit::Usage,
+            Error::Backend(
+                BackendError::NothingToMerge { .. } | BackendError::Malformed { .. },
+            ) => Exit::DataErr,
+            Error::Backend(BackendError::Render { .. }) | Error::Empty { .. } => Exit::Software,
+            Error::Read { .. } | Error::Write(_) => Exit::CantCreate,
         }
     }
 }
@@ -55,147 +66,153 @@ pub struct Report {
     pub contents: String,
 }
 
-/// What the node is and what it can hold, before any sizing: its identity, its limits and
-/// where they came from, and the sizing options (with `fallback_max_pods` applied when the
-/// limits are unknown). Shared by `init` and the daemon.
-#[derive(Debug, Clone)]
-pub struct Node {
-    pub identity: imds::Identity,
-    pub facts: InstanceFacts,
-    pub source: Source,
-    pub options: sizing::SizingOptions,
-}
-
-impl Node {
-    pub fn sizing(&self) -> sizing::Sizing<'_> {
-        sizing::size(&self.facts, self.source, &self.options)
-    }
-}
-
-/// IMDS identity → limits (table, cache, EC2 API) → [`Node`], logging each step.
-pub async fn resolve_node(config: &Config, imds: &imds::ImdsClient) -> Result<Node, Error> {
-    let start = Instant::now();
-    let identity = imds.identity().await?;
-    tracing::info!(
-        instance_type = %identity.instance_type,
-        instance_id = %identity.instance_id,
-        region = %identity.region,
-        availability_zone = %identity.availability_zone,
-        imds_requests = imds.requests(),
-        "instance identity from IMDS"
-    );
-
-    let remaining = config
-        .imds_deadline
-        .saturating_sub(start.elapsed())
-        .max(Duration::from_secs(1));
-    let mut options = config.sizing.clone();
-    let (facts, source) = match limits::resolve(
-        &identity.instance_type,
-        &identity.region,
-        &config.state_dir,
-        remaining,
-        config.prefer_api,
-    )
-    .await
-    {
-        Ok(found) => found,
-        Err(e) => {
-            let Some(fallback) = config.fallback_max_pods else {
-                return Err(e.into());
-            };
-            tracing::warn!(error = %e, max_pods = fallback, "cannot size the node; using fallback_max_pods");
-            options.max_pods = Some(fallback);
-            (fallback_facts(&identity.instance_type), Source::Fallback)
-        }
-    };
-    tracing::info!(
-        %source,
-        enis = facts.default_card_enis(),
-        ipv4_per_eni = facts.ipv4_per_eni,
-        vcpus = facts.vcpus,
-        hypervisor = %facts.hypervisor,
-        "instance limits"
-    );
-    Ok(Node {
-        identity,
-        facts,
-        source,
-        options,
-    })
-}
-
-pub async fn run(config: &Config, dry_run: bool) -> Result<Report, Error> {
-    let imds = imds::ImdsClient::new(&config.imds_endpoint, config.imds_deadline)?;
-    let node = resolve_node(config, &imds).await?;
-    let (facts, source) = (&node.facts, node.source);
+pub async fn run(settings: &Settings, dry_run: bool) -> Result<Report, Error> {
+    let imds = ImdsClient::new(&settings.imds, settings.lookup.deadline);
+    let node = limits::resolve_node(&imds, &settings.lookup).await?;
     let sizing = node.sizing();
     for note in &sizing.notes {
         tracing::warn!("{note}");
     }
-    let settings = KubeletSettings::from_sizing(&sizing);
+    let kubelet = KubeletSettings::from_sizing(&sizing);
     tracing::info!(
         profile = %sizing.profile,
         addressing = %sizing.addressing,
         max_pods = sizing.max_pods,
-        kube_reserved_cpu = %settings.kube_reserved["cpu"],
-        kube_reserved_memory = %settings.kube_reserved["memory"],
-        system_reserved = settings.system_reserved.is_some(),
-        eviction_hard_keys = settings.eviction_hard.len(),
+        kube_reserved_cpu = %kubelet.kube_reserved["cpu"],
+        kube_reserved_memory = %kubelet.kube_reserved["memory"],
+        system_reserved = kubelet.system_reserved.is_some(),
+        eviction_hard_keys = kubelet.eviction_hard.len(),
         "sizing"
     );
 
-    let backend = match config.kubelet.backend {
+    let backend = match settings.kubelet.backend {
         Backend::Auto => {
-            let (backend, why) = kubelet::detect(&config.kubelet)?;
-            tracing::info!(backend = %backend, reason = %why, "backend chosen");
+            let (backend, path) = backend::detect(&settings.kubelet)?;
+            let reason = format!("{} exists", path.display());
+            tracing::info!(backend = %backend, reason = %reason, "backend chosen");
             backend
         }
         chosen => chosen,
     };
-    let path = kubelet::target_path(backend, &config.kubelet);
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => return Err(Error::Read { path, source }),
-    };
+    let path = backend::target_path(backend, &settings.kubelet);
     let header = format!(
         "Written by nodecap init: {} ({} data), profile {}, {} pods. Do not edit: nodecap rewrites it;\noverride it with a later drop-in.",
-        facts.instance_type, source, sizing.profile, sizing.max_pods
+        node.facts.instance_type, node.source, sizing.profile, sizing.max_pods
     );
-    let contents = kubelet::render(backend, &path, &settings, &header, existing.as_deref())?;
-
-    if dry_run {
-        tracing::info!(path = %path.display(), "dry run: nothing written");
-    } else {
-        match writer::write_atomic(&path, contents.as_bytes(), 0o644)? {
-            writer::Outcome::Written => {
-                tracing::info!(path = %path.display(), backend = %backend, imds_requests = imds.requests(), "kubelet settings written");
-            }
-            writer::Outcome::Unchanged => {
-                tracing::info!(path = %path.display(), backend = %backend, imds_requests = imds.requests(), "kubelet settings unchanged");
-            }
+    let (report, outcome) = apply(&path, dry_run, |existing| {
+        backend::render(backend, &path, &kubelet, &header, existing)
+    })?;
+    let requests = imds.requests();
+    match outcome {
+        None => tracing::info!(path = %path.display(), "dry run: nothing written"),
+        Some(file::Outcome::Written) => {
+            tracing::info!(path = %path.display(), backend = %backend, imds_requests = requests, "kubelet settings written");
+        }
+        Some(file::Outcome::Unchanged) => {
+            tracing::info!(path = %path.display(), backend = %backend, imds_requests = requests, "kubelet settings unchanged");
         }
     }
-    Ok(Report { path, contents })
+    Ok(report)
 }
 
-/// Facts for a node that cannot be sized: only the CPU count is known (online CPUs, as
-/// nodeadm counts them), so the CPU reservation is still right; maxPods comes from
-/// `fallback_max_pods`.
-fn fallback_facts(instance_type: &str) -> InstanceFacts {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    InstanceFacts {
-        instance_type: Cow::Owned(instance_type.to_owned()),
-        default_network_card: 0,
-        enis_per_card: Cow::Owned(vec![0]),
-        ipv4_per_eni: 0,
-        ipv6_per_eni: 0,
-        ipv6_supported: false,
-        vcpus: u32::try_from(cpus).unwrap_or(u32::MAX),
-        memory_mib: 0,
-        hypervisor: Hypervisor::None,
-        bare_metal: false,
-        efa_supported: false,
+/// Reads what is at `path` now, renders the new content from it and, unless `dry_run`,
+/// writes it atomically. Any failure leaves the old file exactly as it was: rendering
+/// happens before the write, and an empty rendering is refused.
+pub fn apply(
+    path: &Path,
+    dry_run: bool,
+    render: impl FnOnce(Option<&str>) -> Result<String, BackendError>,
+) -> Result<(Report, Option<file::Outcome>), Error> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let contents = render(existing.as_deref())?;
+    if contents.trim().is_empty() {
+        return Err(Error::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let outcome = if dry_run {
+        None
+    } else {
+        Some(file::write_atomic(path, contents.as_bytes(), 0o644)?)
+    };
+    let report = Report {
+        path: path.to_owned(),
+        contents,
+    };
+    Ok((report, outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rendering that fails (an encoder error) exits 70 and leaves the old file alone.
+    #[test]
+    fn a_render_failure_exits_70_and_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("40-nodecap.conf");
+        std::fs::write(&path, "{\"maxPods\": 29}\n").unwrap();
+        let failing = |_: Option<&str>| {
+            Err(BackendError::Render {
+                path: path.clone(),
+                source: crate::kubelet::render::Error::Json {
+                    format: "KubeletConfiguration",
+                    source: <serde_json::Error as serde::ser::Error>::custom("injected"),
+                },
+            })
+        };
+        let err = apply(&path, false, failing).unwrap_err();
+        assert_eq!(err.exit(), Exit::Software);
+        assert_eq!(
+            crate::error::Chain(&err).to_string(),
+            format!(
+                "{}: cannot encode the KubeletConfiguration document: injected",
+                path.display()
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"maxPods\": 29}\n"
+        );
+        // An empty rendering is refused the same way.
+        let err = apply(&path, false, |_| Ok(String::new())).unwrap_err();
+        assert_eq!(err.exit(), Exit::Software);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"maxPods\": 29}\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn the_existing_file_is_what_the_render_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubelet");
+        let (report, outcome) = apply(&path, false, |existing| {
+            assert_eq!(existing, None);
+            Ok("A=1\n".to_owned())
+        })
+        .unwrap();
+        assert_eq!(
+            (report.contents.as_str(), outcome),
+            ("A=1\n", Some(file::Outcome::Written))
+        );
+        let (_, outcome) = apply(&path, true, |existing| {
+            assert_eq!(existing, Some("A=1\n"));
+            Ok("A=2\n".to_owned())
+        })
+        .unwrap();
+        assert_eq!(outcome, None, "a dry run writes nothing");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "A=1\n");
     }
 }

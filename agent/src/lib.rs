@@ -1,34 +1,34 @@
 //! nodecap: the node-side companion agent for Amazon EKS worker nodes.
 //!
-//! Data flows one way: instance facts ([`instance`]) → sizing ([`sizing`], pure) → kubelet
-//! settings in every format ([`render`]) or a human explanation ([`explain`]). At boot,
-//! [`init`] gets the facts from IMDS ([`imds`]) and [`limits`] (embedded table, cache, EC2
-//! API via [`ec2`]) and writes the settings through [`kubelet`] and [`writer`]. Configuration is
-//! [`config`]; the command line is [`cli`]; [`commands`] wires a parsed command to the rest.
+//! Two flows, each in one direction, on one pure core:
 //!
-//! The daemon ([`daemon`]): [`collect`] (IMDS, ipamd, memory, ENA, kubelet files, one module
-//! each) → [`snapshot`] (derived figures, pure) → [`metrics`] (Prometheus text, pure) →
-//! [`server`] (the HTTP endpoint). [`check`] reports the same snapshot as findings;
-//! [`cloudwatch`] turns it into PutMetricData datums.
+//! ```text
+//!   core (instance facts, sizing, explanations; pure)
+//!     ↑                         ↑
+//!   kubelet (settings, formats, backends, files)   aws (IMDS, EC2, limits)
+//!     ↑                         ↑
+//!   init:   IMDS → limits → sizing → kubelet settings → file::write_atomic
+//!   daemon: collect → snapshot → export (Prometheus endpoint, CloudWatch, check's findings)
+//!     ↑
+//!   config (layers → each stage's settings), cli, commands, main
+//! ```
+//!
+//! [`core`] depends on nothing else in the crate. [`kubelet`] and [`aws`] build on it;
+//! [`init`] and [`daemon`] are the two pipelines; [`config`] turns the file, environment and
+//! flags into their settings; [`cli`] and [`commands`] are the thin shell. [`file`],
+//! [`error`] and [`exit`] are small shared pieces: the one atomic writer, how an error is
+//! told, and every exit code. A test checks that imports follow these arrows and form no
+//! cycle.
 
-pub mod check;
+pub mod aws;
 pub mod cli;
-pub mod cloudwatch;
-pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod core;
 pub mod daemon;
-pub mod ec2;
-pub mod explain;
-pub mod imds;
+pub mod error;
+pub mod exit;
+pub mod file;
 pub mod init;
-pub mod instance;
 pub mod kubelet;
-pub mod limits;
 pub mod logging;
-pub mod metrics;
-pub mod render;
-pub mod server;
-pub mod sizing;
-pub mod snapshot;
-pub mod writer;

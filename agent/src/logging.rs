@@ -2,9 +2,18 @@
 //! (which stamps every line itself), or JSON with timestamps. `RUST_LOG` filters (default
 //! `info`).
 
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One plain line per event (journald adds the time).
+    #[default]
+    Text,
+    /// One JSON object per event, with a timestamp.
+    Json,
+}
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nodecap::cli::{Cli, Command, ConfigCommand};
-use nodecap::commands::{self, exit};
+use nodecap::commands::{self, node, plan};
+use nodecap::error::Chain;
+use nodecap::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -16,37 +18,32 @@ fn main() -> ExitCode {
             // clap's 2, which nodecap keeps for "unknown instance type".
             let _ = err.print();
             return if err.use_stderr() {
-                ExitCode::from(exit::USAGE)
+                Exit::Usage
             } else {
-                ExitCode::SUCCESS
-            };
+                Exit::Success
+            }
+            .into();
         }
     };
     let result = match &cli.command {
-        Command::Plan(args) => commands::plan(args),
-        Command::MaxPods(args) => commands::max_pods(args),
-        Command::InstanceTypes(args) => commands::instance_types(args),
-        Command::Init(args) => commands::init(args),
-        Command::Run(args) => commands::run(args),
-        Command::Check(args) => match commands::check(args) {
-            Ok((report, drift)) => {
-                let _ = std::io::stdout().lock().write_all(report.as_bytes());
-                return ExitCode::from(if drift { exit::DRIFT } else { 0 });
-            }
-            Err(e) => Err(e),
-        },
-        Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults()),
+        Command::Plan(args) => plan::plan(args),
+        Command::MaxPods(args) => plan::max_pods(args),
+        Command::InstanceTypes(args) => plan::instance_types(args),
+        Command::Init(args) => node::init(args),
+        Command::Run(args) => node::run(args),
+        Command::Check(args) => node::check(args),
+        Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults().into()),
     };
     match result {
-        Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
+        Ok(output) => match std::io::stdout().lock().write_all(output.stdout.as_bytes()) {
+            Ok(()) => output.exit.into(),
             // A closed pipe (`nodecap instance-types | head`) is not worth a message.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-            Err(_) => ExitCode::from(exit::SOFTWARE),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => output.exit.into(),
+            Err(_) => Exit::Software.into(),
         },
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "nodecap: {err}");
-            ExitCode::from(err.exit_code())
+            let _ = writeln!(std::io::stderr(), "nodecap: {}", Chain(&err));
+            err.exit().into()
         }
     }
 }

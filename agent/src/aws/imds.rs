@@ -1,5 +1,6 @@
 //! IMDSv2 client: what the node is (instance type, id, region, availability zone) and which
-//! ENIs it has. Owns every request to the instance metadata service.
+//! ENIs it has. Owns every request to the instance metadata service (the IMDSv2 flow:
+//! <https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-instance-metadata-service.html>).
 //!
 //! Why not `aws-config`'s IMDS client: on a 401 it retries with the *same* cached token until
 //! its own TTL runs out, so a token the service invalidated (an instance stop/start, a
@@ -22,8 +23,10 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::time::Instant;
+
+use crate::core::node::{Identity, is_instance_type};
 
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
 const TOKEN_TTL: Duration = Duration::from_secs(21_600);
@@ -44,28 +47,102 @@ pub enum Error {
         url: String,
         deadline: Duration,
         attempts: u32,
-        last: String,
+        /// What the last attempt got: a status, a timeout or a connection error.
+        last: Failure,
     },
     #[error("IMDS {url}: HTTP {status}")]
     Status { url: String, status: u16 },
-    #[error("IMDS {url}: {what}, got {value:?}")]
+    #[error("IMDS {url}: {expected}, got {value:?}")]
     Invalid {
         url: String,
-        what: String,
+        expected: Expected,
         value: String,
     },
-    #[error("IMDS endpoint {endpoint:?}: expected an http:// URL such as {DEFAULT_ENDPOINT}")]
-    Endpoint { endpoint: String },
 }
 
-/// What the node is, from the instance identity document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Identity {
-    pub instance_type: String,
-    pub instance_id: String,
-    pub region: String,
-    pub availability_zone: String,
+/// What one attempt got instead of an answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// A 5xx answer.
+    Status(u16),
+    TimedOut,
+    /// The exchange failed (told by its innermost cause: hyper's own messages are generic).
+    Exchange(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status(status) => write!(f, "HTTP {status}"),
+            Failure::TimedOut => f.write_str("timed out"),
+            Failure::Exchange(e) => write!(f, "{}", crate::error::root_cause(e.as_ref())),
+        }
+    }
+}
+
+/// What an IMDS answer should have been.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Expected {
+    #[error("expected UTF-8 text")]
+    Text,
+    #[error("expected a session token")]
+    Token,
+    #[error("expected {0}")]
+    Present(&'static str),
+    #[error("expected a non-negative integer")]
+    Number,
+    #[error("{0}")]
+    Identity(IdentityError),
+}
+
+/// An instance identity document nodecap cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error(
+        "expected the identity document JSON with instanceType, instanceId, region and availabilityZone ({0})"
+    )]
+    NotJson(String),
+    #[error("expected an instance type such as m5.large, got {0:?}")]
+    InstanceType(String),
+    #[error("expected a region, an availability zone and an instance id")]
+    Location,
+}
+
+/// An IMDS base URL: `http://` and a host, nothing else (`http://169.254.169.254`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint(String);
+
+/// An IMDS endpoint that is not `http://HOST[:PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("IMDS endpoint {0:?}: expected an http:// URL such as {DEFAULT_ENDPOINT}")]
+pub struct EndpointError(String);
+
+impl std::str::FromStr for Endpoint {
+    type Err = EndpointError;
+    fn from_str(endpoint: &str) -> Result<Self, Self::Err> {
+        let base = endpoint.trim_end_matches('/');
+        let valid = base
+            .strip_prefix("http://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+            && base.parse::<hyper::Uri>().is_ok();
+        if valid {
+            Ok(Endpoint(base.to_owned()))
+        } else {
+            Err(EndpointError(endpoint.to_owned()))
+        }
+    }
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Endpoint(DEFAULT_ENDPOINT.to_owned())
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// One attached ENI as IMDS reports it.
@@ -103,30 +180,20 @@ pub struct ImdsClient {
 }
 
 impl ImdsClient {
-    /// A client for `endpoint` (e.g. `http://169.254.169.254`) whose every call must finish
-    /// within `deadline` from now.
-    pub fn new(endpoint: &str, deadline: Duration) -> Result<Self, Error> {
-        let base = endpoint.trim_end_matches('/');
-        let valid = base
-            .strip_prefix("http://")
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
-        if !valid {
-            return Err(Error::Endpoint {
-                endpoint: endpoint.to_owned(),
-            });
-        }
+    /// A client for `endpoint` whose every call must finish within `deadline` from now.
+    pub fn new(endpoint: &Endpoint, deadline: Duration) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
         connector.set_nodelay(true);
-        Ok(ImdsClient {
-            base: base.to_owned(),
+        ImdsClient {
+            base: endpoint.0.clone(),
             http: Client::builder(TokioExecutor::new()).build(connector),
             token: Mutex::new(None),
             deadline: Instant::now() + deadline,
             budget: deadline,
             requests: AtomicU32::new(0),
             attachments: Mutex::new(std::collections::HashMap::new()),
-        })
+        }
     }
 
     /// Starts a new overall deadline of `budget` from now, keeping the token: the daemon's
@@ -159,7 +226,7 @@ impl ImdsClient {
                     return String::from_utf8(body.to_vec()).map(Some).map_err(|_| {
                         Error::Invalid {
                             url,
-                            what: "expected UTF-8 text".to_owned(),
+                            expected: Expected::Text,
                             value: String::from_utf8_lossy(&body).into_owned(),
                         }
                     });
@@ -182,10 +249,10 @@ impl ImdsClient {
     }
 
     /// Like [`get`](Self::get), but a missing path is an error naming what was expected.
-    pub async fn require(&self, path: &str, what: &str) -> Result<String, Error> {
+    pub async fn require(&self, path: &str, what: &'static str) -> Result<String, Error> {
         self.get(path).await?.ok_or_else(|| Error::Invalid {
             url: self.url(path),
-            what: format!("expected {what}"),
+            expected: Expected::Present(what),
             value: "404 Not Found".to_owned(),
         })
     }
@@ -221,7 +288,7 @@ impl ImdsClient {
         if value.trim().is_empty() {
             return Err(Error::Invalid {
                 url,
-                what: "expected a session token".to_owned(),
+                expected: Expected::Token,
                 value,
             });
         }
@@ -245,8 +312,8 @@ impl ImdsClient {
             attempts += 1;
             let last = match self.attempt(&method, url, header).await {
                 Ok((status, body)) if !status.is_server_error() => return Ok((status, body)),
-                Ok((status, _)) => format!("HTTP {}", status.as_u16()),
-                Err(reason) => reason,
+                Ok((status, _)) => Failure::Status(status.as_u16()),
+                Err(failure) => failure,
             };
             let now = Instant::now();
             if now + backoff >= self.deadline {
@@ -268,36 +335,33 @@ impl ImdsClient {
         method: &Method,
         url: &str,
         (name, value): (&str, &str),
-    ) -> Result<(StatusCode, Bytes), String> {
+    ) -> Result<(StatusCode, Bytes), Failure> {
         let request = Request::builder()
             .method(method)
             .uri(url)
             .header(name, value)
             .body(Empty::new())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::Exchange(Box::new(e)))?;
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         self.requests.fetch_add(1, Ordering::Relaxed);
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                // hyper's messages are generic; the innermost cause says "Connection refused".
-                let mut cause: &dyn std::error::Error = &e;
-                while let Some(source) = cause.source() {
-                    cause = source;
-                }
-                cause.to_string()
-            })?;
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| Failure::Exchange(Box::new(e)))?;
             let status = response.status();
             let body = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| Failure::Exchange(Box::new(e)))?
                 .to_bytes();
             Ok((status, body))
         };
         match tokio::time::timeout(ATTEMPT_TIMEOUT.min(remaining), exchange).await {
             Ok(result) => result,
-            Err(_) => Err("timed out".to_owned()),
+            Err(_) => Err(Failure::TimedOut),
         }
     }
 
@@ -305,9 +369,9 @@ impl ImdsClient {
     pub async fn identity(&self) -> Result<Identity, Error> {
         let path = "dynamic/instance-identity/document";
         let text = self.require(path, "the instance identity document").await?;
-        parse_identity(&text).map_err(|what| Error::Invalid {
+        parse_identity(&text).map_err(|e| Error::Invalid {
             url: self.url(path),
-            what,
+            expected: Expected::Identity(e),
             value: text,
         })
     }
@@ -334,7 +398,7 @@ impl ImdsClient {
                         let value = value.unwrap_or_else(|| "0".to_owned());
                         value.trim().parse().map_err(|_| Error::Invalid {
                             url: self.url(&path),
-                            what: "expected a non-negative integer".to_owned(),
+                            expected: Expected::Number,
                             value,
                         })
                     };
@@ -395,34 +459,19 @@ pub fn parse_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses and checks the instance identity document. The error says what was expected.
-pub fn parse_identity(text: &str) -> Result<Identity, String> {
-    let identity: Identity = serde_json::from_str(text).map_err(|e| {
-        format!("expected the identity document JSON with instanceType, instanceId, region and availabilityZone ({e})")
-    })?;
+/// Parses and checks the instance identity document.
+pub fn parse_identity(text: &str) -> Result<Identity, IdentityError> {
+    let identity: Identity =
+        serde_json::from_str(text).map_err(|e| IdentityError::NotJson(e.to_string()))?;
     if !is_instance_type(&identity.instance_type) {
-        return Err(format!(
-            "expected an instance type such as m5.large, got {:?}",
-            identity.instance_type
-        ));
+        return Err(IdentityError::InstanceType(identity.instance_type));
     }
     let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !word(&identity.region) || !word(&identity.availability_zone) || !word(&identity.instance_id)
     {
-        return Err("expected a region, an availability zone and an instance id".to_owned());
+        return Err(IdentityError::Location);
     }
     Ok(identity)
-}
-
-/// `family.size`: lowercase letters, digits and dashes on both sides of one dot.
-pub fn is_instance_type(name: &str) -> bool {
-    let part = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    name.split_once('.')
-        .is_some_and(|(family, size)| part(family) && part(size))
 }
 
 #[cfg(test)]
@@ -444,46 +493,26 @@ mod tests {
         assert!(
             parse_identity("<html>")
                 .unwrap_err()
+                .to_string()
                 .starts_with("expected the identity document")
         );
         let bad = doc.replace("m5.large", "M5 LARGE");
-        assert!(parse_identity(&bad).unwrap_err().contains("\"M5 LARGE\""));
+        assert!(
+            parse_identity(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("\"M5 LARGE\"")
+        );
         let empty_region = doc.replace("\"us-east-1\"", "\"\"");
         assert!(parse_identity(&empty_region).is_err());
     }
 
     #[test]
-    fn instance_type_names() {
-        for ok in [
-            "m5.large",
-            "u-6tb1.metal",
-            "m7i.metal-48xl",
-            "p5en.48xlarge",
-        ] {
-            assert!(is_instance_type(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "m5",
-            "m5.",
-            ".large",
-            "M5.large",
-            "m5.large\n",
-            "m5 .large",
-            "a.b.c",
-        ] {
-            assert!(!is_instance_type(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn endpoint_must_be_http() {
-        assert!(ImdsClient::new("http://127.0.0.1:1234/", Duration::from_secs(1)).is_ok());
+        let endpoint: Endpoint = "http://127.0.0.1:1234/".parse().unwrap();
+        assert_eq!(endpoint.to_string(), "http://127.0.0.1:1234");
         for bad in ["", "169.254.169.254", "https://x", "http://", "http://a/b"] {
-            assert!(matches!(
-                ImdsClient::new(bad, Duration::from_secs(1)),
-                Err(Error::Endpoint { .. })
-            ));
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
         }
     }
 }

@@ -3,156 +3,30 @@
 //! are checked one by one (so an error names the file and line, the variable or the flag),
 //! merged, and turned into a validated [`Config`] before anything is bound or written.
 //!
-//! Every key is listed in [`DEFAULTS`], the commented file `nodecap config defaults` prints;
-//! a test parses it back so the documentation cannot drift from the code.
+//! The checked [`Config`] hands each stage its own settings ([`Config::init`],
+//! [`Config::daemon`]): the stages never see the configuration file's shape.
+//!
+//! Every key is listed in [`DEFAULTS`] (`defaults.toml`, the commented file `nodecap config
+//! defaults` prints); a test parses it back so the documentation cannot drift from the code.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
+use crate::aws::imds;
+use crate::aws::limits::Lookup;
+use crate::core::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
+use crate::daemon::collect::Sources;
+use crate::daemon::export::cloudwatch::{self, ClusterNameSource, DimensionError};
+use crate::kubelet::{Backend, Targets};
+use crate::logging::LogFormat;
 
 pub const DEFAULT_PATH: &str = "/etc/nodecap/config.toml";
 pub const ENV_PREFIX: &str = "NODECAP_";
 
 /// The default configuration file, every key commented out at its default.
-pub const DEFAULTS: &str = r#"# nodecap configuration (/etc/nodecap/config.toml).
-# Every key is optional; the values shown are the defaults. NODECAP_<KEY> environment
-# variables override this file (NODECAP_KUBELET_BACKEND for kubelet.backend), and
-# command-line flags override both.
-
-# --- VPC CNI mode -------------------------------------------------------------------------
-# /28 prefix delegation (the VPC CNI's ENABLE_PREFIX_DELEGATION).
-# prefix_delegation = false
-# Custom networking with ENIConfigs: the primary ENI carries no pod IPs.
-# custom_networking = false
-# Use at most this many ENIs for pods (the VPC CNI's MAX_ENI). Unset: all of them.
-# max_enis = 4
-# ENIs not available to pods, e.g. 1 for the security-groups-for-pods trunk ENI.
-# reserved_enis = 0
-# "ipv4" or "ipv6".
-# ip_family = "ipv4"
-
-# --- Sizing ---------------------------------------------------------------------------------
-# "nodecap" (corrected EKS numbers, systemReserved, complete evictionHard) or "eks" (nodeadm).
-# profile = "nodecap"
-# Ceiling on pods: "eks" (110, or 250 above 30 vCPUs), "none", or a number.
-# Unset: "eks" for the nodecap profile, "none" for the eks profile.
-# max_pods_cap = "eks"
-# At most this many pods per vCPU. Unset: no limit.
-# pods_per_core = 10
-# Set maxPods explicitly instead of computing it.
-# max_pods = 110
-# When the instance type cannot be sized (not in the table, no cache, EC2 API unreachable),
-# use this maxPods and log a warning. Unset: `init` fails instead.
-# fallback_max_pods = 110
-
-# Ask the EC2 API before the embedded table (its answer is cached): for when the table in
-# this build is older than what AWS now reports. The cache and the table stay as fallbacks.
-# prefer_api = false
-
-# --- Files ----------------------------------------------------------------------------------
-# Where the EC2 API's answers are cached for the next boot.
-# state_dir = "/var/lib/nodecap"
-# "text" (journald) or "json".
-# log_format = "text"
-
-[imds]
-# The instance metadata service. AWS_EC2_METADATA_SERVICE_ENDPOINT also sets it.
-# endpoint = "http://169.254.169.254"
-# Everything IMDS and the EC2 API are asked at boot must answer within this many seconds.
-# deadline_seconds = 60
-
-[kubelet]
-# Where `init` writes the kubelet's settings:
-#   auto           the first of these that exists on the node, in this order
-#   nodeadm        a NodeConfig drop-in in nodeadm_config_dir (AL2023)
-#   kubelet-dropin a KubeletConfiguration .conf in the kubelet's --config-dir
-#   kubelet-config merged into the kubelet's config file, other fields kept
-#   flags          KUBELET_EXTRA_ARGS in an environment file
-# backend = "auto"
-# nodeadm_config_dir = "/etc/eks/nodeadm.d"
-# kubelet_config_dir = "/etc/kubernetes/kubelet/config.json.d"
-# kubelet_config = "/etc/kubernetes/kubelet/config.json"
-# kubelet_env_file = "/etc/default/kubelet"
-# File name (without extension) of the drop-ins nodecap owns. Name yours higher to override.
-# dropin_name = "40-nodecap"
-
-[run]
-# The daemon (`nodecap run`, `nodecap check`).
-# Where /metrics, /healthz and /readyz are served. A DaemonSet binds the node IP.
-# listen = "127.0.0.1:61682"
-# How often the collectors run (jittered by up to 10%): "60s", "2m", "1s".
-# interval = "60s"
-# The VPC CNI's ipamd: Prometheus metrics and the introspection API.
-# ipamd_metrics_url = "http://127.0.0.1:61678/metrics"
-# ipamd_introspection_url = "http://127.0.0.1:61679/v1/enis"
-# Host roots: procfs (meminfo) and sysfs (memory cgroups under fs/cgroup, interfaces under
-# class/net). A container mounts the host's at other paths.
-# proc_root = "/proc"
-# sys_root = "/sys"
-
-[cloudwatch]
-# Publish to CloudWatch (PutMetricData) from this node. Credentials: the default chain
-# (instance profile, IRSA, EKS Pod Identity); AWS_ENDPOINT_URL is honoured.
-# enabled = false
-# Required when enabled: the ClusterName (CLUSTER_ID in compatibility mode) dimension, or
-# where to read it on the node (read once at start, never through an AWS API call):
-#   "tag:eks:cluster-name"  an instance tag from IMDS (the launch template must allow
-#                           instance metadata tags: InstanceMetadataTags=enabled);
-#   "label:alpha.eksctl.io/cluster-name"  a label in the kubelet's --node-labels
-#                           (KUBELET_EXTRA_ARGS, or nodeadm's spec.kubelet.flags).
-# cluster_name = "my-cluster"
-# cluster_name_from = "tag:eks:cluster-name"
-# namespace = "nodecap"
-# How often this node publishes, aligned to the interval with a per-node offset.
-# publish_interval = "60s"
-# Add the {ClusterName, NodeName} dimension set: one more billed metric per node and name.
-# per_node = false
-# The NodeName dimension's value. Unset: the instance id.
-# node_name = "i-0123456789abcdef0"
-# Publish the cni-metrics-helper's names (namespace Kubernetes, dimension CLUSTER_ID) instead,
-# so its alarms and dashboards keep working.
-# cni_metrics_helper_compat = false
-# Datums kept while CloudWatch is unreachable; the oldest are dropped beyond this.
-# queue_datums = 10000
-# Unset: AWS_REGION, else the node's region from IMDS.
-# region = "us-east-1"
-"#;
-
-/// Where `init` writes the kubelet's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    Auto,
-    Nodeadm,
-    KubeletDropin,
-    KubeletConfig,
-    Flags,
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::Auto => "auto",
-            Backend::Nodeadm => "nodeadm",
-            Backend::KubeletDropin => "kubelet-dropin",
-            Backend::KubeletConfig => "kubelet-config",
-            Backend::Flags => "flags",
-        })
-    }
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
+pub const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// One layer as written: every key optional, unknown keys rejected.
 #[derive(Debug, Default, Deserialize)]
@@ -238,50 +112,15 @@ fn cap_policy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CapPolicy>, D::E
     .map_err(serde::de::Error::custom)
 }
 
-/// Paths and choices for the kubelet backends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KubeletTargets {
-    pub backend: Backend,
-    pub nodeadm_config_dir: PathBuf,
-    pub kubelet_config_dir: PathBuf,
-    pub kubelet_config: PathBuf,
-    pub kubelet_env_file: PathBuf,
-    pub dropin_name: String,
-}
-
-/// The daemon's settings.
+/// The daemon's own section (`[run]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSettings {
     pub listen: std::net::SocketAddr,
     pub interval: Duration,
-    pub ipamd_metrics_url: String,
-    pub ipamd_introspection_url: String,
+    pub ipamd_metrics_url: hyper::Uri,
+    pub ipamd_introspection_url: hyper::Uri,
     pub proc_root: PathBuf,
     pub sys_root: PathBuf,
-}
-
-/// Where the cluster name is read on the node, when it is not configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterNameSource {
-    /// An instance tag, from IMDS `meta-data/tags/instance/<key>`.
-    Tag(String),
-    /// A label in the kubelet's `--node-labels`.
-    Label(String),
-}
-
-/// CloudWatch publishing; `None` in [`Config`] when disabled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloudwatchSettings {
-    /// The `ClusterName`/`CLUSTER_ID` value; empty until read from `cluster_name_from`.
-    pub cluster_name: String,
-    pub cluster_name_from: Option<ClusterNameSource>,
-    pub namespace: String,
-    pub interval: Duration,
-    pub per_node: bool,
-    pub node_name: Option<String>,
-    pub compat: bool,
-    pub queue_datums: usize,
-    pub region: Option<String>,
 }
 
 /// The checked configuration.
@@ -292,48 +131,124 @@ pub struct Config {
     pub prefer_api: bool,
     pub state_dir: PathBuf,
     pub log_format: LogFormat,
-    pub imds_endpoint: String,
+    pub imds_endpoint: imds::Endpoint,
     pub imds_deadline: Duration,
-    pub kubelet: KubeletTargets,
+    pub kubelet: Targets,
     pub run: RunSettings,
-    pub cloudwatch: Option<CloudwatchSettings>,
+    pub cloudwatch: Option<cloudwatch::Settings>,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let lookup = Lookup::default();
+        let daemon = crate::daemon::Settings::default();
         Config {
-            sizing: SizingOptions::default(),
-            fallback_max_pods: None,
-            prefer_api: false,
-            state_dir: PathBuf::from("/var/lib/nodecap"),
+            sizing: lookup.options,
+            fallback_max_pods: lookup.fallback_max_pods,
+            prefer_api: lookup.prefer_api,
+            state_dir: lookup.state_dir,
             log_format: LogFormat::Text,
-            imds_endpoint: crate::imds::DEFAULT_ENDPOINT.to_owned(),
-            imds_deadline: Duration::from_secs(60),
-            kubelet: KubeletTargets {
-                backend: Backend::Auto,
-                nodeadm_config_dir: PathBuf::from("/etc/eks/nodeadm.d"),
-                kubelet_config_dir: PathBuf::from("/etc/kubernetes/kubelet/config.json.d"),
-                kubelet_config: PathBuf::from("/etc/kubernetes/kubelet/config.json"),
-                kubelet_env_file: PathBuf::from("/etc/default/kubelet"),
-                dropin_name: "40-nodecap".to_owned(),
-            },
+            imds_endpoint: imds::Endpoint::default(),
+            imds_deadline: lookup.deadline,
+            kubelet: Targets::default(),
             run: RunSettings {
-                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 61682)),
-                interval: Duration::from_secs(60),
-                ipamd_metrics_url: "http://127.0.0.1:61678/metrics".to_owned(),
-                ipamd_introspection_url: "http://127.0.0.1:61679/v1/enis".to_owned(),
-                proc_root: PathBuf::from("/proc"),
-                sys_root: PathBuf::from("/sys"),
+                listen: daemon.listen,
+                interval: daemon.interval,
+                ipamd_metrics_url: daemon.sources.ipamd_metrics_url,
+                ipamd_introspection_url: daemon.sources.ipamd_introspection_url,
+                proc_root: daemon.sources.proc_root,
+                sys_root: daemon.sources.sys_root,
             },
             cloudwatch: None,
         }
     }
 }
 
+impl Config {
+    /// How the node's limits are found.
+    pub fn lookup(&self) -> Lookup {
+        Lookup {
+            state_dir: self.state_dir.clone(),
+            deadline: self.imds_deadline,
+            prefer_api: self.prefer_api,
+            fallback_max_pods: self.fallback_max_pods,
+            options: self.sizing.clone(),
+        }
+    }
+
+    /// What `nodecap init` needs.
+    pub fn init(&self) -> crate::init::Settings {
+        crate::init::Settings {
+            imds: self.imds_endpoint.clone(),
+            lookup: self.lookup(),
+            kubelet: self.kubelet.clone(),
+        }
+    }
+
+    /// What `nodecap run` (and `nodecap check`) needs.
+    pub fn daemon(&self) -> crate::daemon::Settings {
+        crate::daemon::Settings {
+            listen: self.run.listen,
+            interval: self.run.interval,
+            sources: Sources {
+                imds: self.imds_endpoint.clone(),
+                lookup: self.lookup(),
+                ipamd_metrics_url: self.run.ipamd_metrics_url.clone(),
+                ipamd_introspection_url: self.run.ipamd_introspection_url.clone(),
+                proc_root: self.run.proc_root.clone(),
+                sys_root: self.run.sys_root.clone(),
+                kubelet: self.kubelet.clone(),
+            },
+            cloudwatch: self.cloudwatch.clone(),
+        }
+    }
+}
+
 /// A configuration error: one line naming the source, the key and what was expected.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Error(pub String);
+pub enum Error {
+    #[error("config {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("environment {name}={value:?}: {problem}")]
+    Environment {
+        name: String,
+        value: String,
+        problem: String,
+    },
+    #[error("{layer}: {problem}")]
+    Layer { layer: String, problem: String },
+    #[error("{key}: expected {expected}, got {got}")]
+    Value {
+        key: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("imds.endpoint")]
+    Endpoint(#[source] imds::EndpointError),
+    #[error(transparent)]
+    Dimension(#[from] DimensionError),
+    #[error(
+        "cloudwatch.cluster_name: required when cloudwatch.enabled is true (--cluster-name, or --cluster-name-from)"
+    )]
+    ClusterNameMissing,
+    #[error(
+        "cloudwatch.cluster_name_from: expected either cluster_name or cluster_name_from, not both"
+    )]
+    ClusterNameTwice,
+}
+
+fn value_error(key: &'static str, expected: &'static str, got: impl std::fmt::Debug) -> Error {
+    Error::Value {
+        key,
+        expected,
+        got: format!("{got:?}"),
+    }
+}
 
 /// Every key as `(section, key)`, the order of [`DEFAULTS`]: the environment variable for
 /// `(s, k)` is `NODECAP_<S>_<K>` upper-cased.
@@ -406,22 +321,19 @@ pub fn file_layer(path: &Path, explicit: bool) -> Result<toml::Table, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             return Ok(toml::Table::new());
         }
-        Err(e) => return Err(Error(format!("config {}: {e}", path.display()))),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        Error(format!(
-            "config {}: {}",
-            path.display(),
-            one_line(&e, &text)
-        ))
-    })?;
-    toml::from_str::<RawConfig>(&text).map_err(|e| {
-        Error(format!(
-            "config {}: {}",
-            path.display(),
-            one_line(&e, &text)
-        ))
-    })?;
+    let problem = |e: &toml::de::Error| Error::File {
+        path: path.to_owned(),
+        problem: one_line(e, &text),
+    };
+    let table: toml::Table = text.parse().map_err(|e| problem(&e))?;
+    toml::from_str::<RawConfig>(&text).map_err(|e| problem(&e))?;
     Ok(table)
 }
 
@@ -445,7 +357,11 @@ pub fn env_layer(vars: impl IntoIterator<Item = (String, String)>) -> Result<tom
         let Some(raw) = lookup(&name) else { continue };
         let mut one = toml::Table::new();
         set(&mut one, section, key, scalar(&raw));
-        check(&one).map_err(|e| Error(format!("environment {name}={raw:?}: {}", e.message())))?;
+        check(&one).map_err(|e| Error::Environment {
+            name: name.clone(),
+            value: raw.clone(),
+            problem: e.message().to_owned(),
+        })?;
         set(&mut table, section, key, scalar(&raw));
     }
     Ok(table)
@@ -497,18 +413,23 @@ pub fn merge(base: &mut toml::Table, over: toml::Table) {
 /// Layers in order (file, environment, flags) → the validated configuration.
 pub fn resolve(layers: Vec<(&str, toml::Table)>) -> Result<Config, Error> {
     let mut merged = toml::Table::new();
-    for (source, layer) in layers {
-        check(&layer).map_err(|e| Error(format!("{source}: {}", e.message())))?;
-        merge(&mut merged, layer);
+    for (layer, table) in layers {
+        check(&table).map_err(|e| Error::Layer {
+            layer: layer.to_owned(),
+            problem: e.message().to_owned(),
+        })?;
+        merge(&mut merged, table);
     }
-    let raw = RawConfig::deserialize(toml::Value::Table(merged))
-        .map_err(|e| Error(e.message().to_owned()))?;
+    let raw = RawConfig::deserialize(toml::Value::Table(merged)).map_err(|e| Error::Layer {
+        layer: "configuration".to_owned(),
+        problem: e.message().to_owned(),
+    })?;
     validate(raw)
 }
 
-fn positive(key: &str, value: Option<u32>) -> Result<Option<u32>, Error> {
+fn positive(key: &'static str, value: Option<u32>) -> Result<Option<u32>, Error> {
     match value {
-        Some(0) => Err(Error(format!("{key}: expected a positive integer, got 0"))),
+        Some(0) => Err(value_error(key, "a positive integer", 0)),
         v => Ok(v),
     }
 }
@@ -522,13 +443,16 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
         .deadline_seconds
         .unwrap_or(defaults.imds_deadline.as_secs());
     if !(1..=3600).contains(&deadline) {
-        return Err(Error(format!(
-            "imds.deadline_seconds: expected 1 to 3600 seconds, got {deadline}"
-        )));
+        return Err(value_error(
+            "imds.deadline_seconds",
+            "1 to 3600 seconds",
+            deadline,
+        ));
     }
-    let endpoint = imds.endpoint.unwrap_or(defaults.imds_endpoint);
-    crate::imds::ImdsClient::new(&endpoint, Duration::from_secs(1))
-        .map_err(|e| Error(format!("imds.endpoint: {e}")))?;
+    let endpoint = match imds.endpoint {
+        None => defaults.imds_endpoint,
+        Some(text) => text.parse().map_err(Error::Endpoint)?,
+    };
     let dropin_name = kubelet.dropin_name.unwrap_or(defaults.kubelet.dropin_name);
     let name_ok = !dropin_name.is_empty()
         && !dropin_name.starts_with('.')
@@ -536,9 +460,11 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !name_ok {
-        return Err(Error(format!(
-            "kubelet.dropin_name: expected a file name of letters, digits, '.', '_' and '-', got {dropin_name:?}"
-        )));
+        return Err(value_error(
+            "kubelet.dropin_name",
+            "a file name of letters, digits, '.', '_' and '-'",
+            dropin_name,
+        ));
     }
     Ok(Config {
         sizing: SizingOptions {
@@ -558,7 +484,7 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
         log_format: raw.log_format.unwrap_or_default(),
         imds_endpoint: endpoint,
         imds_deadline: Duration::from_secs(deadline),
-        kubelet: KubeletTargets {
+        kubelet: Targets {
             backend: kubelet.backend.unwrap_or(defaults.kubelet.backend),
             nodeadm_config_dir: kubelet
                 .nodeadm_config_dir
@@ -579,7 +505,7 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
     })
 }
 
-fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>, Error> {
+fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<cloudwatch::Settings>, Error> {
     if !raw.enabled.unwrap_or(false) {
         return Ok(None);
     }
@@ -591,32 +517,24 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
         .transpose()?;
     let cluster_name = match (cluster_name, &cluster_name_from) {
         (Some(name), None) => {
-            dimension_value("cloudwatch.cluster_name", &name)?;
+            cloudwatch::dimension_value("cloudwatch.cluster_name", &name)?;
             name
         }
         (None, Some(_)) => String::new(),
-        (Some(_), Some(_)) => {
-            return Err(Error(
-                "cloudwatch.cluster_name_from: expected either cluster_name or cluster_name_from, not both"
-                    .to_owned(),
-            ));
-        }
-        (None, None) => {
-            return Err(Error(
-                "cloudwatch.cluster_name: required when cloudwatch.enabled is true (--cluster-name, or --cluster-name-from)"
-                    .to_owned(),
-            ));
-        }
+        (Some(_), Some(_)) => return Err(Error::ClusterNameTwice),
+        (None, None) => return Err(Error::ClusterNameMissing),
     };
     let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
     if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
-        return Err(Error(format!(
-            "cloudwatch.namespace: expected a custom namespace (not empty, not AWS/...), got {namespace:?}"
-        )));
+        return Err(value_error(
+            "cloudwatch.namespace",
+            "a custom namespace (not empty, not AWS/...)",
+            namespace,
+        ));
     }
-    dimension_value("cloudwatch.namespace", &namespace)?;
+    cloudwatch::dimension_value("cloudwatch.namespace", &namespace)?;
     if let Some(name) = &raw.node_name {
-        dimension_value("cloudwatch.node_name", name)?;
+        cloudwatch::dimension_value("cloudwatch.node_name", name)?;
     }
     let interval = match raw.publish_interval {
         None => Duration::from_secs(60),
@@ -624,14 +542,16 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
     };
     let queue_datums = match raw.queue_datums {
         Some(0) => {
-            return Err(Error(
-                "cloudwatch.queue_datums: expected a positive integer, got 0".to_owned(),
+            return Err(value_error(
+                "cloudwatch.queue_datums",
+                "a positive integer",
+                0,
             ));
         }
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => 10_000,
     };
-    Ok(Some(CloudwatchSettings {
+    Ok(Some(cloudwatch::Settings {
         cluster_name,
         cluster_name_from,
         namespace,
@@ -644,17 +564,6 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<CloudwatchSettings>,
     }))
 }
 
-/// A CloudWatch dimension value: 1 to 255 printable characters.
-pub fn dimension_value(key: &str, value: &str) -> Result<(), Error> {
-    if value.is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
-        Err(Error(format!(
-            "{key}: expected 1 to 255 printable characters, got {value:?}"
-        )))
-    } else {
-        Ok(())
-    }
-}
-
 /// `tag:KEY` or `label:KEY`.
 fn cluster_name_source(text: &str) -> Result<ClusterNameSource, Error> {
     match text.split_once(':') {
@@ -664,10 +573,11 @@ fn cluster_name_source(text: &str) -> Result<ClusterNameSource, Error> {
         Some(("label", key)) if !key.is_empty() && !key.contains([',', '=']) => {
             Ok(ClusterNameSource::Label(key.to_owned()))
         }
-        _ => Err(Error(format!(
-            "cloudwatch.cluster_name_from: expected tag:KEY (an instance tag in IMDS, e.g. \
-             tag:eks:cluster-name) or label:KEY (a kubelet node label), got {text:?}"
-        ))),
+        _ => Err(value_error(
+            "cloudwatch.cluster_name_from",
+            "tag:KEY (an instance tag in IMDS, e.g. tag:eks:cluster-name) or label:KEY (a kubelet node label)",
+            text,
+        )),
     }
 }
 
@@ -675,38 +585,29 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
     let listen = match raw.listen {
         None => defaults.listen,
         Some(text) => text.parse().map_err(|_| {
-            Error(format!(
-                "run.listen: expected an address and port such as 127.0.0.1:61682, got {text:?}"
-            ))
+            value_error(
+                "run.listen",
+                "an address and port such as 127.0.0.1:61682",
+                text,
+            )
         })?,
     };
     let interval = match raw.interval {
         None => defaults.interval,
         Some(text) => interval_key("run.interval", &text)?,
     };
-    let url = |key: &str, value: Option<String>, default: String| -> Result<String, Error> {
-        let value = value.unwrap_or(default);
-        let valid = value
-            .strip_prefix("http://")
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-        if valid && value.parse::<hyper::Uri>().is_ok() {
-            Ok(value)
-        } else {
-            Err(Error(format!(
-                "run.{key}: expected an http:// URL such as http://127.0.0.1:61678/metrics, got {value:?}"
-            )))
-        }
-    };
     Ok(RunSettings {
         listen,
         interval,
-        ipamd_metrics_url: url(
-            "ipamd_metrics_url",
+        ipamd_metrics_url: http_url(
+            "run.ipamd_metrics_url",
+            "an http:// URL such as http://127.0.0.1:61678/metrics",
             raw.ipamd_metrics_url,
             defaults.ipamd_metrics_url,
         )?,
-        ipamd_introspection_url: url(
-            "ipamd_introspection_url",
+        ipamd_introspection_url: http_url(
+            "run.ipamd_introspection_url",
+            "an http:// URL such as http://127.0.0.1:61679/v1/enis",
             raw.ipamd_introspection_url,
             defaults.ipamd_introspection_url,
         )?,
@@ -715,31 +616,38 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
     })
 }
 
-/// An interval key's value: a duration from 1 s to 1 h.
-fn interval_key(key: &str, text: &str) -> Result<Duration, Error> {
-    parse_duration(text)
-        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
-        .ok_or_else(|| {
-            Error(format!(
-                "{key}: expected a duration from 1s to 1h such as 60s or 2m, got {text:?}"
-            ))
-        })
+/// An `http://HOST[:PORT]/PATH` URL (ipamd serves plain HTTP on loopback).
+fn http_url(
+    key: &'static str,
+    expected: &'static str,
+    value: Option<String>,
+    default: hyper::Uri,
+) -> Result<hyper::Uri, Error> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let valid = value
+        .strip_prefix("http://")
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    match value.parse::<hyper::Uri>() {
+        Ok(uri) if valid => Ok(uri),
+        _ => Err(value_error(key, expected, value)),
+    }
 }
 
-/// `500ms`, `1s`, `60s`, `2m`, `1h`, or a bare number of seconds.
+/// An interval key's value: a duration from 1 s to 1 h.
+fn interval_key(key: &'static str, text: &str) -> Result<Duration, Error> {
+    parse_duration(text)
+        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
+        .ok_or_else(|| value_error(key, "a duration from 1s to 1h such as 60s or 2m", text))
+}
+
+/// `500ms`, `1s`, `60s`, `2m`, `1h` (`humantime`'s syntax), or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
+    match text.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).ok(),
     }
 }
 
@@ -831,7 +739,7 @@ mod tests {
         assert_eq!(config.sizing.profile, Profile::Eks);
         assert_eq!(config.sizing.max_pods_cap, Some(CapPolicy::Fixed(200)));
         assert_eq!(config.kubelet.backend, Backend::Flags);
-        assert_eq!(config.imds_endpoint, "http://127.0.0.1:9");
+        assert_eq!(config.imds_endpoint.to_string(), "http://127.0.0.1:9");
     }
 
     #[test]
@@ -1010,8 +918,10 @@ mod tests {
         assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1.5s"), None);
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m 30s"), Some(Duration::from_secs(150)));
         assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("-1s"), None);
     }
 
     #[test]
@@ -1019,7 +929,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent.toml");
         assert!(file_layer(&path, false).unwrap().is_empty());
-        let err = file_layer(&path, true).unwrap_err().to_string();
+        let err = crate::error::Chain(&file_layer(&path, true).unwrap_err()).to_string();
         assert!(
             err.contains("absent.toml") && err.contains("No such file"),
             "{err}"

@@ -1,13 +1,14 @@
 //! Human explanations of a [`Sizing`]: each number with its formula and the values that went
-//! into it, and where the instance data came from. Also the `--output json` document, which
-//! carries the same formulas as strings. Pure text rendering.
+//! into it, and where the instance data came from (`plan`'s default output; `plan -o json`
+//! carries the same [`Formulas`] as strings). Also the `instance-types` table. Pure text
+//! rendering.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::render::KubeletSettings;
-use crate::sizing::{CapPolicy, CpuBand, PodAddressing, Profile, Sizing};
+use super::instance::InstanceFacts;
+use super::sizing::{self, CapPolicy, CpuBand, PodAddressing, Profile, Sizing};
 
 /// Each derived number as a one-line formula with its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,27 +201,60 @@ pub fn explain(s: &Sizing<'_>) -> String {
     out
 }
 
-/// `plan --output json`: the whole result, the formulas and the kubelet settings.
-pub fn json(s: &Sizing<'_>) -> String {
-    #[derive(Serialize)]
-    struct Document<'a, 'b> {
-        #[serde(flatten)]
-        sizing: &'b Sizing<'a>,
-        formulas: Formulas,
-        kubelet: KubeletSettings,
+/// The `instance-types` table: one line per type with its limits and the uncapped ENI pod
+/// number.
+pub fn instance_table(types: &[&InstanceFacts]) -> String {
+    let mut out = format!(
+        "{:<24} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}\n",
+        "TYPE",
+        "VCPUS",
+        "MEM_MIB",
+        "HYPERVISOR",
+        "METAL",
+        "ENIS",
+        "ENIS_PER_CARD",
+        "IPV4",
+        "IPV6",
+        "EFA",
+        "ENI_PODS"
+    );
+    for f in types {
+        let cards = f
+            .enis_per_card
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let eni_pods = sizing::ip_limited_pods(
+            f.default_card_enis(),
+            f.ipv4_per_eni,
+            PodAddressing::SecondaryIp,
+        )
+        .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<24} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}",
+            f.instance_type,
+            f.vcpus,
+            f.memory_mib,
+            f.hypervisor,
+            if f.bare_metal { "yes" } else { "no" },
+            f.default_card_enis(),
+            cards,
+            f.ipv4_per_eni,
+            f.ipv6_per_eni,
+            if f.efa_supported { "yes" } else { "no" },
+            eni_pods
+        );
     }
-    crate::render::to_json(&Document {
-        sizing: s,
-        formulas: formulas(s),
-        kubelet: KubeletSettings::from_sizing(s),
-    })
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instance::{Source, lookup_embedded};
-    use crate::sizing::{SizingOptions, size};
+    use crate::core::instance::{Source, lookup_embedded};
+    use crate::core::sizing::{SizingOptions, size};
 
     fn plan(name: &str, options: SizingOptions) -> Formulas {
         formulas(&size(

@@ -2,16 +2,16 @@
 //! `systemReserved` and `evictionHard`. Pure functions of plain data; every number keeps the
 //! inputs it was computed from, so `explain` can show each formula with its values.
 //!
-//! The formulas are the AWS tools' (reference/eks-ami.md §1.3, §3): the EKS AMI's
-//! `max-pods-calculator.sh` for pods, the shared GKE/EKS ladder for CPU and `11 × pods + 255` MiB
-//! for memory. Where those tools are wrong, nodecap's default profile differs and says so:
+//! The formulas are the AWS tools' (docs/sizing.md): the EKS AMI's `max-pods-calculator.sh`
+//! for pods (awslabs/amazon-eks-ami `templates/al2/runtime/max-pods-calculator.sh`), the
+//! shared GKE/EKS ladder for CPU and `11 × pods + 255` MiB for memory. Where those tools are wrong, nodecap's default profile differs and says so:
 //! memory is reserved for the pods the kubelet will really run (amazon-eks-ami#782, #1698), a
 //! `systemReserved` is set (amazon-eks-ami#661, #1490), and `evictionHard` is complete so the
 //! kubelet's imagefs thresholds are not dropped.
 
 use serde::{Deserialize, Serialize};
 
-use crate::instance::{InstanceFacts, Source};
+use super::instance::{InstanceFacts, Source};
 
 /// Pods that run on the host network and take no pod IP: aws-node and kube-proxy. The `+ 2`
 /// in every max-pods formula.
@@ -23,7 +23,7 @@ pub const EKS_CAP_SMALL: u32 = 110;
 pub const EKS_CAP_LARGE: u32 = 250;
 pub const EKS_CAP_VCPUS: u32 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IpFamily {
     #[default]
@@ -32,7 +32,7 @@ pub enum IpFamily {
 }
 
 /// Which set of reservations to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// The EKS numbers, corrected: capped pods, memory for the pods really run,
@@ -66,17 +66,20 @@ pub enum CapPolicy {
     Fixed(u32),
 }
 
+/// A `max_pods_cap` that is neither `eks`, `none` nor a positive number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected eks, none or a positive pod count, got {0:?}")]
+pub struct CapPolicyError(String);
+
 impl std::str::FromStr for CapPolicy {
-    type Err = String;
+    type Err = CapPolicyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "eks" => Ok(CapPolicy::Eks),
             "none" => Ok(CapPolicy::None),
             n => match n.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(CapPolicy::Fixed(n)),
-                _ => Err(format!(
-                    "expected eks, none or a positive pod count, got {s:?}"
-                )),
+                _ => Err(CapPolicyError(s.to_owned())),
             },
         }
     }
@@ -192,8 +195,8 @@ fn serialize_pairs<S: serde::Serializer>(
     serializer.collect_map(pairs.iter().copied())
 }
 
-/// The kubelet's Linux defaults since 1.30 (reference/kubelet.md §2.1), with memory raised
-/// to 200Mi. All five keys, always: a partial map drops the kubelet's defaults for the rest.
+/// The kubelet's Linux defaults since 1.30 (kubernetes/kubernetes
+/// `pkg/kubelet/eviction/defaults_linux.go`; docs/kubelet.md), with memory raised to 200Mi. All five keys, always: a partial map drops the kubelet's defaults for the rest.
 pub const EVICTION_HARD_NODECAP: &[(&str, &str)] = &[
     ("memory.available", "200Mi"),
     ("nodefs.available", "10%"),
@@ -202,7 +205,8 @@ pub const EVICTION_HARD_NODECAP: &[(&str, &str)] = &[
     ("imagefs.inodesFree", "5%"),
 ];
 
-/// What nodeadm writes (reference/eks-ami.md §3.2): three keys, imagefs thresholds dropped.
+/// What nodeadm writes (awslabs/amazon-eks-ami `nodeadm/internal/kubelet/config.go`;
+/// docs/sizing.md): three keys, imagefs thresholds dropped.
 pub const EVICTION_HARD_EKS: &[(&str, &str)] = &[
     ("memory.available", "100Mi"),
     ("nodefs.available", "10%"),
@@ -404,7 +408,7 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instance::lookup_embedded;
+    use crate::core::instance::lookup_embedded;
 
     fn facts(name: &str) -> &'static InstanceFacts {
         lookup_embedded(name).unwrap_or_else(|| panic!("{name} not in the table"))
@@ -428,7 +432,7 @@ mod tests {
         }
     }
 
-    /// DESIGN.md "Worked examples (cap eks)".
+    /// docs/sizing.md "Worked examples".
     #[test]
     fn design_worked_examples() {
         let pd = SizingOptions {
@@ -460,7 +464,7 @@ mod tests {
         }
     }
 
-    /// reference/eks-ami.md §1.4: the calculator's capped ("rec") and raw numbers.
+    /// docs/sizing.md "The calculator": capped ("rec") and raw.
     #[test]
     #[allow(clippy::type_complexity)]
     fn eks_ami_calculator_table() {
@@ -499,7 +503,7 @@ mod tests {
             assert_eq!(with(true, true, false), raw_cn_pd, "{name} raw CN+PD");
             assert_eq!(with(true, true, true), rec_cn_pd, "{name} rec CN+PD");
         }
-        // §1.4: CN raw on the big types is 688.
+        // Custom networking, raw, on the big types is 688.
         let cn_raw = SizingOptions {
             custom_networking: true,
             ..uncapped()
@@ -508,7 +512,8 @@ mod tests {
         assert_eq!(pods("m5.4xlarge", cn_raw), 205);
     }
 
-    /// reference/eks-ami.md §1.3 test cases and §1.4 multi-card table values.
+    /// The calculator's own test cases (amazon-eks-ami `templates/test/cases/max-pods-cni-*.sh`)
+    /// and multi-card table values (docs/sizing.md).
     #[test]
     fn eks_ami_test_cases_and_multi_card() {
         assert_eq!(pods("m4.xlarge", eks_capped()), 58);
@@ -572,7 +577,7 @@ mod tests {
         };
         assert_eq!(pods("m5.4xlarge", fixed.clone()), 50);
         assert_eq!(pods("m5.large", fixed), 29);
-        // Karpenter's worked example (peers.md §1.6): podsPerCore 4 on m5.large → 8.
+        // Karpenter's podsPerCore (docs/sizing.md): 4 on m5.large → 8.
         let ppc = SizingOptions {
             pods_per_core: Some(4),
             ..Default::default()
@@ -609,7 +614,7 @@ mod tests {
         assert_eq!(pods("m5.large", none), 110);
     }
 
-    /// reference/eks-ami.md §3.1 CPU table and DESIGN.md.
+    /// docs/sizing.md "kube-reserved", CPU.
     #[test]
     fn cpu_ladder() {
         let cases = [
@@ -638,7 +643,7 @@ mod tests {
         assert_eq!(kube_reserved_cpu(2).len(), 2);
     }
 
-    /// reference/eks-ami.md §3.1 memory table and DESIGN.md.
+    /// docs/sizing.md "kube-reserved", memory.
     #[test]
     fn memory_formula() {
         let cases = [
@@ -696,7 +701,7 @@ mod tests {
         assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (250, 3005));
     }
 
-    /// nodeadm parity (reference/eks-ami.md §3.2): uncapped, memory from the ENI number
+    /// nodeadm parity (docs/sizing.md "nodeadm"): uncapped, memory from the ENI number
     /// even when maxPods is overridden, three eviction keys, no systemReserved.
     #[test]
     fn eks_profile_matches_nodeadm() {

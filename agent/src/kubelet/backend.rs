@@ -9,30 +9,50 @@
 //!
 //! nodecap only ever writes the one file of the chosen backend: a user's own drop-ins, higher
 //! or lower in priority, are never touched. [`detect`] looks at the node (I/O); [`render`]
-//! and the merge functions are pure.
+//! and the merges are pure.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::config::{Backend, KubeletTargets};
-use crate::render::{self, KubeletSettings};
+use super::settings::KubeletSettings;
+use super::{Backend, Targets, flags, render as format};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot tell where the kubelet reads its settings: none of {0} exists; set kubelet.backend \
-         (--backend nodeadm|kubelet-dropin|kubelet-config|flags)"
+        "cannot tell where the kubelet reads its settings: none of {candidates} exists; set \
+         kubelet.backend (--backend nodeadm|kubelet-dropin|kubelet-config|flags)"
     )]
-    NotDetected(String),
-    #[error("{path}: {what}")]
-    Existing { path: PathBuf, what: String },
+    NotDetected { candidates: String },
+    #[error("{path}: the kubelet config file to merge into does not exist")]
+    NothingToMerge { path: PathBuf },
+    #[error("{path}")]
+    Malformed { path: PathBuf, source: MergeError },
+    #[error("{path}")]
+    Render {
+        path: PathBuf,
+        source: format::Error,
+    },
+}
+
+/// Why an existing file cannot take nodecap's settings.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("expected a KubeletConfiguration JSON object")]
+    NotJson(#[source] serde_json::Error),
+    #[error("expected a KubeletConfiguration JSON object")]
+    NotAnObject,
+    #[error("{field}: expected an object")]
+    FieldNotAnObject { field: &'static str },
+    #[error(transparent)]
+    Flags(#[from] flags::Error),
 }
 
 /// The backend `auto` picks: the first whose target exists, in the order nodeadm's drop-in
 /// directory, the kubelet's `--config-dir`, the kubelet's config file, the environment file.
-/// Returns the backend and why it was chosen.
-pub fn detect(targets: &KubeletTargets) -> Result<(Backend, String), Error> {
+/// Returns the backend and the path that decided it.
+pub fn detect(targets: &Targets) -> Result<(Backend, PathBuf), Error> {
     let candidates = [
         (Backend::Nodeadm, &targets.nodeadm_config_dir),
         (Backend::KubeletDropin, &targets.kubelet_config_dir),
@@ -41,20 +61,20 @@ pub fn detect(targets: &KubeletTargets) -> Result<(Backend, String), Error> {
     ];
     for (backend, path) in candidates {
         if path.exists() {
-            return Ok((backend, format!("{} exists", path.display())));
+            return Ok((backend, path.clone()));
         }
     }
-    Err(Error::NotDetected(
-        candidates
+    Err(Error::NotDetected {
+        candidates: candidates
             .iter()
             .map(|(_, p)| p.display().to_string())
             .collect::<Vec<_>>()
             .join(", "),
-    ))
+    })
 }
 
 /// The file a backend writes.
-pub fn target_path(backend: Backend, targets: &KubeletTargets) -> PathBuf {
+pub fn target_path(backend: Backend, targets: &Targets) -> PathBuf {
     let name = &targets.dropin_name;
     match backend {
         Backend::Nodeadm | Backend::Auto => targets.nodeadm_config_dir.join(format!("{name}.yaml")),
@@ -64,54 +84,71 @@ pub fn target_path(backend: Backend, targets: &KubeletTargets) -> PathBuf {
     }
 }
 
-/// What the backend's file must contain. `existing` is the file's current content, needed by
-/// the merging backends (`kubelet-config` requires it).
+/// What the backend's file at `path` must contain. `existing` is the file's current content,
+/// needed by the merging backends (`kubelet-config` requires it).
 pub fn render(
     backend: Backend,
-    path: &std::path::Path,
+    path: &Path,
     settings: &KubeletSettings,
     header: &str,
     existing: Option<&str>,
 ) -> Result<String, Error> {
+    let rendered = |result: Result<String, format::Error>| {
+        result.map_err(|source| Error::Render {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let malformed = |source: MergeError| Error::Malformed {
+        path: path.to_owned(),
+        source,
+    };
     match backend {
-        Backend::Nodeadm | Backend::Auto => Ok(render::nodeconfig(settings, header)),
-        Backend::KubeletDropin => Ok(render::kubelet_config(settings)),
+        Backend::Nodeadm | Backend::Auto => rendered(format::nodeconfig(settings, header)),
+        Backend::KubeletDropin => rendered(format::kubelet_config(settings)),
         Backend::KubeletConfig => {
-            let existing = existing.ok_or_else(|| Error::Existing {
+            let existing = existing.ok_or_else(|| Error::NothingToMerge {
                 path: path.to_owned(),
-                what: "the kubelet config file to merge into does not exist".to_owned(),
             })?;
-            merge_kubelet_config(existing, settings).map_err(|what| Error::Existing {
-                path: path.to_owned(),
-                what,
-            })
+            let merged = merge_kubelet_config(existing, settings).map_err(malformed)?;
+            rendered(format::to_json("KubeletConfiguration", &merged))
         }
-        Backend::Flags => Ok(merge_env_file(existing.unwrap_or_default(), settings)),
+        Backend::Flags => {
+            let ours: Vec<String> = format::kubelet_flags(settings)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            flags::merge(existing.unwrap_or_default(), &ours)
+                .map_err(|e| malformed(MergeError::Flags(e)))
+        }
     }
 }
 
 /// Sets maxPods and nodecap's keys of kubeReserved, systemReserved and evictionHard in a
 /// kubelet config JSON. Every other field, and other keys of those maps, keep their values and
 /// their order.
-pub fn merge_kubelet_config(existing: &str, settings: &KubeletSettings) -> Result<String, String> {
-    let mut doc: Value = serde_json::from_str(existing)
-        .map_err(|e| format!("expected a KubeletConfiguration JSON object: {e}"))?;
+pub fn merge_kubelet_config(
+    existing: &str,
+    settings: &KubeletSettings,
+) -> Result<Value, MergeError> {
+    let mut doc: Value = serde_json::from_str(existing).map_err(MergeError::NotJson)?;
     let Some(object) = doc.as_object_mut() else {
-        return Err("expected a KubeletConfiguration JSON object".to_owned());
+        return Err(MergeError::NotAnObject);
     };
     object.insert("maxPods".to_owned(), Value::from(settings.max_pods));
-    let mut merge_map = |field: &str, entries: Vec<(&str, String)>| -> Result<(), String> {
-        let map = object
-            .entry(field)
-            .or_insert_with(|| Value::Object(Map::new()));
-        let Some(map) = map.as_object_mut() else {
-            return Err(format!("{field}: expected an object"));
+    let mut merge_map =
+        |field: &'static str, entries: Vec<(&str, String)>| -> Result<(), MergeError> {
+            let map = object
+                .entry(field)
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Some(map) = map.as_object_mut() else {
+                return Err(MergeError::FieldNotAnObject { field });
+            };
+            for (key, value) in entries {
+                map.insert(key.to_owned(), Value::String(value));
+            }
+            Ok(())
         };
-        for (key, value) in entries {
-            map.insert(key.to_owned(), Value::String(value));
-        }
-        Ok(())
-    };
     merge_map(
         "kubeReserved",
         settings
@@ -134,78 +171,19 @@ pub fn merge_kubelet_config(existing: &str, settings: &KubeletSettings) -> Resul
             .map(|(k, v)| (*k, (*v).to_owned()))
             .collect(),
     )?;
-    Ok(render::to_json(&doc))
-}
-
-const EXTRA_ARGS: &str = "KUBELET_EXTRA_ARGS";
-
-/// Sets `KUBELET_EXTRA_ARGS` in an environment file: the user's own flags stay, the flags
-/// nodecap sets (`--max-pods`, `--kube-reserved`, `--system-reserved`, `--eviction-hard`)
-/// are replaced. Other lines are kept as they are.
-pub fn merge_env_file(existing: &str, settings: &KubeletSettings) -> String {
-    let flags = render::kubelet_flags(settings);
-    let ours: Vec<&str> = flags.split_whitespace().collect();
-    let owned: Vec<&str> = ours
-        .iter()
-        .filter_map(|flag| flag.split_once('=').map(|(name, _)| name))
-        .collect();
-    let assignment = |mut args: Vec<String>| {
-        args.extend(ours.iter().map(|flag| (*flag).to_owned()));
-        format!("{EXTRA_ARGS}=\"{}\"", args.join(" "))
-    };
-    let mut found = false;
-    let mut lines: Vec<String> = Vec::new();
-    for line in existing.lines() {
-        match line
-            .strip_prefix(EXTRA_ARGS)
-            .and_then(|rest| rest.strip_prefix('='))
-        {
-            Some(value) if !found => {
-                found = true;
-                lines.push(assignment(without_flags(unquote(value), &owned)));
-            }
-            _ => lines.push(line.to_owned()),
-        }
-    }
-    if !found {
-        lines.push(assignment(Vec::new()));
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    out
-}
-
-fn unquote(value: &str) -> &str {
-    let v = value.trim();
-    for q in ['"', '\''] {
-        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
-            return inner;
-        }
-    }
-    v
-}
-
-/// Drops `--name=value` and `--name value` for every owned name.
-fn without_flags(args: &str, owned: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut tokens = args.split_whitespace();
-    while let Some(token) = tokens.next() {
-        let name = token.split_once('=').map_or(token, |(n, _)| n);
-        if owned.contains(&name) {
-            if !token.contains('=') {
-                tokens.next();
-            }
-            continue;
-        }
-        out.push(token.to_owned());
-    }
-    out
+    Ok(doc)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::tests::m5_large as m5;
+    use crate::kubelet::settings::tests::m5_large as m5;
+    use crate::kubelet::tests::targets_in;
+
+    fn merged(existing: &str) -> Result<String, MergeError> {
+        merge_kubelet_config(existing, &m5())
+            .map(|doc| format::to_json("KubeletConfiguration", &doc).unwrap())
+    }
 
     #[test]
     fn kubelet_config_merge_keeps_foreign_fields_and_order() {
@@ -214,8 +192,8 @@ mod tests {
             "kubeReserved":{"cpu":"10m","pid":"1000"},
             "evictionHard":{"pid.available":"5%","memory.available":"100Mi"},
             "providerID":"aws:///us-east-1a/i-1"}"#;
-        let merged = merge_kubelet_config(existing, &m5()).unwrap();
-        let doc: Value = serde_json::from_str(&merged).unwrap();
+        let text = merged(existing).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = doc
             .as_object()
             .unwrap()
@@ -244,28 +222,29 @@ mod tests {
         assert_eq!(doc["evictionHard"]["imagefs.inodesFree"], "5%");
         assert_eq!(doc["providerID"], "aws:///us-east-1a/i-1");
         // Merging again changes nothing.
-        assert_eq!(merge_kubelet_config(&merged, &m5()).unwrap(), merged);
-        assert!(
-            merge_kubelet_config("[1]", &m5())
-                .unwrap_err()
-                .contains("JSON object")
-        );
-        assert!(
-            merge_kubelet_config("maxPods: 3", &m5())
-                .unwrap_err()
-                .contains("JSON object")
-        );
-        assert!(
-            merge_kubelet_config(r#"{"kubeReserved":"x"}"#, &m5())
-                .unwrap_err()
-                .contains("kubeReserved")
+        assert_eq!(merged(&text).unwrap(), text);
+        assert!(matches!(merged("[1]"), Err(MergeError::NotAnObject)));
+        assert!(matches!(merged("maxPods: 3"), Err(MergeError::NotJson(_))));
+        assert_eq!(
+            merged(r#"{"kubeReserved":"x"}"#).unwrap_err().to_string(),
+            "kubeReserved: expected an object"
         );
     }
 
     #[test]
     fn env_file_keeps_user_flags_and_lines() {
+        let env = |existing: &str| {
+            render(
+                Backend::Flags,
+                Path::new("kubelet"),
+                &m5(),
+                "",
+                Some(existing),
+            )
+            .unwrap()
+        };
         let existing = "# managed by the AMI\nKUBELET_EXTRA_ARGS=\"--node-labels=a=b --max-pods 58 --kube-reserved=cpu=1\"\nOTHER=1\n";
-        let merged = merge_env_file(existing, &m5());
+        let merged = env(existing);
         let lines: Vec<&str> = merged.lines().collect();
         assert_eq!(lines[0], "# managed by the AMI");
         assert!(
@@ -278,8 +257,8 @@ mod tests {
         assert_eq!(lines[1].matches("--max-pods").count(), 1);
         assert_eq!(lines[1].matches("--kube-reserved").count(), 1);
         assert_eq!(lines[2], "OTHER=1");
-        assert_eq!(merge_env_file(&merged, &m5()), merged, "idempotent");
-        let fresh = merge_env_file("", &m5());
+        assert_eq!(env(&merged), merged, "idempotent");
+        let fresh = env("");
         assert_eq!(fresh.lines().count(), 1);
         assert!(fresh.starts_with("KUBELET_EXTRA_ARGS=\"--max-pods=29 "));
     }
@@ -287,14 +266,7 @@ mod tests {
     #[test]
     fn detection_order() {
         let dir = tempfile::tempdir().unwrap();
-        let targets = KubeletTargets {
-            backend: Backend::Auto,
-            nodeadm_config_dir: dir.path().join("nodeadm.d"),
-            kubelet_config_dir: dir.path().join("config.json.d"),
-            kubelet_config: dir.path().join("config.json"),
-            kubelet_env_file: dir.path().join("kubelet.env"),
-            dropin_name: "40-nodecap".to_owned(),
-        };
+        let targets = targets_in(dir.path());
         let err = detect(&targets).unwrap_err().to_string();
         assert!(
             err.contains("nodeadm.d") && err.contains("kubelet.env") && err.contains("--backend"),
@@ -309,7 +281,7 @@ mod tests {
         std::fs::create_dir(&targets.nodeadm_config_dir).unwrap();
         let (backend, why) = detect(&targets).unwrap();
         assert_eq!(backend, Backend::Nodeadm);
-        assert!(why.ends_with("nodeadm.d exists"));
+        assert!(why.ends_with("nodeadm.d"));
         assert!(target_path(backend, &targets).ends_with("nodeadm.d/40-nodecap.yaml"));
     }
 }

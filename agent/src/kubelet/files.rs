@@ -7,14 +7,15 @@
 //! 3. the kubelet's `--config-dir` drop-ins (`*.conf`), by file name;
 //! 4. `KUBELET_EXTRA_ARGS` flags in the environment file (flags beat files).
 //!
-//! JSON and YAML are both read (YAML through `serde-saphyr`). With none of these files on the
-//! node the collector is not applicable; a file that does not parse fails it, naming the file.
+//! JSON and YAML are both read (YAML through `serde-saphyr`), `KUBELET_EXTRA_ARGS` through
+//! [`flags`]. `Ok(None)` when none of these files is on the node; a file that does not parse
+//! is an error naming the file.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::config::KubeletTargets;
+use super::{Targets, flags};
 
 /// The kubelet's effective settings, each with the file it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +35,45 @@ pub struct Settings {
     pub system_reserved_memory: Option<u64>,
 }
 
+/// A kubelet file that cannot be read or understood.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}")]
+    Parse { path: PathBuf, source: ParseError },
+}
+
+/// What is wrong with a kubelet file's content.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("expected JSON or YAML: {detail}")]
+    NotDocument { detail: String },
+    #[error("expected a KubeletConfiguration object")]
+    NotAnObject,
+    #[error("maxPods: expected a pod count, got {value}")]
+    MaxPods { value: Value },
+    #[error("{map}.memory: expected a quantity string such as \"574Mi\", got {value}")]
+    MemoryNotAString { map: &'static str, value: Value },
+    #[error("{field}")]
+    Quantity {
+        field: &'static str,
+        source: QuantityError,
+    },
+    #[error("--max-pods: expected a pod count, got {value:?}")]
+    MaxPodsFlag { value: String },
+    #[error(transparent)]
+    Flags(#[from] flags::Error),
+}
+
+/// A Kubernetes quantity nodecap cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a quantity such as 574Mi or 1Gi, got {0:?}")]
+pub struct QuantityError(String);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     NodeConfig,
@@ -41,8 +81,22 @@ enum Kind {
     EnvFile,
 }
 
+fn read_file(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn parse_error(path: &Path) -> impl FnOnce(ParseError) -> Error + '_ {
+    move |source| Error::Parse {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Reads the files of `targets`: `Ok(None)` when none exists.
-pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
+pub fn read(targets: &Targets) -> Result<Option<KubeletView>, Error> {
     let mut files = Vec::new();
     files.extend(
         dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])?
@@ -65,14 +119,13 @@ pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
     }
     let mut view = KubeletView::default();
     for (path, kind) in files {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_file(&path)?;
         let settings = match kind {
             Kind::NodeConfig => parse_nodeconfig(&text),
             Kind::KubeletConfig => parse_kubelet_config(&text),
             Kind::EnvFile => parse_env_file(&text),
         }
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(parse_error(&path))?;
         if let Some(n) = settings.max_pods {
             view.max_pods = Some((n, path.clone()));
         }
@@ -90,29 +143,23 @@ pub fn read(targets: &KubeletTargets) -> Result<Option<KubeletView>, String> {
 /// The labels the kubelet registers the node with (`--node-labels`): from nodeadm
 /// `NodeConfig` drop-ins' `spec.kubelet.flags`, then `KUBELET_EXTRA_ARGS` in the environment
 /// file; a later value for a key wins.
-pub fn node_labels(targets: &KubeletTargets) -> Result<Vec<(String, String)>, String> {
-    let mut flags: Vec<String> = Vec::new();
+pub fn node_labels(targets: &Targets) -> Result<Vec<(String, String)>, Error> {
+    let mut args: Vec<String> = Vec::new();
     for path in dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])? {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let doc = parse_document(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let doc = parse_document(&read_file(&path)?).map_err(parse_error(&path))?;
         if let Some(Value::Array(list)) = doc.pointer("/spec/kubelet/flags") {
-            flags.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            args.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
         }
     }
-    if targets.kubelet_env_file.is_file() {
-        let path = &targets.kubelet_env_file;
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        flags.extend(extra_args(&text).into_iter().map(str::to_owned));
+    let path = &targets.kubelet_env_file;
+    if path.is_file() {
+        let text = read_file(path)?;
+        args.extend(flags::extra_args(&text).map_err(|e| parse_error(path)(ParseError::Flags(e)))?);
     }
+    // A `--node-labels` without a value labels nothing.
+    let values = flags::values_of(&args, "--node-labels").unwrap_or_default();
     let mut labels: Vec<(String, String)> = Vec::new();
-    let mut words = flags.iter().map(String::as_str);
-    while let Some(word) = words.next() {
-        let value = match word.split_once('=') {
-            Some(("--node-labels", v)) => v,
-            None if word == "--node-labels" => words.next().unwrap_or_default(),
-            _ => continue,
-        };
+    for value in values {
         for pair in value.split(',').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             labels.retain(|(k, _)| k != key);
@@ -122,19 +169,16 @@ pub fn node_labels(targets: &KubeletTargets) -> Result<Vec<(String, String)>, St
     Ok(labels)
 }
 
-/// The words of `KUBELET_EXTRA_ARGS` in an environment file.
-fn extra_args(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter_map(|line| line.trim().strip_prefix("KUBELET_EXTRA_ARGS="))
-        .flat_map(|value| value.trim().trim_matches(['"', '\'']).split_whitespace())
-        .collect()
-}
-
-fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, String> {
+fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(source) => {
+            return Err(Error::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -150,30 +194,27 @@ fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn parse_document(text: &str) -> Result<Value, String> {
-    serde_saphyr::from_str::<Value>(text).map_err(|e| {
-        format!(
-            "expected JSON or YAML: {}",
-            e.to_string().lines().next().unwrap_or_default()
-        )
+fn parse_document(text: &str) -> Result<Value, ParseError> {
+    serde_saphyr::from_str::<Value>(text).map_err(|e| ParseError::NotDocument {
+        detail: e.to_string().lines().next().unwrap_or_default().to_owned(),
     })
 }
 
 /// A `KubeletConfiguration` (file or drop-in), JSON or YAML.
-pub fn parse_kubelet_config(text: &str) -> Result<Settings, String> {
+pub fn parse_kubelet_config(text: &str) -> Result<Settings, ParseError> {
     let doc = parse_document(text)?;
     if doc.is_null() {
         return Ok(Settings::default());
     }
     if !doc.is_object() {
-        return Err("expected a KubeletConfiguration object".to_owned());
+        return Err(ParseError::NotAnObject);
     }
     from_config(&doc)
 }
 
 /// A nodeadm `NodeConfig`: its `spec.kubelet.config`. Other documents (and other kinds in
 /// a multi-document drop-in) contribute nothing.
-pub fn parse_nodeconfig(text: &str) -> Result<Settings, String> {
+pub fn parse_nodeconfig(text: &str) -> Result<Settings, ParseError> {
     let doc = parse_document(text)?;
     match doc.pointer("/spec/kubelet/config") {
         Some(config) => from_config(config),
@@ -181,90 +222,72 @@ pub fn parse_nodeconfig(text: &str) -> Result<Settings, String> {
     }
 }
 
-fn from_config(config: &Value) -> Result<Settings, String> {
+fn from_config(config: &Value) -> Result<Settings, ParseError> {
     let max_pods = match config.get("maxPods") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_u64()
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| format!("maxPods: expected a pod count, got {v}"))?,
+                .ok_or_else(|| ParseError::MaxPods { value: v.clone() })?,
         ),
     };
-    let memory = |map: &str| -> Result<Option<u64>, String> {
-        match config.pointer(&format!("/{map}/memory")) {
+    let memory = |map: &'static str, field: &'static str| -> Result<Option<u64>, ParseError> {
+        match config.get(map).and_then(|m| m.get("memory")) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(q)) => parse_quantity(q)
                 .map(Some)
-                .map_err(|e| format!("{map}.memory: {e}")),
-            Some(v) => Err(format!(
-                "{map}.memory: expected a quantity string such as \"574Mi\", got {v}"
-            )),
+                .map_err(|source| ParseError::Quantity { field, source }),
+            Some(v) => Err(ParseError::MemoryNotAString {
+                map,
+                value: v.clone(),
+            }),
         }
     };
     Ok(Settings {
         max_pods,
-        kube_reserved_memory: memory("kubeReserved")?,
-        system_reserved_memory: memory("systemReserved")?,
+        kube_reserved_memory: memory("kubeReserved", "kubeReserved.memory")?,
+        system_reserved_memory: memory("systemReserved", "systemReserved.memory")?,
     })
 }
 
 /// `KUBELET_EXTRA_ARGS` in an environment file: `--max-pods`, `--kube-reserved`,
-/// `--system-reserved` (as `--flag=value` or `--flag value`).
-pub fn parse_env_file(text: &str) -> Result<Settings, String> {
+/// `--system-reserved` (as `--flag=value` or `--flag value`; the last one wins).
+pub fn parse_env_file(text: &str) -> Result<Settings, ParseError> {
+    let args = flags::extra_args(text)?;
     let mut settings = Settings::default();
-    let words = extra_args(text);
-    let mut i = 0;
-    while i < words.len() {
-        let (flag, inline) = match words[i].split_once('=') {
-            Some((f, v)) => (f, Some(v)),
-            None => (words[i], None),
-        };
-        let takes = ["--max-pods", "--kube-reserved", "--system-reserved"].contains(&flag);
-        let arg = match inline {
-            Some(v) => Some(v),
-            None if takes => {
-                i += 1;
-                words.get(i).copied()
-            }
-            None => None,
-        };
-        match (flag, arg) {
-            ("--max-pods", Some(v)) => {
-                settings.max_pods = Some(
-                    v.parse()
-                        .map_err(|_| format!("--max-pods: expected a pod count, got {v:?}"))?,
-                );
-            }
-            ("--kube-reserved", Some(v)) => {
-                settings.kube_reserved_memory =
-                    reserved_memory(flag, v)?.or(settings.kube_reserved_memory)
-            }
-            ("--system-reserved", Some(v)) => {
-                settings.system_reserved_memory =
-                    reserved_memory(flag, v)?.or(settings.system_reserved_memory)
-            }
-            (f, None) if takes => return Err(format!("{f}: expected a value")),
-            _ => {}
-        }
-        i += 1;
+    for value in flags::values_of(&args, "--max-pods")? {
+        settings.max_pods = Some(value.parse().map_err(|_| ParseError::MaxPodsFlag {
+            value: value.to_owned(),
+        })?);
+    }
+    for value in flags::values_of(&args, "--kube-reserved")? {
+        settings.kube_reserved_memory =
+            reserved_memory("--kube-reserved", value)?.or(settings.kube_reserved_memory);
+    }
+    for value in flags::values_of(&args, "--system-reserved")? {
+        settings.system_reserved_memory =
+            reserved_memory("--system-reserved", value)?.or(settings.system_reserved_memory);
     }
     Ok(settings)
 }
 
-fn reserved_memory(flag: &str, value: &str) -> Result<Option<u64>, String> {
+fn reserved_memory(flag: &'static str, value: &str) -> Result<Option<u64>, ParseError> {
     for pair in value.split(',') {
         if let Some(q) = pair.strip_prefix("memory=") {
             return parse_quantity(q)
                 .map(Some)
-                .map_err(|e| format!("{flag}: {e}"));
+                .map_err(|source| ParseError::Quantity {
+                    field: flag,
+                    source,
+                });
         }
     }
     Ok(None)
 }
 
 /// A Kubernetes memory quantity in bytes: `574Mi`, `1Gi`, `100M`, `1.5Gi`, `1e9`, `1024`.
-pub fn parse_quantity(text: &str) -> Result<u64, String> {
-    let bad = || format!("expected a quantity such as 574Mi or 1Gi, got {text:?}");
+pub fn parse_quantity(text: &str) -> Result<u64, QuantityError> {
+    let bad = || QuantityError(text.to_owned());
     let text = text.trim();
     let split = text
         .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
@@ -296,6 +319,8 @@ pub fn parse_quantity(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Chain;
+    use crate::kubelet::tests::targets_in;
 
     #[test]
     fn quantities() {
@@ -309,6 +334,7 @@ mod tests {
             assert!(
                 parse_quantity(bad)
                     .unwrap_err()
+                    .to_string()
                     .contains("expected a quantity"),
                 "{bad}"
             );
@@ -326,21 +352,14 @@ mod tests {
             "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 58\n";
         assert_eq!(parse_kubelet_config(yaml).unwrap().max_pods, Some(58));
         assert_eq!(parse_kubelet_config("").unwrap(), Settings::default());
+        let err = |text: &str| Chain(&parse_kubelet_config(text).unwrap_err()).to_string();
+        assert!(err(r#"{"maxPods":"many"}"#).starts_with("maxPods: expected a pod count"));
+        assert!(err(r#"{"kubeReserved":{"memory":5}}"#).starts_with("kubeReserved.memory"));
         assert!(
-            parse_kubelet_config(r#"{"maxPods":"many"}"#)
-                .unwrap_err()
-                .starts_with("maxPods: expected a pod count")
+            err(r#"{"kubeReserved":{"memory":"lots"}}"#)
+                .starts_with("kubeReserved.memory: expected a quantity")
         );
-        assert!(
-            parse_kubelet_config(r#"{"kubeReserved":{"memory":5}}"#)
-                .unwrap_err()
-                .starts_with("kubeReserved.memory")
-        );
-        assert!(
-            parse_kubelet_config("[1, 2]")
-                .unwrap_err()
-                .contains("KubeletConfiguration")
-        );
+        assert!(err("[1, 2]").contains("KubeletConfiguration"));
     }
 
     #[test]
@@ -373,25 +392,15 @@ mod tests {
         assert!(
             parse_env_file("KUBELET_EXTRA_ARGS=--max-pods=lots")
                 .unwrap_err()
+                .to_string()
                 .starts_with("--max-pods")
         );
         assert!(
             parse_env_file("KUBELET_EXTRA_ARGS=--max-pods")
                 .unwrap_err()
+                .to_string()
                 .contains("expected a value")
         );
-    }
-
-    /// The kubelet's files under `root`, named as on a node.
-    fn targets_in(root: &std::path::Path) -> KubeletTargets {
-        KubeletTargets {
-            backend: crate::config::Backend::Auto,
-            nodeadm_config_dir: root.join("nodeadm.d"),
-            kubelet_config_dir: root.join("config.json.d"),
-            kubelet_config: root.join("config.json"),
-            kubelet_env_file: root.join("kubelet.env"),
-            dropin_name: "40-nodecap".to_owned(),
-        }
     }
 
     #[test]
@@ -424,7 +433,8 @@ mod tests {
             ]
         );
         std::fs::write(p("nodeadm.d/20-bad.yaml"), "spec: [").unwrap();
-        assert!(node_labels(&targets).unwrap_err().contains("20-bad.yaml"));
+        let err = node_labels(&targets).unwrap_err();
+        assert!(err.to_string().ends_with("20-bad.yaml"), "{err}");
     }
 
     #[test]
@@ -458,11 +468,12 @@ mod tests {
             Some((12, p("kubelet.env")))
         );
         std::fs::write(p("config.json"), "{").unwrap();
-        assert!(read(&targets).unwrap_err().starts_with(&format!(
+        let err = read(&targets).unwrap_err();
+        assert!(Chain(&err).to_string().starts_with(&format!(
             "{}: expected JSON or YAML",
             p("config.json").display()
         )));
-        let empty = KubeletTargets {
+        let empty = Targets {
             nodeadm_config_dir: p("x"),
             kubelet_config_dir: p("y"),
             kubelet_config: p("z"),

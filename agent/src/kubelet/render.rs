@@ -1,58 +1,45 @@
-//! Wire formats for the kubelet settings a [`Sizing`] decides: a `KubeletConfiguration`, kubelet
-//! flags, a nodeadm `NodeConfig`, Bottlerocket settings and a Karpenter `EC2NodeClass` block.
-//! Pure functions from the sizing to text; `init` writes these same strings to disk.
+//! Wire formats for [`KubeletSettings`]: a `KubeletConfiguration`, kubelet flags, a nodeadm
+//! `NodeConfig`, Bottlerocket settings and a Karpenter `EC2NodeClass` block. Pure functions
+//! from the settings to text; `init` writes these same strings to disk.
 //!
-//! Shapes are from reference/kubelet.md §6–9: only the keys `cpu`, `memory` and
-//! `ephemeral-storage` in reserved maps (Bottlerocket rejects `pid`), every value a quoted
-//! string, and the complete `evictionHard` map the profile chose.
+//! Shapes are the consumers' own (docs/kubelet.md): only the keys `cpu`, `memory` and
+//! `ephemeral-storage` in reserved maps, every value a quoted string, and the complete
+//! `evictionHard` map the profile chose. Every function returns a `Result`: a document that
+//! cannot be encoded is an error, never an empty file.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::sizing::{Reservation, Sizing};
+use super::settings::KubeletSettings;
 
-/// The `KubeletConfiguration` fields nodecap owns, in the kubelet's JSON names. Every format
-/// is rendered from this one value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KubeletSettings {
-    pub max_pods: u32,
-    pub kube_reserved: BTreeMap<&'static str, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_reserved: Option<BTreeMap<&'static str, String>>,
-    pub eviction_hard: BTreeMap<&'static str, &'static str>,
-}
-
-impl KubeletSettings {
-    pub fn from_sizing(sizing: &Sizing<'_>) -> Self {
-        KubeletSettings {
-            max_pods: sizing.max_pods,
-            kube_reserved: reservation_map(&sizing.kube_reserved),
-            system_reserved: sizing.system_reserved.as_ref().map(reservation_map),
-            eviction_hard: sizing.eviction_hard.iter().copied().collect(),
-        }
-    }
-}
-
-/// `{cpu: "70m", ephemeral-storage: "1Gi", memory: "574Mi"}`.
-fn reservation_map(r: &Reservation) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("cpu", format!("{}m", r.cpu_millis)),
-        ("memory", format!("{}Mi", r.memory_mib)),
-        (
-            "ephemeral-storage",
-            format!("{}Gi", r.ephemeral_storage_gib),
-        ),
-    ])
+/// A document that could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot encode the {format} document")]
+    Json {
+        format: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("cannot encode the {format} document")]
+    Yaml {
+        format: &'static str,
+        source: serde_saphyr::SerializeError,
+    },
+    #[error("cannot encode the {format} document")]
+    Toml {
+        format: &'static str,
+        source: toml::ser::Error,
+    },
 }
 
 pub const KUBELET_API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
 pub const NODECONFIG_API_VERSION: &str = "node.eks.aws/v1alpha1";
 
 /// A complete `KubeletConfiguration` JSON document: valid as a `--config-dir` drop-in, which
-/// must carry `apiVersion` and `kind` (reference/kubelet.md §4.2).
-pub fn kubelet_config(settings: &KubeletSettings) -> String {
+/// must carry `apiVersion` and `kind` (kubernetes/kubernetes `cmd/kubelet/app/server.go`
+/// `mergeKubeletConfigurations`; docs/kubelet.md).
+pub fn kubelet_config(settings: &KubeletSettings) -> Result<String, Error> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Document<'a> {
@@ -66,11 +53,11 @@ pub fn kubelet_config(settings: &KubeletSettings) -> String {
         kind: "KubeletConfiguration",
         settings,
     };
-    to_json(&doc)
+    to_json("KubeletConfiguration", &doc)
 }
 
 /// Kubelet flags on one line, in the syntax the kubelet's map flags parse: `k=v` pairs for
-/// reservations, `signal<value` pairs for eviction (reference/kubelet.md §6). A map flag
+/// reservations, `signal<value` pairs for eviction (docs/kubelet.md "Flags"). A map flag
 /// replaces the config file's whole map, which is why every key is always given. Quote the
 /// line in a shell (`<`); an `EnvironmentFile` needs no quoting.
 pub fn kubelet_flags(settings: &KubeletSettings) -> String {
@@ -100,7 +87,7 @@ pub fn kubelet_flags(settings: &KubeletSettings) -> String {
 
 /// A nodeadm `NodeConfig` drop-in for `/etc/eks/nodeadm.d/` (AL2023): `spec.kubelet.config`
 /// holds the settings; nodeadm adds `apiVersion`/`kind` when it writes its kubelet drop-in.
-pub fn nodeconfig(settings: &KubeletSettings, header: &str) -> String {
+pub fn nodeconfig(settings: &KubeletSettings, header: &str) -> Result<String, Error> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct NodeConfig<'a> {
@@ -123,11 +110,12 @@ pub fn nodeconfig(settings: &KubeletSettings, header: &str) -> String {
             kubelet: Kubelet { config: settings },
         },
     };
-    with_header(header, "#", &to_yaml(&doc))
+    Ok(with_header(header, "#", &to_yaml("NodeConfig", &doc)?))
 }
 
-/// A Karpenter `EC2NodeClass` `spec.kubelet` block (v1 API; reference/kubelet.md §7).
-pub fn karpenter(settings: &KubeletSettings, header: &str) -> String {
+/// A Karpenter `EC2NodeClass` `spec.kubelet` block (v1 API; aws/karpenter-provider-aws
+/// `pkg/apis/v1/ec2nodeclass.go`; docs/kubelet.md).
+pub fn karpenter(settings: &KubeletSettings, header: &str) -> Result<String, Error> {
     #[derive(Serialize)]
     struct Doc<'a> {
         spec: Spec<'a>,
@@ -139,12 +127,12 @@ pub fn karpenter(settings: &KubeletSettings, header: &str) -> String {
     let doc = Doc {
         spec: Spec { kubelet: settings },
     };
-    with_header(header, "#", &to_yaml(&doc))
+    Ok(with_header(header, "#", &to_yaml("EC2NodeClass", &doc)?))
 }
 
-/// Bottlerocket user data: `settings.kubernetes` keys (reference/kubelet.md §8). Eviction
-/// signals contain dots, so the TOML encoder quotes them.
-pub fn bottlerocket(settings: &KubeletSettings, header: &str) -> String {
+/// Bottlerocket user data: `settings.kubernetes` keys (docs/kubelet.md "Bottlerocket").
+/// Eviction signals contain dots, so the TOML encoder quotes them.
+pub fn bottlerocket(settings: &KubeletSettings, header: &str) -> Result<String, Error> {
     #[derive(Serialize)]
     struct Doc<'a> {
         settings: Settings<'a>,
@@ -172,25 +160,28 @@ pub fn bottlerocket(settings: &KubeletSettings, header: &str) -> String {
             },
         },
     };
-    // Serializing these plain maps cannot fail; an empty string would fail the golden tests.
-    let body = toml::to_string(&doc).unwrap_or_default();
-    with_header(header, "#", &body)
+    let body = toml::to_string(&doc).map_err(|source| Error::Toml {
+        format: "Bottlerocket settings",
+        source,
+    })?;
+    Ok(with_header(header, "#", &body))
 }
 
-/// Pretty JSON with a trailing newline.
-pub fn to_json<T: Serialize>(value: &T) -> String {
-    // Serializing plain structs and string maps cannot fail.
-    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+/// Pretty JSON with a trailing newline; `format` names the document in an error.
+pub fn to_json<T: Serialize>(format: &'static str, value: &T) -> Result<String, Error> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|source| Error::Json { format, source })?;
     text.push('\n');
-    text
+    Ok(text)
 }
 
 /// YAML with every string value quoted: `"15%"` stays a string for any YAML reader, and a
 /// future numeric-looking value cannot turn into a number the kubelet rejects
-/// (reference/kubelet.md §1, serialization tips).
-fn to_yaml<T: Serialize>(value: &T) -> String {
+/// (docs/kubelet.md "The fields nodecap writes").
+fn to_yaml<T: Serialize>(format: &'static str, value: &T) -> Result<String, Error> {
     let options = serde_saphyr::ser_options! { quote_all: true };
-    serde_saphyr::to_string_with_options(value, options).unwrap_or_default()
+    serde_saphyr::to_string_with_options(value, options)
+        .map_err(|source| Error::Yaml { format, source })
 }
 
 fn with_header(header: &str, comment: &str, body: &str) -> String {
@@ -209,20 +200,14 @@ fn with_header(header: &str, comment: &str, body: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::instance::{Source, lookup_embedded};
-    use crate::sizing::{SizingOptions, size};
-
-    /// The default sizing of an m5.large, for tests of every module that renders it.
-    pub(crate) fn m5_large() -> KubeletSettings {
-        let facts = lookup_embedded("m5.large").unwrap();
-        KubeletSettings::from_sizing(&size(facts, Source::Embedded, &SizingOptions::default()))
-    }
+    use crate::kubelet::settings::tests::m5_large;
 
     #[test]
     fn kubelet_config_has_the_values_and_gvk() {
-        let json: serde_json::Value = serde_json::from_str(&kubelet_config(&m5_large())).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&kubelet_config(&m5_large()).unwrap()).unwrap();
         assert_eq!(json["apiVersion"], KUBELET_API_VERSION);
         assert_eq!(json["kind"], "KubeletConfiguration");
         assert_eq!(json["maxPods"], 29);
@@ -247,14 +232,14 @@ pub(crate) mod tests {
     #[test]
     fn yaml_and_toml_parse_back_to_the_same_values() {
         let settings = m5_large();
-        let yaml = nodeconfig(&settings, "header");
+        let yaml = nodeconfig(&settings, "header").unwrap();
         let doc: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(doc["spec"]["kubelet"]["config"]["maxPods"], 29);
         assert_eq!(
             doc["spec"]["kubelet"]["config"]["evictionHard"]["memory.available"],
             "200Mi"
         );
-        let toml_text = bottlerocket(&settings, "header");
+        let toml_text = bottlerocket(&settings, "header").unwrap();
         let doc: toml::Value = toml::from_str(&toml_text).unwrap();
         let k8s = &doc["settings"]["kubernetes"];
         assert_eq!(k8s["max-pods"].as_integer(), Some(29));

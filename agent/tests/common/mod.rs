@@ -461,3 +461,27 @@ impl Emulator {
         }
     }
 }
+
+/// Runs the calling test alone, in a child process of this test binary, so what it measures
+/// of its own process (RSS) is its own: `true` in that child (run the test's body), `false`
+/// in the parent (which checked that the child passed; return).
+pub fn alone(test: &str) -> bool {
+    const VARIABLE: &str = "NODECAP_TEST_ALONE";
+    if std::env::var(VARIABLE).as_deref() == Ok(test) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--include-ignored", "--test-threads=1"])
+        .arg("--nocapture")
+        .env(VARIABLE, test)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{test} alone: {report}");
+    assert!(report.contains("1 passed"), "{test} did not run: {report}");
+    false
+}

@@ -1,6 +1,6 @@
 //! The `nodecap` binary as a user runs it: arguments in, stdout/stderr and exit code out.
 //! Covers the max-pods-calculator contract, every `plan` output format (golden files under
-//! `tests/golden/`; regenerate with `NODECAP_UPDATE_GOLDEN=1 cargo test`), exit codes and
+//! `tests/golden/`; regenerate with `UPDATE_EXPECT=1 cargo test`), exit codes and
 //! error messages.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
 
@@ -44,8 +44,7 @@ fn max_pods(args: &[&str]) -> u32 {
     text.trim().parse().unwrap()
 }
 
-/// Every worked example of DESIGN.md and reference/eks-ami.md §1.3–1.4, as the calculator
-/// would print it.
+/// Every worked example of docs/sizing.md, as the calculator would print it.
 #[test]
 fn max_pods_matches_the_eks_calculator() {
     let pd = "--cni-prefix-delegation-enabled";
@@ -53,48 +52,48 @@ fn max_pods_matches_the_eks_calculator() {
     let raw = "--show-max-allowed";
     #[rustfmt::skip]
     let cases: &[(&[&str], u32, &str)] = &[
-        // DESIGN.md worked examples.
-        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0"], 4, "DESIGN t3.micro"),
-        (&["--instance-type", "m5.large", "--cni-version", "1.19.0"], 29, "DESIGN m5.large"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0"], 110, "DESIGN m5.4xlarge"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", raw], 234, "DESIGN m5.4xlarge raw"),
-        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0"], 250, "DESIGN m5.24xlarge"),
-        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", raw], 737, "DESIGN m5.24xlarge raw"),
-        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0"], 250, "DESIGN p4d.24xlarge"),
-        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", raw], 737, "DESIGN p4d card 0"),
-        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", pd], 110, "DESIGN t3.medium PD"),
-        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", pd, raw], 242, "DESIGN t3.medium PD raw"),
-        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn], 20, "DESIGN m5.large CN"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", "--cni-max-eni", "2"], 60, "DESIGN max ENI 2"),
-        // eks-ami.md §1.3: the repo's own test cases.
-        (&["--instance-type", "m4.xlarge", "--cni-version", "1.7.5"], 58, "§1.3 m4.xlarge"),
-        (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2"], 234, "§1.3 m5.8xlarge"),
-        (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2", pd], 250, "§1.3 m5.8xlarge PD"),
-        (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.18.0", raw], 394, "§1.3 c6in card 0"),
-        // eks-ami.md §1.4: rec, raw PD, rec PD, rec CN, raw CN+PD, rec CN+PD.
-        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", pd, raw], 34, "§1.4 t3.micro raw PD"),
-        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn], 3, "§1.4 t3.micro CN"),
-        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn, pd], 18, "§1.4 t3.micro CN+PD"),
-        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", cn], 12, "§1.4 t3.medium CN"),
-        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", cn, pd, raw], 162, "§1.4 t3.medium raw CN+PD"),
-        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", pd, raw], 434, "§1.4 m5.large raw PD"),
-        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", pd], 110, "§1.4 m5.large PD"),
-        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn, pd, raw], 290, "§1.4 m5.large raw CN+PD"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", pd, raw], 3714, "§1.4 m5.4xlarge raw PD"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn], 110, "§1.4 m5.4xlarge CN"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn, raw], 205, "§1.4 m5.4xlarge CN raw"),
-        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn, pd, raw], 3250, "§1.4 m5.4xlarge raw CN+PD"),
-        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0"], 250, "§1.4 c5.18xlarge"),
-        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0", raw], 737, "§1.4 c5.18xlarge raw"),
-        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0", pd, raw], 11762, "§1.4 c5.18xlarge raw PD"),
-        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", cn, raw], 688, "§1.4 m5.24xlarge CN raw"),
-        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", cn, pd, raw], 10978, "§1.4 m5.24xlarge raw CN+PD"),
-        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", pd], 250, "§1.4 p4d PD"),
-        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", pd, raw], 11762, "§1.4 p4d raw PD"),
-        (&["--instance-type", "p5.48xlarge", "--cni-version", "1.19.0", raw], 100, "§1.4 p5.48xlarge"),
-        (&["--instance-type", "p5en.48xlarge", "--cni-version", "1.19.0", raw], 198, "§1.4 p5en.48xlarge"),
-        (&["--instance-type", "trn1.32xlarge", "--cni-version", "1.19.0", raw], 247, "§1.4 trn1.32xlarge"),
-        (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.19.0", raw], 394, "§1.4 c6in.32xlarge"),
+        // Worked examples.
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0"], 4, "example t3.micro"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0"], 29, "example m5.large"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0"], 110, "example m5.4xlarge"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", raw], 234, "example m5.4xlarge raw"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0"], 250, "example m5.24xlarge"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", raw], 737, "example m5.24xlarge raw"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0"], 250, "example p4d.24xlarge"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", raw], 737, "example p4d card 0"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", pd], 110, "example t3.medium PD"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", pd, raw], 242, "example t3.medium PD raw"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn], 20, "example m5.large CN"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", "--cni-max-eni", "2"], 60, "example max ENI 2"),
+        // The calculator's own test cases (amazon-eks-ami templates/test/cases).
+        (&["--instance-type", "m4.xlarge", "--cni-version", "1.7.5"], 58, "calculator test m4.xlarge"),
+        (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2"], 234, "calculator test m5.8xlarge"),
+        (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2", pd], 250, "calculator test m5.8xlarge PD"),
+        (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.18.0", raw], 394, "calculator test c6in card 0"),
+        // The calculator's numbers: rec, raw PD, rec PD, rec CN, raw CN+PD, rec CN+PD.
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", pd, raw], 34, "calculator table t3.micro raw PD"),
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn], 3, "calculator table t3.micro CN"),
+        (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn, pd], 18, "calculator table t3.micro CN+PD"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", cn], 12, "calculator table t3.medium CN"),
+        (&["--instance-type", "t3.medium", "--cni-version", "1.19.0", cn, pd, raw], 162, "calculator table t3.medium raw CN+PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", pd, raw], 434, "calculator table m5.large raw PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", pd], 110, "calculator table m5.large PD"),
+        (&["--instance-type", "m5.large", "--cni-version", "1.19.0", cn, pd, raw], 290, "calculator table m5.large raw CN+PD"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", pd, raw], 3714, "calculator table m5.4xlarge raw PD"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn], 110, "calculator table m5.4xlarge CN"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn, raw], 205, "calculator table m5.4xlarge CN raw"),
+        (&["--instance-type", "m5.4xlarge", "--cni-version", "1.19.0", cn, pd, raw], 3250, "calculator table m5.4xlarge raw CN+PD"),
+        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0"], 250, "calculator table c5.18xlarge"),
+        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0", raw], 737, "calculator table c5.18xlarge raw"),
+        (&["--instance-type", "c5.18xlarge", "--cni-version", "1.19.0", pd, raw], 11762, "calculator table c5.18xlarge raw PD"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", cn, raw], 688, "calculator table m5.24xlarge CN raw"),
+        (&["--instance-type", "m5.24xlarge", "--cni-version", "1.19.0", cn, pd, raw], 10978, "calculator table m5.24xlarge raw CN+PD"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", pd], 250, "calculator table p4d PD"),
+        (&["--instance-type", "p4d.24xlarge", "--cni-version", "1.19.0", pd, raw], 11762, "calculator table p4d raw PD"),
+        (&["--instance-type", "p5.48xlarge", "--cni-version", "1.19.0", raw], 100, "calculator table p5.48xlarge"),
+        (&["--instance-type", "p5en.48xlarge", "--cni-version", "1.19.0", raw], 198, "calculator table p5en.48xlarge"),
+        (&["--instance-type", "trn1.32xlarge", "--cni-version", "1.19.0", raw], 247, "calculator table trn1.32xlarge"),
+        (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.19.0", raw], 394, "calculator table c6in.32xlarge"),
         // CNI older than 1.9: prefix delegation is not available, secondary IPs are used.
         (&["--instance-type", "m5.large", "--cni-version", "1.8.0", pd, raw], 29, "CNI 1.8 ignores PD"),
         (&["--instance-type", "m5.large", "--cni-version", "1.9.0", pd, raw], 434, "CNI 1.9 does PD"),
@@ -161,17 +160,7 @@ fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (NODECAP_UPDATE_GOLDEN=1 creates it)",
-            path.display()
-        )
-    });
-    assert_eq!(actual, expected, "{} differs", path.display());
+    expect_test::expect_file![path].assert_eq(actual);
 }
 
 /// Every output format, for three configurations: the defaults on m5.large, prefix

@@ -1,11 +1,12 @@
 //! The CloudWatch publisher in process, against the AWS API emulator behind a counting proxy:
 //! how many PutMetricData calls a large publication takes, what happens while the emulator
 //! is stopped (connections refused) and after it returns, and memory over a long throttled
-//! run. (`tests/daemon.rs` covers the publisher inside the daemon: read-back, compatibility
-//! mode, faults, the final flush; `tests/fleet.rs` a fleet of 200.)
+//! run. (`daemon.rs` covers the publisher inside the daemon: read-back, compatibility
+//! mode, faults, the final flush; `agent/tests/fleet.rs` a fleet of 200.)
 //!
 //! Ignored by a plain `cargo test` (needs the emulator); `tests/run.sh` starts it and sets
-//! `NODECAP_TEST_AWS_ENDPOINT`. The tests take a lock so the memory test measures itself.
+//! `NODECAP_TEST_AWS_ENDPOINT`. The memory test runs alone in a child process, so it measures
+//! only itself.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,19 +14,15 @@
     clippy::print_stderr
 )]
 
-mod common;
-
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use common::{rss_kib, sdk_loader};
-use nodecap::cloudwatch::datums::{Datum, Unit};
-use nodecap::cloudwatch::{Publisher, SharedStats, Stats, read_stats};
-use nodecap::config::CloudwatchSettings;
+use crate::common::{alone, rss_kib, sdk_loader};
+use nodecap::daemon::export::cloudwatch::datums::{Datum, Unit};
+use nodecap::daemon::export::cloudwatch::{
+    ErrorKind, Publisher, Settings, SharedStats, Stats, read_stats,
+};
 use nodecap_testkit::proxy::{Fault, FaultProxy};
 use tokio::time::Instant;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 fn endpoint() -> String {
     std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT")
@@ -44,7 +41,7 @@ async fn publisher(url: &str, queue_datums: usize, stats: &SharedStats) -> Publi
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await;
-    let settings = CloudwatchSettings {
+    let settings = Settings {
         cluster_name: "bars-publisher".to_owned(),
         cluster_name_from: None,
         namespace: "nodecap-publisher".to_owned(),
@@ -79,16 +76,13 @@ fn in_secs(s: u64) -> Instant {
     Instant::now() + Duration::from_secs(s)
 }
 
-fn errors(stats: &Stats, kind: &str) -> u64 {
-    stats.errors.get(kind).copied().unwrap_or(0)
+fn errors(stats: &Stats, kind: ErrorKind) -> u64 {
+    stats.errors.get(&kind).copied().unwrap_or(0)
 }
 
 #[test]
 #[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn twenty_five_hundred_datums_take_three_calls() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let proxy = FaultProxy::start(&endpoint()).unwrap();
     let stats = SharedStats::default();
     runtime().block_on(async {
@@ -110,9 +104,6 @@ fn twenty_five_hundred_datums_take_three_calls() {
 #[test]
 #[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn a_stopped_endpoint_is_retried_and_publishing_resumes_when_it_returns() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // A port nothing listens on: every connection is refused, as with the emulator stopped.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -128,7 +119,7 @@ fn a_stopped_endpoint_is_retried_and_publishing_resumes_when_it_returns() {
     let stopped = read_stats(&stats);
     // Refused, retried with backoff (200 ms, 400 ms, 800 ms … within the 2 s), kept.
     assert!(
-        (2..=5).contains(&errors(&stopped, "network")),
+        (2..=5).contains(&errors(&stopped, ErrorKind::Network)),
         "{stopped:?}"
     );
     assert_eq!(
@@ -152,9 +143,9 @@ fn a_stopped_endpoint_is_retried_and_publishing_resumes_when_it_returns() {
 #[test]
 #[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn memory_stays_flat_over_a_long_throttled_run() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !alone("cloudwatch::memory_stays_flat_over_a_long_throttled_run") {
+        return;
+    }
     let proxy = FaultProxy::start(&endpoint()).unwrap();
     proxy.set_fault(Fault::Throttle);
     let stats = SharedStats::default();
@@ -178,7 +169,7 @@ fn memory_stays_flat_over_a_long_throttled_run() {
         "2,000 throttled publications: RSS {warm} KiB after 200, {after} KiB after 2,000; \
          {stats:?}"
     );
-    assert_eq!(errors(&stats, "throttling"), 2000, "{stats:?}");
+    assert_eq!(errors(&stats, ErrorKind::Throttling), 2000, "{stats:?}");
     assert_eq!(stats.queued, 150);
     assert_eq!(stats.dropped, 2000 * 72 - 150);
     assert!(after < warm + 1024, "RSS {warm} KiB → {after} KiB");

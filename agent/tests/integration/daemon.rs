@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::*;
+use crate::common::*;
 use nodecap_testkit::imds::{ImdsServer, Instance};
 use nodecap_testkit::ipamd::IpamdServer;
 

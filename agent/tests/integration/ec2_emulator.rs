@@ -1,4 +1,4 @@
-//! `init` against the AWS API emulator (LocalStack; see ../shared/TESTING.md): the EC2 API
+//! `init` against the AWS API emulator (LocalStack, started by `tests/run.sh`): the EC2 API
 //! sizes the node and the answer is cached; with the emulator gone, the cache still sizes it.
 //!
 //! Ignored by a plain `cargo test`: `tests/run.sh` starts LocalStack, sets

@@ -49,7 +49,7 @@ fn ioctl_reads_what_ethtool_prints() {
     assert!(status.success(), "ip link add");
     let _cleanup = Veth(name.clone());
 
-    let ours = nodecap::collect::ena::read_stats(&name).unwrap();
+    let ours = nodecap::daemon::collect::ethtool::read_stats(&name).unwrap();
     assert!(!ours.is_empty(), "no statistics read");
     assert_eq!(ours, ethtool_stats(&name));
     // The peer's index is what veth reports: a value the kernel filled in, not a zeroed buffer.
@@ -63,8 +63,8 @@ fn ioctl_reads_what_ethtool_prints() {
         "{ours:?}"
     );
 
-    let ena = nodecap::collect::ena::ena_interfaces(std::path::Path::new("/sys")).unwrap();
+    let ena = nodecap::daemon::collect::ena::ena_interfaces(std::path::Path::new("/sys")).unwrap();
     assert!(!ena.contains(&name), "a veth taken for ENA");
-    let picked = nodecap::collect::ena::parse_stats(&name, &ours);
+    let picked = nodecap::daemon::collect::ena::parse_stats(&name, &ours);
     assert!(picked.exceeded.is_empty() && picked.conntrack_available.is_none());
 }

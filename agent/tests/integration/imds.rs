@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use nodecap::imds::{Error, ImdsClient};
+use nodecap::aws::imds::{Error, ImdsClient};
 use nodecap_testkit::imds::{ImdsServer, Instance};
 
 fn server() -> ImdsServer {
@@ -13,7 +13,7 @@ fn server() -> ImdsServer {
 }
 
 fn client(server: &ImdsServer, deadline: Duration) -> ImdsClient {
-    ImdsClient::new(&server.url(), deadline).unwrap()
+    ImdsClient::new(&server.url().parse().unwrap(), deadline)
 }
 
 #[tokio::test]
@@ -128,7 +128,8 @@ async fn refused_connections_retry_until_the_deadline() {
         .local_addr()
         .unwrap()
         .port();
-    let c = ImdsClient::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1)).unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}").parse().unwrap();
+    let c = ImdsClient::new(&endpoint, Duration::from_secs(1));
     let start = Instant::now();
     let err = c.identity().await.unwrap_err();
     let elapsed = start.elapsed();

@@ -1,6 +1,6 @@
 //! `nodecap init` as a boot would run it: the real binary against a real test IMDS (HTTP,
 //! IMDSv2 tokens), writing into temporary directories. Every backend's output is a golden file
-//! under `tests/golden/init/` (`NODECAP_UPDATE_GOLDEN=1` rewrites them).
+//! under `tests/golden/init/` (`UPDATE_EXPECT=1` rewrites them).
 //!
 //! Tests marked `#[ignore]` need root (a tmpfs mount) or the AWS API emulator; `tests/run.sh`
 //! provides both and runs them with `--include-ignored`.
@@ -114,18 +114,7 @@ fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/init")
         .join(name);
-    if std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some() {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (NODECAP_UPDATE_GOLDEN=1 creates it)",
-            path.display()
-        )
-    });
-    assert_eq!(actual, expected, "{} differs", path.display());
+    expect_test::expect_file![path].assert_eq(actual);
 }
 
 fn mtime(path: &Path) -> SystemTime {

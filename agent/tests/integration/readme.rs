@@ -1,6 +1,7 @@
 //! The README shows real output: its `nodecap --help` block, its `plan` example and its metric
-//! table must be what the binary prints and what `metrics::CATALOGUE` lists, so the docs cannot
-//! drift from the code. `NODECAP_UPDATE_GOLDEN=1 cargo test --test readme` rewrites the blocks.
+//! table must be what the binary prints and what `daemon::CATALOGUE` lists, so the docs cannot
+//! drift from the code. `UPDATE_EXPECT=1 cargo test --test integration readme` rewrites the
+//! blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -41,9 +42,13 @@ fn readme_blocks_match_the_code() {
     let blocks = [
         ("help", true, run(&["--help"])),
         ("plan", true, run(&["plan", "--instance-type", "m5.large"])),
-        ("metrics", false, nodecap::metrics::markdown_table()),
+        (
+            "metrics",
+            false,
+            nodecap::daemon::family::markdown_table(&nodecap::daemon::CATALOGUE),
+        ),
     ];
-    let update = std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some();
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
     for (name, fenced, expected) in blocks {
         let range = block(&readme, name, fenced);
         if update {
@@ -52,7 +57,7 @@ fn readme_blocks_match_the_code() {
             assert_eq!(
                 readme[range].to_owned(),
                 expected,
-                "README {name} block is stale (NODECAP_UPDATE_GOLDEN=1 rewrites it)"
+                "README {name} block is stale (UPDATE_EXPECT=1 rewrites it)"
             );
         }
     }
@@ -82,7 +87,10 @@ fn iam_policy_allows_exactly_what_nodecap_calls() {
     let namespaces = &statements[1]["Condition"]["StringEquals"]["cloudwatch:namespace"];
     assert_eq!(
         namespaces,
-        &serde_json::json!(["nodecap", nodecap::cloudwatch::datums::COMPAT_NAMESPACE])
+        &serde_json::json!([
+            "nodecap",
+            nodecap::daemon::export::cloudwatch::datums::COMPAT_NAMESPACE
+        ])
     );
 }
 
@@ -102,7 +110,7 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 #[test]
 fn alert_rules_and_dashboard_use_only_metrics_nodecap_serves() {
     let served: std::collections::BTreeSet<&str> =
-        nodecap::metrics::CATALOGUE.iter().map(|m| m.name).collect();
+        nodecap::daemon::CATALOGUE.iter().map(|m| m.name).collect();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/");
     for file in [
         "prometheus/rules.yaml",

@@ -1,32 +1,16 @@
-//! `nodecap-docs DIR`: writes what the packages ship beside the binary, from the same
+//! `cargo xtask docs DIR`: writes what the packages ship beside the binary, from the same
 //! definitions the binary uses, so they cannot drift from it:
 //!
 //! - `DIR/config.toml`: `nodecap config defaults` (every key, commented, with its default);
 //! - `DIR/man/nodecap.1` and one page per command (`nodecap-init.1`, …), by `clap_mangen`;
 //! - `DIR/completions/nodecap.bash`, `_nodecap` (zsh) and `nodecap.fish`, by `clap_complete`.
-#![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::Path;
 
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-fn main() -> ExitCode {
-    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: nodecap-docs DIR");
-        return ExitCode::from(64);
-    };
-    match write(&dir) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nodecap-docs: {}: {e}", dir.display());
-            ExitCode::from(73)
-        }
-    }
-}
-
-fn write(dir: &Path) -> std::io::Result<()> {
+pub fn write(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("config.toml"), nodecap::config::DEFAULTS)?;
     let mut command = nodecap::cli::Cli::command();

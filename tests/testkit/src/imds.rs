@@ -144,6 +144,8 @@ struct State {
     issued: u64,
     fail_next: Vec<u16>,
     delay: Duration,
+    /// Answers for these paths (`meta-data/…`, no leading `/latest/`) wait this long.
+    path_delays: BTreeMap<String, Duration>,
     requests: Vec<String>,
 }
 
@@ -211,6 +213,12 @@ impl ImdsServer {
         self.state().delay = delay;
     }
 
+    /// Answers for `path` (e.g. `meta-data/network/interfaces/macs/`) wait this long first,
+    /// on top of [`set_delay`](Self::set_delay)'s.
+    pub fn set_delay_for(&self, path: &str, delay: Duration) {
+        self.state().path_delays.insert(path.to_owned(), delay);
+    }
+
     /// Sets (`Some`) or removes (`None`) a value, e.g. `meta-data/instance-type`.
     pub fn set(&self, path: &str, value: Option<&str>) {
         let mut state = self.state();
@@ -250,7 +258,13 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
         } else {
             Some(s.fail_next.remove(0))
         };
-        (s.delay, fault)
+        let key = req
+            .uri()
+            .path()
+            .strip_prefix("/latest/")
+            .unwrap_or_default();
+        let delay = s.delay + s.path_delays.get(key).copied().unwrap_or_default();
+        (delay, fault)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -71,6 +72,8 @@ struct Content {
     metrics: String,
     enis: String,
     requests: u64,
+    /// Every answer waits this long first.
+    delay: Duration,
 }
 
 /// A running test ipamd.
@@ -88,13 +91,21 @@ impl IpamdServer {
             metrics: metrics.to_owned(),
             enis: enis.to_owned(),
             requests: 0,
+            delay: Duration::ZERO,
         }));
         let shared = Arc::clone(&content);
         let (background, addr) = Background::serve(addr, move |request| {
             let content = Arc::clone(&shared);
             async move {
-                let mut c = content.lock().unwrap_or_else(PoisonError::into_inner);
-                c.requests += 1;
+                let delay = {
+                    let mut c = content.lock().unwrap_or_else(PoisonError::into_inner);
+                    c.requests += 1;
+                    c.delay
+                };
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let c = content.lock().unwrap_or_else(PoisonError::into_inner);
                 let (status, body) = match request.uri().path() {
                     "/metrics" => (StatusCode::OK, c.metrics.clone()),
                     "/v1/enis" => (StatusCode::OK, c.enis.clone()),
@@ -136,6 +147,14 @@ impl IpamdServer {
         let mut c = self.content.lock().unwrap_or_else(PoisonError::into_inner);
         c.metrics = metrics.to_owned();
         c.enis = enis.to_owned();
+    }
+
+    /// Every answer waits `delay` first (a slow ipamd).
+    pub fn set_delay(&self, delay: Duration) {
+        self.content
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .delay = delay;
     }
 
     /// Requests answered so far.

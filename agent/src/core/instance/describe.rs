@@ -1,25 +1,22 @@
-//! `DescribeInstanceTypes` documents: parsing, merging regions, and rendering the embedded
-//! table. This is the generator behind `gen-instance-table`; it is pure (strings in, strings
-//! out) so the regeneration test can run it without touching the file system twice.
+//! `DescribeInstanceTypes` records: the part of the API's answer nodecap keeps, in the API's
+//! JSON field names, and the one conversion to [`InstanceFacts`] that serves the embedded
+//! table's generator, the on-disk cache and the EC2 API alike. Pure: strings in, facts out.
 //!
 //! Input shape: the API's JSON (`{"InstanceTypes": [ {...}, ... ]}`, as printed by
 //! `aws ec2 describe-instance-types`), or a map from type name to the same record (how moto
 //! ships its copy). Only the fields sizing needs are kept; everything else is ignored, so two
 //! regions that differ only in, say, `SupportedInRegion` agree.
 //!
-//! Failure: a malformed document, a record missing a needed field, an unknown hypervisor, or
-//! two regions disagreeing about a type are errors naming the source and the type. Records the
-//! VPC CNI could never use (no ENIs or no IPv4 addresses) are skipped and reported, as the VPC
-//! CNI's own generator does.
+//! Failure: a malformed document, a record missing a needed field or an unknown hypervisor
+//! are errors naming the source and the type. Records the VPC CNI could never use (no ENIs or
+//! no IPv4 addresses) are `Ok(None)`, as the VPC CNI's own generator skips them.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Hypervisor, InstanceFacts};
+use super::facts::{Hypervisor, InstanceFacts};
 
 /// The part of a `DescribeInstanceTypes` record that nodecap keeps, in the API's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,27 +83,21 @@ pub struct NetworkCard {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{source_name}: not JSON: {error}")]
+    #[error("{source_name}: not JSON")]
     Json {
         source_name: String,
+        #[source]
         error: serde_json::Error,
     },
     #[error("{source_name}: expected {{\"InstanceTypes\": [...]}} or a map of type name to record")]
     Shape { source_name: String },
-    #[error("{source_name}: record {index} ({name}): {error}")]
+    #[error("{source_name}: record {index} ({name})")]
     Record {
         source_name: String,
         index: usize,
         name: String,
+        #[source]
         error: serde_json::Error,
-    },
-    #[error("{instance_type}: {source_a} and {source_b} disagree:\n  {a}\n  {b}")]
-    Conflict {
-        instance_type: String,
-        source_a: String,
-        source_b: String,
-        a: String,
-        b: String,
     },
     #[error("{instance_type}: unknown hypervisor {value:?} (expected nitro, xen or none)")]
     Hypervisor {
@@ -162,77 +153,6 @@ pub fn parse_document(source_name: &str, text: &str) -> Result<Vec<DescribedType
             })
         })
         .collect()
-}
-
-/// The result of merging sources: one record per type, sorted by name.
-#[derive(Debug, Default)]
-pub struct Merged {
-    pub sources: Vec<String>,
-    pub types: BTreeMap<String, DescribedType>,
-}
-
-/// Merges documents from several regions (or other sources). A type seen twice must be
-/// described identically; if two sources disagree, that is an error, never a silent
-/// overwrite (nodeadm's generator lets the later region win).
-pub fn merge(sources: Vec<(String, Vec<DescribedType>)>) -> Result<Merged, Error> {
-    let mut merged = Merged::default();
-    let mut seen_in: BTreeMap<String, String> = BTreeMap::new();
-    for (source_name, records) in sources {
-        for record in records {
-            if let Some(existing) = merged.types.get(&record.instance_type) {
-                if *existing != record {
-                    return Err(conflict(
-                        &seen_in[&record.instance_type],
-                        existing,
-                        &source_name,
-                        &record,
-                    ));
-                }
-                continue;
-            }
-            seen_in.insert(record.instance_type.clone(), source_name.clone());
-            merged.types.insert(record.instance_type.clone(), record);
-        }
-        merged.sources.push(source_name);
-    }
-    Ok(merged)
-}
-
-fn conflict(source_a: &str, a: &DescribedType, source_b: &str, b: &DescribedType) -> Error {
-    Error::Conflict {
-        instance_type: a.instance_type.clone(),
-        source_a: source_a.to_owned(),
-        source_b: source_b.to_owned(),
-        a: serde_json::to_string(a).unwrap_or_default(),
-        b: serde_json::to_string(b).unwrap_or_default(),
-    }
-}
-
-/// Renders merged data as the committed `instance-types.json`: the API shape plus a
-/// `Sources` list, one record per line so a refresh diffs line by line.
-pub fn render_document(sources: &[String], types: &BTreeMap<String, DescribedType>) -> String {
-    let mut out = String::from("{\"Sources\":");
-    out.push_str(&serde_json::to_string(sources).unwrap_or_default());
-    out.push_str(",\n\"InstanceTypes\":[\n");
-    let mut first = true;
-    for record in types.values() {
-        if !first {
-            out.push_str(",\n");
-        }
-        first = false;
-        out.push_str(&serde_json::to_string(record).unwrap_or_default());
-    }
-    out.push_str("\n]}\n");
-    out
-}
-
-/// The `Sources` list of a committed `instance-types.json`, for the table header.
-pub fn document_sources(text: &str) -> Vec<String> {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v.get("Sources").cloned())
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
 }
 
 /// Converts one record into sizing facts. `Ok(None)` for a type the VPC CNI cannot put pods
@@ -295,90 +215,6 @@ pub fn to_facts(record: &DescribedType) -> Result<Option<InstanceFacts>, Error> 
     }))
 }
 
-/// What rendering the table found worth telling the person running the generator.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct TableReport {
-    pub types: usize,
-    pub from_supplement: Vec<String>,
-    /// Supplement entries the API data now covers (the data wins; the entry can go).
-    pub shadowed: Vec<String>,
-    /// Types skipped because the VPC CNI cannot put pods on them.
-    pub skipped: Vec<String>,
-}
-
-/// Renders `table.rs` from the API data and the supplement. The supplement only adds types
-/// the API data lacks.
-pub fn render_table(
-    sources: &[String],
-    data: &BTreeMap<String, DescribedType>,
-    supplement: &[DescribedType],
-) -> Result<(String, TableReport), Error> {
-    let mut report = TableReport::default();
-    let mut all: BTreeMap<&str, &DescribedType> =
-        data.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    for record in supplement {
-        if data.contains_key(&record.instance_type) {
-            report.shadowed.push(record.instance_type.clone());
-        } else {
-            report.from_supplement.push(record.instance_type.clone());
-            all.insert(&record.instance_type, record);
-        }
-    }
-    let mut rows = String::new();
-    for record in all.values() {
-        let Some(f) = to_facts(record)? else {
-            report.skipped.push(record.instance_type.clone());
-            continue;
-        };
-        report.types += 1;
-        let hypervisor = match f.hypervisor {
-            Hypervisor::Nitro => "Nitro",
-            Hypervisor::Xen => "Xen",
-            Hypervisor::None => "None",
-        };
-        let _ = writeln!(
-            rows,
-            "    row({:?}, {hypervisor}, {}, {}, {}, {}, &{:?}, {}, {}, {}, {}),",
-            f.instance_type,
-            f.bare_metal,
-            f.vcpus,
-            f.memory_mib,
-            f.default_network_card,
-            f.enis_per_card,
-            f.ipv4_per_eni,
-            f.ipv6_per_eni,
-            f.ipv6_supported,
-            f.efa_supported,
-        );
-    }
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "\
-// @generated by `cargo run -p nodecap --bin gen-instance-table` from
-// agent/data/instance-types.json and agent/data/instance-types-supplement.json.
-// Do not edit: change the data and regenerate (agent/data/README.md); a test fails on any
-// difference between this file and what the generator makes of the data.
-//
-// API data sources: {sources}
-// Types: {types} ({supplement} from the supplement)
-//
-// Columns: row(type, hypervisor, bare metal, vCPUs, memory MiB, default network card,
-//              ENIs per network card, IPv4 per ENI, IPv6 per ENI, IPv6 supported, EFA)
-
-use super::Hypervisor::{{Nitro, None, Xen}};
-use super::{{InstanceFacts, row}};
-
-pub(super) static TABLE: [InstanceFacts; {types}] = [
-{rows}];
-",
-        sources = sources.join("; "),
-        types = report.types,
-        supplement = report.from_supplement.len(),
-    );
-    Ok((out, report))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,8 +252,13 @@ mod tests {
     fn names_source_and_type_on_a_bad_record() {
         let bad = M5.replace("\"VCpuInfo\"", "\"VCpuInfoX\"");
         let err = parse_document("eu-west-1.json", &doc(&[&bad])).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("eu-west-1.json: record 0 (m5.large): missing field `VCpuInfo`"));
+        assert_eq!(err.to_string(), "eu-west-1.json: record 0 (m5.large)");
+        assert!(
+            std::error::Error::source(&err)
+                .unwrap()
+                .to_string()
+                .starts_with("missing field `VCpuInfo`")
+        );
         assert!(matches!(
             parse_document("x", "[1]").unwrap_err(),
             Error::Shape { .. }
@@ -426,41 +267,6 @@ mod tests {
             parse_document("x", "{").unwrap_err(),
             Error::Json { .. }
         ));
-    }
-
-    #[test]
-    fn identical_regions_merge() {
-        let a = parse_document("us-east-1", &doc(&[M5])).unwrap();
-        let b = parse_document("eu-west-1", &doc(&[M5])).unwrap();
-        let merged = merge(vec![("us-east-1".into(), a), ("eu-west-1".into(), b)]).unwrap();
-        assert_eq!(merged.types.len(), 1);
-        assert_eq!(merged.sources, ["us-east-1", "eu-west-1"]);
-    }
-
-    #[test]
-    fn disagreeing_regions_are_an_error() {
-        let a = parse_document("us-east-1", &doc(&[M5])).unwrap();
-        let other = M5.replace(
-            "\"Ipv4AddressesPerInterface\":10",
-            "\"Ipv4AddressesPerInterface\":12",
-        );
-        let b = parse_document("eu-west-1", &doc(&[&other])).unwrap();
-        let err = merge(vec![("us-east-1".into(), a), ("eu-west-1".into(), b)]).unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with("m5.large: us-east-1 and eu-west-1 disagree"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn rendered_document_parses_back_identically() {
-        let a = parse_document("us-east-1", &doc(&[M5])).unwrap();
-        let merged = merge(vec![("us-east-1".into(), a)]).unwrap();
-        let text = render_document(&merged.sources, &merged.types);
-        assert_eq!(document_sources(&text), ["us-east-1"]);
-        let again = parse_document("again", &text).unwrap();
-        assert_eq!(again, merged.types.values().cloned().collect::<Vec<_>>());
     }
 
     #[test]
@@ -487,24 +293,5 @@ mod tests {
             to_facts(rec).unwrap_err(),
             Error::CardIndexes { .. }
         ));
-    }
-
-    #[test]
-    fn supplement_only_fills_gaps() {
-        let data = merge(vec![(
-            "d".into(),
-            parse_document("d", &doc(&[M5])).unwrap(),
-        )])
-        .unwrap();
-        let extra = M5.replace("m5.large", "x9.large");
-        let supplement = parse_document("s", &doc(&[M5, &extra])).unwrap();
-        let (table, report) = render_table(&data.sources, &data.types, &supplement).unwrap();
-        assert_eq!(report.types, 2);
-        assert_eq!(report.shadowed, ["m5.large"]);
-        assert_eq!(report.from_supplement, ["x9.large"]);
-        assert!(table.contains(
-            "    row(\"m5.large\", Nitro, false, 2, 8192, 0, &[3], 10, 10, true, false),\n"
-        ));
-        assert!(table.contains("static TABLE: [InstanceFacts; 2]"));
     }
 }

@@ -1,20 +1,19 @@
 //! ENA network allowance counters, per interface, from the driver's ethtool statistics: the
 //! packets the instance queued or dropped because it exceeded its bandwidth, PPS, connection
 //! tracking or link-local allowance, and how many tracked connections it can still open
-//! (reference/peers.md §4.1). Only the SIOCETHTOOL ioctl exposes them (not netlink, not sysfs):
-//! `ETHTOOL_GSSET_INFO` (how many), `ETHTOOL_GSTRINGS` (names), `ETHTOOL_GSTATS` (values).
-//! These three are allowed without CAP_NET_ADMIN; the caller must be in the host network
-//! namespace. Each read costs the device an admin-queue command, so it happens once per
-//! collection tick, never per scrape.
+//! (docs/ena.md). Only the `SIOCETHTOOL` ioctl exposes them (not netlink, not sysfs); the
+//! ioctl is [`ethtool`](super::ethtool), the crate's only `unsafe` code. Each read costs the
+//! device an admin-queue command, so it happens once per collection tick, never per scrape.
 //!
-//! This module holds the crate's only `unsafe` code: the ioctl calls, each with a SAFETY
-//! comment. Interfaces whose driver (`<sys>/class/net/IF/device/driver`) is not `ena` are
-//! not applicable, not failures.
+//! Interfaces whose driver (`<sys>/class/net/IF/device/driver`) is not `ena` are not
+//! applicable, not failures.
 
-#![allow(unsafe_code)]
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
+use super::ethtool;
+use crate::daemon::family::{Export, Family, Samples, count};
 
 /// The five cumulative `*_allowance_exceeded` counters, by their `kind` label.
 pub const EXCEEDED: &[(&str, &str)] = &[
@@ -36,10 +35,83 @@ pub struct EnaStats {
     pub conntrack_available: Option<u64>,
 }
 
+/// Every ENA interface of the node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ena {
+    pub interfaces: Vec<EnaStats>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}")]
+    Interfaces {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Every interface that could not be read (the others are still served).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Stats(Vec<ethtool::Error>),
+    #[error(transparent)]
+    Joined(#[from] Joined),
+}
+
+/// Reads the allowance counters of every ENA interface.
+#[derive(Debug, Clone)]
+pub struct EnaCollector {
+    sys_root: PathBuf,
+}
+
+impl EnaCollector {
+    pub fn new(sys_root: &Path) -> Self {
+        EnaCollector {
+            sys_root: sys_root.to_owned(),
+        }
+    }
+}
+
+impl Collector for EnaCollector {
+    type Part = Ena;
+    type Error = Error;
+    const ID: CollectorId = CollectorId::Ena;
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    async fn collect(&mut self) -> Result<Reading<Ena>, Error> {
+        let sys_root = self.sys_root.clone();
+        blocking(move || read(&sys_root)).await
+    }
+}
+
+/// The ENA interfaces' statistics; an interface that cannot be read fails the run while the
+/// others are still served.
+fn read(sys_root: &Path) -> Result<Reading<Ena>, Error> {
+    let interfaces = ena_interfaces(sys_root)?;
+    if interfaces.is_empty() {
+        return Ok(Reading::NotApplicable(
+            "no interface uses the ena driver".to_owned(),
+        ));
+    }
+    let mut ena = Ena::default();
+    let mut errors = Vec::new();
+    for interface in interfaces {
+        match ethtool::read_stats(&interface) {
+            Ok(all) => ena.interfaces.push(parse_stats(&interface, &all)),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok(if errors.is_empty() {
+        Reading::Fresh(ena)
+    } else {
+        Reading::Partial(ena, Box::new(Error::Stats(errors)))
+    })
+}
+
 /// Interfaces driven by `ena`, sorted, from `<sys_root>/class/net`.
-pub fn ena_interfaces(sys_root: &Path) -> Result<Vec<String>, String> {
+pub fn ena_interfaces(sys_root: &Path) -> Result<Vec<String>, Error> {
     let dir = sys_root.join("class/net");
-    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(&dir).map_err(|source| Error::Interfaces {
+        path: dir.clone(),
+        source,
+    })?;
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
         .filter(|entry| {
@@ -72,128 +144,28 @@ pub fn parse_stats(interface: &str, stats: &[(String, u64)]) -> EnaStats {
     }
 }
 
-// ---- the ioctl -------------------------------------------------------------------------------
+pub static ALLOWANCE_EXCEEDED: Family<2> = Family::counter(
+    "nodecap_ena_allowance_exceeded_total",
+    &["interface", "kind"],
+    "Packets queued or dropped because the instance exceeded an ENA allowance: bw_in, bw_out, pps, conntrack, linklocal.",
+);
+pub static CONNTRACK_ALLOWANCE_AVAILABLE: Family<1> = Family::gauge(
+    "nodecap_ena_conntrack_allowance_available",
+    &["interface"],
+    "Tracked connections the instance can still open before hitting its allowance.",
+);
 
-const ETHTOOL_GSTRINGS: u32 = 0x1b;
-const ETHTOOL_GSTATS: u32 = 0x1d;
-const ETHTOOL_GSSET_INFO: u32 = 0x37;
-const ETH_SS_STATS: u32 = 1;
-const ETH_GSTRING_LEN: usize = 32;
-/// Extra room in every buffer: the kernel writes as many entries as the driver reports *now*,
-/// which could exceed the count it gave a moment earlier.
-const SLACK: usize = 64;
-/// No driver reports anywhere near this many statistics; more means a confused answer.
-const MAX_STATS: usize = 1 << 16;
-
-/// `struct ifreq` with the `ifr_data` member of its union (40 bytes on 64-bit Linux).
-#[repr(C)]
-struct IfReq {
-    name: [u8; libc::IFNAMSIZ],
-    data: *mut libc::c_void,
-    _pad: [u8; 16],
-}
-
-nix::ioctl_readwrite_bad!(siocethtool, libc::SIOCETHTOOL, IfReq);
-
-fn ethtool(socket: &OwnedFd, interface: &str, buffer: *mut libc::c_void) -> Result<(), String> {
-    let bytes = interface.as_bytes();
-    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
-        return Err(format!("{interface:?}: not an interface name"));
+impl Export for Ena {
+    fn export(&self, out: &mut Samples) {
+        for ena in &self.interfaces {
+            for &(kind, n) in &ena.exceeded {
+                out.set(&ALLOWANCE_EXCEEDED, [&ena.interface, kind], count(n));
+            }
+            if let Some(n) = ena.conntrack_available {
+                out.set(&CONNTRACK_ALLOWANCE_AVAILABLE, [&ena.interface], count(n));
+            }
+        }
     }
-    let mut request = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        data: buffer,
-        _pad: [0; 16],
-    };
-    request.name[..bytes.len()].copy_from_slice(bytes);
-    // SAFETY: `request` is a properly laid out, NUL-terminated `struct ifreq` that outlives
-    // the call; its `ifr_data` points at a live buffer the caller sized for the command
-    // (header plus `count + SLACK` entries), which the kernel reads the command from and
-    // writes its answer into.
-    unsafe { siocethtool(socket.as_raw_fd(), &mut request) }
-        .map(|_| ())
-        .map_err(|errno| format!("{interface}: SIOCETHTOOL: {}", errno.desc()))
-}
-
-/// An interface's ethtool statistics, as `ethtool -S` prints them.
-pub fn read_stats(interface: &str) -> Result<Vec<(String, u64)>, String> {
-    let socket = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Datagram,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(|e| format!("socket: {}", e.desc()))?;
-
-    // struct ethtool_sset_info { u32 cmd; u32 reserved; u64 sset_mask; u32 data[]; }
-    let mut info = [0u64; 3];
-    info[0] = u64::from_ne_bytes(pair(ETHTOOL_GSSET_INFO, 0));
-    info[1] = 1 << ETH_SS_STATS;
-    ethtool(&socket, interface, info.as_mut_ptr().cast())?;
-    if info[1] & (1 << ETH_SS_STATS) == 0 {
-        return Ok(Vec::new());
-    }
-    let count = usize::try_from(u32::from_ne_bytes(first_four(info[2]))).unwrap_or(usize::MAX);
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    if count > MAX_STATS {
-        return Err(format!(
-            "{interface}: the driver reports {count} statistics"
-        ));
-    }
-
-    // struct ethtool_gstrings { u32 cmd; u32 string_set; u32 len; u8 data[]; }
-    let string_words = (count + SLACK) * ETH_GSTRING_LEN / 4;
-    let mut strings = vec![0u32; 3 + string_words];
-    strings[..3].copy_from_slice(&[
-        ETHTOOL_GSTRINGS,
-        ETH_SS_STATS,
-        u32::try_from(count).unwrap_or(0),
-    ]);
-    ethtool(&socket, interface, strings.as_mut_ptr().cast())?;
-    let names_len = usize::try_from(strings[2]).unwrap_or(usize::MAX);
-
-    // struct ethtool_stats { u32 cmd; u32 n_stats; u64 data[]; }
-    let mut values = vec![0u64; 1 + count + SLACK];
-    values[0] = u64::from_ne_bytes(pair(ETHTOOL_GSTATS, u32::try_from(count).unwrap_or(0)));
-    ethtool(&socket, interface, values.as_mut_ptr().cast())?;
-    let values_len =
-        usize::try_from(u32::from_ne_bytes(last_four(values[0]))).unwrap_or(usize::MAX);
-
-    if names_len != values_len || names_len > count + SLACK {
-        return Err(format!(
-            "{interface}: the statistics changed while being read ({names_len} names, {values_len} values)"
-        ));
-    }
-    let bytes: Vec<u8> = strings[3..].iter().flat_map(|w| w.to_ne_bytes()).collect();
-    Ok(bytes
-        .chunks(ETH_GSTRING_LEN)
-        .take(names_len)
-        .zip(&values[1..])
-        .map(|(raw, &value)| {
-            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-            (String::from_utf8_lossy(&raw[..end]).into_owned(), value)
-        })
-        .collect())
-}
-
-/// Two `u32`s laid out in memory as one `u64`.
-fn pair(first: u32, second: u32) -> [u8; 8] {
-    let mut bytes = [0u8; 8];
-    bytes[..4].copy_from_slice(&first.to_ne_bytes());
-    bytes[4..].copy_from_slice(&second.to_ne_bytes());
-    bytes
-}
-
-fn first_four(word: u64) -> [u8; 4] {
-    let b = word.to_ne_bytes();
-    [b[0], b[1], b[2], b[3]]
-}
-
-fn last_four(word: u64) -> [u8; 4] {
-    let b = word.to_ne_bytes();
-    [b[4], b[5], b[6], b[7]]
 }
 
 #[cfg(test)]
@@ -261,19 +233,8 @@ mod tests {
         assert!(
             ena_interfaces(&root.path().join("absent"))
                 .unwrap_err()
+                .to_string()
                 .contains("class/net")
         );
-    }
-
-    #[test]
-    fn the_ioctl_answers_for_real_interfaces() {
-        // The loopback device has no driver statistics: an empty answer, not an error.
-        assert_eq!(read_stats("lo").unwrap(), Vec::new());
-        let err = read_stats("nodecap-none0").unwrap_err();
-        assert!(
-            err.starts_with("nodecap-none0: SIOCETHTOOL: No such device"),
-            "{err}"
-        );
-        assert!(read_stats("a-name-far-too-long-for-ifreq").is_err());
     }
 }

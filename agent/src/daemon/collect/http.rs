@@ -1,15 +1,20 @@
 //! The one HTTP GET the ipamd collectors share: plain HTTP on loopback, a whole-request
-//! timeout, a capped body, and "nobody listening" told apart from every other failure, because
-//! a node without the VPC CNI is not a failing node.
+//! timeout, a capped body, and "nobody listening" told apart from every other failure,
+//! because a node without the VPC CNI is not a failing node.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper::{Request, StatusCode};
+use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+use super::collector::Reading;
+
+/// How long ipamd has to answer one request.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// ipamd's answers are a few hundred KiB at most (a large node's `/v1/enis`); anything far
 /// bigger is not ipamd.
@@ -18,61 +23,121 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{url}: nothing listening")]
-    Refused { url: String },
-    #[error("{url}: {reason}")]
-    Failed { url: String, reason: String },
+    Refused { url: Uri },
+    #[error("{url}: no answer within {timeout:?}")]
+    Timeout { url: Uri, timeout: Duration },
+    #[error("{url}")]
+    Request {
+        url: Uri,
+        source: hyper_util::client::legacy::Error,
+    },
+    #[error("{url}: HTTP {status}")]
+    Status { url: Uri, status: u16 },
+    #[error("{url}: reading the body")]
+    Body {
+        url: Uri,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-/// A keep-alive HTTP/1 client for loopback endpoints.
-#[derive(Debug, Clone)]
-pub struct Getter {
+/// A fetch that failed, or an answer that did not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Fetch(#[from] Error),
+    #[error("{url}")]
+    Parse { url: Uri, source: E },
+}
+
+/// An endpoint of a node service that may not be installed: until it has answered once,
+/// "nothing listening" means the service is not (yet) on this node; after that, it means the
+/// service died.
+#[derive(Debug)]
+pub struct OptionalEndpoint {
     client: Client<HttpConnector, Empty<Bytes>>,
-    timeout: Duration,
+    url: Uri,
+    answered: bool,
 }
 
-impl Getter {
-    pub fn new(timeout: Duration) -> Self {
+impl OptionalEndpoint {
+    pub fn new(url: Uri) -> Self {
         let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
+        connector.set_connect_timeout(Some(TIMEOUT));
         connector.set_nodelay(true);
-        Getter {
+        OptionalEndpoint {
             client: Client::builder(TokioExecutor::new()).build(connector),
-            timeout,
+            url,
+            answered: false,
         }
     }
 
-    /// `GET url` → the body of a 200 answer.
-    pub async fn get(&self, url: &str) -> Result<Bytes, Error> {
-        let failed = |reason: String| Error::Failed {
-            url: url.to_owned(),
-            reason,
+    /// `GET`, then `parse` the body of a 200 answer; not applicable while nothing has ever
+    /// answered.
+    pub async fn read<T, E: std::error::Error + 'static>(
+        &mut self,
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Reading<T>, ReadError<E>> {
+        let body = match self.fetch().await {
+            Ok(body) => {
+                self.answered = true;
+                body
+            }
+            Err(Error::Refused { url }) if !self.answered => {
+                return Ok(Reading::NotApplicable(format!(
+                    "nothing listening at {url}: the VPC CNI is not running on this node (yet)"
+                )));
+            }
+            Err(e) => return Err(e.into()),
         };
-        let request = Request::get(url)
+        parse(&body)
+            .map(Reading::Fresh)
+            .map_err(|source| ReadError::Parse {
+                url: self.url.clone(),
+                source,
+            })
+    }
+
+    async fn fetch(&self) -> Result<Bytes, Error> {
+        let url = &self.url;
+        let request = Request::get(url.clone())
             .body(Empty::new())
-            .map_err(|e| failed(format!("invalid URL: {e}")))?;
+            .map_err(|e| Error::Body {
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| {
-                if is_refused(&e) {
-                    Error::Refused {
-                        url: url.to_owned(),
-                    }
+            let response = self.client.request(request).await.map_err(|source| {
+                if is_refused(&source) {
+                    Error::Refused { url: url.clone() }
                 } else {
-                    failed(e.to_string())
+                    Error::Request {
+                        url: url.clone(),
+                        source,
+                    }
                 }
             })?;
             let status = response.status();
             if status != StatusCode::OK {
-                return Err(failed(format!("HTTP {}", status.as_u16())));
+                return Err(Error::Status {
+                    url: url.clone(),
+                    status: status.as_u16(),
+                });
             }
             Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map(|body| body.to_bytes())
-                .map_err(|e| failed(format!("reading the body: {e}")))
+                .map_err(|source| Error::Body {
+                    url: url.clone(),
+                    source,
+                })
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(TIMEOUT, exchange)
             .await
-            .map_err(|_| failed(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|_| Error::Timeout {
+                url: url.clone(),
+                timeout: TIMEOUT,
+            })?
     }
 }
 

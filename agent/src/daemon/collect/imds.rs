@@ -3,74 +3,136 @@
 //! IPv4 addresses (primary included), /28 prefixes and IPv6 addresses. This is EC2's view,
 //! independent of ipamd's bookkeeping.
 //!
-//! If IMDS fails, the last good ENI view is kept and marked stale (the collector still reports
-//! failure), so a flapping IMDS does not blank the dashboards.
+//! If IMDS fails, the last good view is served, marked stale (the collector still reports
+//! failure), so a flapping IMDS does not blank the dashboards. A node that cannot be sized
+//! yet still has its ENIs served; the failure is reported and sizing retried next tick.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::imds::{Eni, ImdsClient};
-use crate::init::{self, Node};
+use super::collector::{Collector, CollectorId, Reading};
+use crate::aws::imds::{self, Endpoint, Eni, ImdsClient};
+use crate::aws::limits::{self, Lookup};
+use crate::core::node::Node;
+use crate::daemon::family::{Export, Family, Samples, count};
 
-/// Each tick's IMDS work must finish within this.
+/// Each tick's IMDS work must finish within this (the client's own deadline).
 pub const TICK_BUDGET: Duration = Duration::from_secs(10);
+
+/// What IMDS said: the node (once it could be sized) and its ENIs.
+#[derive(Debug, Clone)]
+pub struct Imds {
+    pub node: Option<Arc<Node>>,
+    pub enis: Arc<Vec<Eni>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Node(limits::Error),
+    #[error(transparent)]
+    Enis(imds::Error),
+}
 
 #[derive(Debug)]
 pub struct ImdsCollector {
     client: ImdsClient,
+    lookup: Lookup,
     node: Option<Arc<Node>>,
-    last_good: Option<Arc<Vec<Eni>>>,
-}
-
-/// One tick's result.
-#[derive(Debug)]
-pub struct Collected {
-    pub node: Option<Arc<Node>>,
-    pub enis: Option<Arc<Vec<Eni>>>,
-    /// `enis` is an earlier tick's view.
-    pub stale: bool,
-    /// Why this tick failed, if it did.
-    pub error: Option<String>,
 }
 
 impl ImdsCollector {
-    pub fn new(config: &Config) -> Result<Self, String> {
-        let client =
-            ImdsClient::new(&config.imds_endpoint, TICK_BUDGET).map_err(|e| e.to_string())?;
-        Ok(ImdsCollector {
-            client,
+    pub fn new(endpoint: &Endpoint, lookup: &Lookup) -> Self {
+        ImdsCollector {
+            client: ImdsClient::new(endpoint, TICK_BUDGET),
+            lookup: lookup.clone(),
             node: None,
-            last_good: None,
-        })
+        }
     }
+}
 
-    pub async fn collect(&mut self, config: &Config) -> Collected {
+impl Collector for ImdsCollector {
+    type Part = Imds;
+    type Error = Error;
+    const ID: CollectorId = CollectorId::Imds;
+    const KEEPS_LAST_GOOD: bool = true;
+    /// The client gives up at its deadline; the margin lets its own error be the one reported.
+    const TIMEOUT: Duration = Duration::from_secs(TICK_BUDGET.as_secs() + 1);
+
+    async fn collect(&mut self) -> Result<Reading<Imds>, Error> {
         self.client
-            .renew_deadline(TICK_BUDGET.min(config.imds_deadline));
-        let mut error = None;
+            .renew_deadline(TICK_BUDGET.min(self.lookup.deadline));
+        let mut node_failure = None;
         if self.node.is_none() {
-            match init::resolve_node(config, &self.client).await {
+            match limits::resolve_node(&self.client, &self.lookup).await {
                 Ok(node) => self.node = Some(Arc::new(node)),
-                Err(e) => error = Some(e.to_string()),
+                Err(e) => node_failure = Some(Error::Node(e)),
             }
         }
-        let (enis, stale) = match self.client.enis().await {
-            Ok(enis) => {
-                let enis = Arc::new(enis);
-                self.last_good = Some(Arc::clone(&enis));
-                (Some(enis), false)
-            }
-            Err(e) => {
-                error.get_or_insert(e.to_string());
-                (self.last_good.clone(), self.last_good.is_some())
-            }
+        // When both fail, the first failure is the one to report.
+        let enis = match self.client.enis().await {
+            Ok(enis) => enis,
+            Err(e) => return Err(node_failure.unwrap_or(Error::Enis(e))),
         };
-        Collected {
+        let part = Imds {
             node: self.node.clone(),
-            enis,
-            stale,
-            error,
+            enis: Arc::new(enis),
+        };
+        Ok(match node_failure {
+            Some(e) => Reading::Partial(part, Box::new(e)),
+            None => Reading::Fresh(part),
+        })
+    }
+}
+
+pub static INSTANCE_INFO: Family<3> = Family::gauge(
+    "nodecap_instance_info",
+    &["instance_type", "availability_zone", "source"],
+    "The instance and where its limits came from (embedded, cache, api, fallback); always 1.",
+);
+pub static ENI_INFO: Family<3> = Family::gauge(
+    "nodecap_eni_info",
+    &["eni", "device_number", "network_card"],
+    "An attached ENI (IMDS); always 1.",
+);
+pub static ENI_IPV4_ADDRESSES: Family<1> = Family::gauge(
+    "nodecap_eni_ipv4_addresses",
+    &["eni"],
+    "Private IPv4 addresses on the ENI, primary included (IMDS).",
+);
+pub static ENI_IPV4_PREFIXES: Family<1> = Family::gauge(
+    "nodecap_eni_ipv4_prefixes",
+    &["eni"],
+    "/28 prefixes on the ENI (IMDS).",
+);
+pub static ENI_IPV6_ADDRESSES: Family<1> = Family::gauge(
+    "nodecap_eni_ipv6_addresses",
+    &["eni"],
+    "IPv6 addresses on the ENI (IMDS).",
+);
+
+impl Export for Imds {
+    fn export(&self, out: &mut Samples) {
+        if let Some(node) = self.node.as_deref() {
+            let source = node.source.to_string();
+            out.set(
+                &INSTANCE_INFO,
+                [
+                    &node.identity.instance_type,
+                    &node.identity.availability_zone,
+                    &source,
+                ],
+                1.0,
+            );
+        }
+        let length = |list: &[String]| count(list.len() as u64);
+        for eni in self.enis.iter() {
+            let id = eni.interface_id.as_str();
+            let (device, card) = (eni.device_number.to_string(), eni.network_card.to_string());
+            out.set(&ENI_INFO, [id, &device, &card], 1.0);
+            out.set(&ENI_IPV4_ADDRESSES, [id], length(&eni.ipv4));
+            out.set(&ENI_IPV4_PREFIXES, [id], length(&eni.ipv4_prefixes));
+            out.set(&ENI_IPV6_ADDRESSES, [id], length(&eni.ipv6));
         }
     }
 }

@@ -3,18 +3,61 @@
 //! per node, how many IPv4 addresses are in the pool, assigned to pods, cooling down after a
 //! pod left (not reusable yet), and free.
 //!
-//! Both shapes are read (reference/vpc-cni.md §2.1): one `ENIInfos` object up to v1.19, and
-//! from v1.20 an object keyed by network card (`"0"`, `"1"`, …). Address maps are sparse: a
+//! Both shapes are read (docs/vpc-cni.md "Introspection (`127.0.0.1:61679`)"): one `ENIInfos` object up to v1.19,
+//! and from v1.20 an object keyed by network card (`"0"`, `"1"`, …). Address maps are sparse: a
 //! CIDR lists only addresses that are or were recently used, so free = CIDR size − assigned −
 //! cooling down. `AddressFamily`, `containerID` and `ifName` are not relied on (blank in
 //! some releases).
 
-use std::collections::BTreeMap;
-
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use serde::Deserialize;
 use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
+
+use super::collector::{Collector, CollectorId, Reading};
+use super::http::{self, OptionalEndpoint, ReadError};
+use crate::daemon::family::{Export, Family, Samples, count};
+
+/// Collects ipamd's `/v1/enis`.
+#[derive(Debug)]
+pub struct IntrospectionCollector {
+    endpoint: OptionalEndpoint,
+}
+
+impl IntrospectionCollector {
+    pub fn new(url: hyper::Uri) -> Self {
+        IntrospectionCollector {
+            endpoint: OptionalEndpoint::new(url),
+        }
+    }
+}
+
+impl Collector for IntrospectionCollector {
+    type Part = IpamdPools;
+    type Error = ReadError<ParseError>;
+    const ID: CollectorId = CollectorId::IpamdIntrospection;
+    const TIMEOUT: std::time::Duration = http::TIMEOUT;
+
+    async fn collect(&mut self) -> Result<Reading<IpamdPools>, Self::Error> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.endpoint.read(|body| parse(body, now)).await
+    }
+}
+
+/// A `/v1/enis` answer nodecap cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("expected JSON")]
+    Syntax(#[source] serde_json::Error),
+    #[error(transparent)]
+    Shape(serde_json::Error),
+    #[error("ENI {eni}: expected an IPv4 CIDR key, got {key:?}")]
+    Cidr { eni: String, key: String },
+}
 
 /// ipamd's default `IP_COOLDOWN_PERIOD`: a released address is not reused for 30 s.
 pub const COOLDOWN_SECONDS: f64 = 30.0;
@@ -188,12 +231,12 @@ impl<'de> Visitor<'de> for DocumentVisitor {
 }
 
 /// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown).
-pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
+pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, ParseError> {
     let document: Document<'_> = serde_json::from_slice(json).map_err(|e| {
         if e.is_data() {
-            e.to_string()
+            ParseError::Shape(e)
         } else {
-            format!("expected JSON: {e}")
+            ParseError::Syntax(e)
         }
     })?;
     let mut enis = Vec::new();
@@ -208,7 +251,7 @@ pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, String> {
     Ok(IpamdPools { enis })
 }
 
-fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, String> {
+fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, ParseError> {
     let mut pool = EniPool {
         network_card: card,
         device_number: raw.device_number,
@@ -228,7 +271,10 @@ fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, String> {
             .split_once('/')
             .and_then(|(_, bits)| bits.parse().ok())
             .filter(|bits| (24..=32).contains(bits))
-            .ok_or_else(|| format!("ENI {}: expected an IPv4 CIDR key, got {cidr:?}", pool.id))?;
+            .ok_or_else(|| ParseError::Cidr {
+                eni: pool.id.clone(),
+                key: cidr.to_owned(),
+            })?;
         let size = 1u64 << (32 - bits);
         if bits == 32 {
             pool.secondary_ips += 1;
@@ -256,44 +302,34 @@ fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, String> {
     Ok(pool)
 }
 
-/// RFC 3339 (`2026-08-20T10:05:00.123456789Z`, or with a `+hh:mm` offset) → Unix seconds.
-/// Go's zero time (`0001-01-01T00:00:00Z`, "never released") comes out far in the past.
+/// RFC 3339 (`2026-08-20T10:05:00.123456789Z`, or with a `+hh:mm` offset) → Unix seconds,
+/// by `jiff`. Go's zero time (`0001-01-01T00:00:00Z`, "never released") comes out far in the
+/// past.
 pub fn unix_seconds(text: &str) -> Option<f64> {
-    let (date, time) = text.split_once(['T', 't', ' '])?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let (clock, offset) = if let Some(clock) = time.strip_suffix(['Z', 'z']) {
-        (clock, 0)
-    } else {
-        let split = time.rfind(['+', '-'])?;
-        let (clock, zone) = time.split_at(split);
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let (h, m) = zone[1..].split_once(':')?;
-        (
-            clock,
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60),
-        )
-    };
-    let mut c = clock.splitn(3, ':');
-    let (hour, minute) = (
-        c.next()?.parse::<i64>().ok()?,
-        c.next()?.parse::<i64>().ok()?,
-    );
-    let second: f64 = c.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
+    text.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_duration().as_secs_f64())
+}
+
+pub static POOL_ADDRESSES: Family<2> = Family::gauge(
+    "nodecap_eni_pool_ipv4_addresses",
+    &["eni", "state"],
+    "The ENI's IPv4 addresses in ipamd's pool by state: total, assigned, cooldown, free.",
+);
+
+impl Export for IpamdPools {
+    fn export(&self, out: &mut Samples) {
+        for pool in &self.enis {
+            for (state, n) in [
+                ("total", pool.total),
+                ("assigned", pool.assigned),
+                ("cooldown", pool.cooldown),
+                ("free", pool.free),
+            ] {
+                out.set(&POOL_ADDRESSES, [&pool.id, state], count(n));
+            }
+        }
     }
-    // Days from the civil date (H. Hinnant's algorithm), proleptic Gregorian.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let whole = days * 86_400 + hour * 3600 + minute * 60 - offset;
-    #[allow(clippy::cast_precision_loss)]
-    Some(whole as f64 + second)
 }
 
 #[cfg(test)]
@@ -423,7 +459,7 @@ mod tests {
                 "invalid value: integer `-1`",
             ),
         ] {
-            let err = parse(json.as_bytes(), NOW).unwrap_err();
+            let err = crate::error::Chain(&parse(json.as_bytes(), NOW).unwrap_err()).to_string();
             assert!(err.starts_with(expected), "{json}: {err}");
         }
     }

@@ -1,7 +1,7 @@
 //! ipamd's Prometheus endpoint (`http://127.0.0.1:61678/metrics`): the VPC CNI's own view of
 //! its datastore. nodecap keeps the allocation figures and re-exports them as
 //! `nodecap_ipamd_*` with no labels, so ipamd's unbounded label values (full error strings,
-//! one series per CIDR, reference/vpc-cni.md §1.1) never reach the user's Prometheus.
+//! one series per CIDR; docs/vpc-cni.md "ipamd's metrics") never reach the user's Prometheus.
 //!
 //! The text format is parsed here (about 100 lines) rather than with a crate: the maintained
 //! choice, `prometheus-parse`, pulls regex and chrono, rejects nothing useful and accepts
@@ -10,6 +10,68 @@
 //! summaries with or without quantile series, optional timestamps.
 
 use std::collections::BTreeMap;
+
+use super::collector::{Collector, CollectorId, Reading};
+use super::http::{self, OptionalEndpoint, ReadError};
+use crate::daemon::family::{Export, Family, Samples};
+
+/// Collects ipamd's `/metrics`.
+#[derive(Debug)]
+pub struct IpamdMetricsCollector {
+    endpoint: OptionalEndpoint,
+}
+
+impl IpamdMetricsCollector {
+    pub fn new(url: hyper::Uri) -> Self {
+        IpamdMetricsCollector {
+            endpoint: OptionalEndpoint::new(url),
+        }
+    }
+}
+
+impl Collector for IpamdMetricsCollector {
+    type Part = IpamdMetrics;
+    type Error = ReadError<ParseError>;
+    const ID: CollectorId = CollectorId::IpamdMetrics;
+    const TIMEOUT: std::time::Duration = http::TIMEOUT;
+
+    async fn collect(&mut self) -> Result<Reading<IpamdMetrics>, Self::Error> {
+        self.endpoint
+            .read(|body| {
+                let text = std::str::from_utf8(body).map_err(ParseError::Utf8)?;
+                parse_text(text).map(|samples| extract(&samples))
+            })
+            .await
+    }
+}
+
+/// Text that is not the Prometheus text format.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not UTF-8")]
+    Utf8(#[source] std::str::Utf8Error),
+    #[error("line {line}: {problem}")]
+    Line { line: usize, problem: LineError },
+}
+
+/// What is wrong with one sample line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("expected a metric name, got {0:?}")]
+    Name(String),
+    #[error("expected label=\"value\" in {0:?}")]
+    Label(String),
+    #[error("label {0}: expected a quoted value")]
+    Unquoted(String),
+    #[error("label {0}: unterminated value")]
+    Unterminated(String),
+    #[error("{0}: expected a value")]
+    NoValue(String),
+    #[error("{name}: expected a number, got {got:?}")]
+    Value { name: String, got: String },
+    #[error("{name}: expected a millisecond timestamp, got {got:?}")]
+    Timestamp { name: String, got: String },
+}
 
 /// One sample line: name, labels, value.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +111,7 @@ pub struct IpamdMetrics {
 }
 
 /// How the cni-metrics-helper turns an ipamd family into one CloudWatch value
-/// (reference/vpc-cni.md §3.3).
+/// (aws/amazon-vpc-cni-k8s `cmd/cni-metrics-helper/metrics/cni_metrics.go`; docs/vpc-cni.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HelperKind {
     /// The sum over label sets of a gauge.
@@ -157,24 +219,27 @@ pub fn helper_kind(name: &str) -> Option<HelperKind> {
 }
 
 /// Parses the text exposition format. Errors name the line.
-pub fn parse_text(text: &str) -> Result<Vec<Sample>, String> {
+pub fn parse_text(text: &str) -> Result<Vec<Sample>, ParseError> {
     let mut samples = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        samples.push(parse_sample(line).map_err(|e| format!("line {}: {e}", index + 1))?);
+        samples.push(parse_sample(line).map_err(|problem| ParseError::Line {
+            line: index + 1,
+            problem,
+        })?);
     }
     Ok(samples)
 }
 
-fn parse_sample(line: &str) -> Result<Sample, String> {
+fn parse_sample(line: &str) -> Result<Sample, LineError> {
     let name_end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .unwrap_or(line.len());
     if name_end == 0 {
-        return Err(format!("expected a metric name, got {line:?}"));
+        return Err(LineError::Name(line.to_owned()));
     }
     let name = line[..name_end].to_owned();
     let mut rest = &line[name_end..];
@@ -183,17 +248,22 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
         rest = parse_labels(after, &mut labels)?;
     }
     let mut fields = rest.split_whitespace();
-    let raw = fields
-        .next()
-        .ok_or_else(|| format!("{name}: expected a value"))?;
-    let value =
-        parse_value(raw).ok_or_else(|| format!("{name}: expected a number, got {raw:?}"))?;
+    let Some(raw) = fields.next() else {
+        return Err(LineError::NoValue(name));
+    };
+    let Some(value) = parse_value(raw) else {
+        return Err(LineError::Value {
+            name,
+            got: raw.to_owned(),
+        });
+    };
     if let Some(timestamp) = fields.next()
         && timestamp.parse::<i64>().is_err()
     {
-        return Err(format!(
-            "{name}: expected a millisecond timestamp, got {timestamp:?}"
-        ));
+        return Err(LineError::Timestamp {
+            name,
+            got: timestamp.to_owned(),
+        });
     }
     Ok(Sample {
         name,
@@ -206,7 +276,7 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
 fn parse_labels<'a>(
     mut rest: &'a str,
     labels: &mut BTreeMap<String, String>,
-) -> Result<&'a str, String> {
+) -> Result<&'a str, LineError> {
     loop {
         rest = rest.trim_start();
         if let Some(after) = rest.strip_prefix('}') {
@@ -214,11 +284,12 @@ fn parse_labels<'a>(
         }
         let (key, after) = rest
             .split_once('=')
-            .ok_or_else(|| format!("expected label=\"value\" in {rest:?}"))?;
+            .ok_or_else(|| LineError::Label(rest.to_owned()))?;
+        let key = key.trim();
         let after = after
             .trim_start()
             .strip_prefix('"')
-            .ok_or_else(|| format!("label {}: expected a quoted value", key.trim()))?;
+            .ok_or_else(|| LineError::Unquoted(key.to_owned()))?;
         let mut value = String::new();
         let mut chars = after.char_indices();
         let end = loop {
@@ -226,14 +297,14 @@ fn parse_labels<'a>(
                 Some((_, '\\')) => match chars.next() {
                     Some((_, 'n')) => value.push('\n'),
                     Some((_, c)) => value.push(c),
-                    None => return Err(format!("label {}: unterminated value", key.trim())),
+                    None => return Err(LineError::Unterminated(key.to_owned())),
                 },
                 Some((i, '"')) => break i,
                 Some((_, c)) => value.push(c),
-                None => return Err(format!("label {}: unterminated value", key.trim())),
+                None => return Err(LineError::Unterminated(key.to_owned())),
             }
         };
-        labels.insert(key.trim().to_owned(), value);
+        labels.insert(key.to_owned(), value);
         rest = after[end + 1..].trim_start();
         rest = rest.strip_prefix(',').unwrap_or(rest);
     }
@@ -292,6 +363,81 @@ pub fn extract(samples: &[Sample]) -> IpamdMetrics {
                 Some((cw, value))
             })
             .collect(),
+    }
+}
+
+pub static INFO: Family<1> = Family::gauge(
+    "nodecap_ipamd_info",
+    &["version"],
+    "The VPC CNI (ipamd) version; always 1.",
+);
+pub static ENIS_MAX: Family<0> = Family::gauge(
+    "nodecap_ipamd_enis_max",
+    &[],
+    "ipamd's awscni_eni_max: ENIs it may use.",
+);
+pub static IPV4_MAX: Family<0> = Family::gauge(
+    "nodecap_ipamd_ipv4_max",
+    &[],
+    "ipamd's awscni_ip_max: its address ceiling (ignores maxPods).",
+);
+pub static ENIS_ALLOCATED: Family<0> = Family::gauge(
+    "nodecap_ipamd_enis_allocated",
+    &[],
+    "ipamd's awscni_eni_allocated: ENIs in its datastore.",
+);
+pub static IPV4_ADDRESSES: Family<1> = Family::gauge(
+    "nodecap_ipamd_ipv4_addresses",
+    &["state"],
+    "ipamd's awscni_total_ip_addresses (total) and awscni_assigned_ip_addresses (assigned).",
+);
+pub static IPV4_PREFIXES: Family<0> = Family::gauge(
+    "nodecap_ipamd_ipv4_prefixes",
+    &[],
+    "ipamd's awscni_total_ipv4_prefixes.",
+);
+pub static NO_AVAILABLE: Family<0> = Family::counter(
+    "nodecap_ipamd_no_available_ip_addresses_total",
+    &[],
+    "ipamd's awscni_no_available_ip_addresses: pod IP requests that found no free address.",
+);
+pub static ERRORS: Family<0> = Family::counter(
+    "nodecap_ipamd_errors_total",
+    &[],
+    "ipamd's awscni_ipamd_error_count, summed over fn.",
+);
+pub static EC2_API_ERRORS: Family<0> = Family::counter(
+    "nodecap_ipamd_ec2_api_errors_total",
+    &[],
+    "ipamd's awscni_ec2api_error_count, summed over fn.",
+);
+
+impl Export for IpamdMetrics {
+    fn export(&self, out: &mut Samples) {
+        if let Some(version) = &self.version {
+            out.set(&INFO, [version], 1.0);
+        }
+        for (family, value) in [
+            (&ENIS_MAX, self.eni_max),
+            (&IPV4_MAX, self.ip_max),
+            (&ENIS_ALLOCATED, self.enis_allocated),
+            (&IPV4_PREFIXES, self.ipv4_prefixes),
+            (&NO_AVAILABLE, self.no_available_ip_addresses),
+            (&ERRORS, self.ipamd_errors),
+            (&EC2_API_ERRORS, self.ec2_api_errors),
+        ] {
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                out.set(family, [], v);
+            }
+        }
+        for (state, value) in [
+            ("total", self.total_ip_addresses),
+            ("assigned", self.assigned_ip_addresses),
+        ] {
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                out.set(&IPV4_ADDRESSES, [state], v);
+            }
+        }
     }
 }
 
@@ -391,7 +537,7 @@ awscni_no_available_ip_addresses 0
                 "line 1: x: expected a millisecond timestamp, got \"later\"",
             ),
         ] {
-            let err = parse_text(text).unwrap_err();
+            let err = parse_text(text).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{text:?}: {err}");
         }
     }

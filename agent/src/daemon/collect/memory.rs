@@ -9,15 +9,46 @@
 //! simply absent; an unreadable `meminfo` fails the collector.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use procfs_core::FromRead;
 
-/// The slices reported, with the directory names systemd's and cgroupfs' drivers use.
-pub const SLICES: &[(&str, &[&str])] = &[
-    ("system.slice", &["system.slice"]),
-    ("runtime.slice", &["runtime.slice"]),
-    ("kubepods.slice", &["kubepods.slice", "kubepods"]),
-];
+use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
+use crate::daemon::family::{Export, Family, Samples, count};
+
+/// A memory cgroup nodecap reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slice {
+    /// systemd's services: sshd, journald, the SSM agent…
+    System,
+    /// The kubelet and the container runtime (EKS AMIs put them here).
+    Runtime,
+    /// The pods.
+    Kubepods,
+}
+
+impl Slice {
+    pub const ALL: [Slice; 3] = [Slice::System, Slice::Runtime, Slice::Kubepods];
+
+    /// The cgroup directories the systemd and the cgroupfs drivers use for it.
+    fn directories(self) -> &'static [&'static str] {
+        match self {
+            Slice::System => &["system.slice"],
+            Slice::Runtime => &["runtime.slice"],
+            Slice::Kubepods => &["kubepods.slice", "kubepods"],
+        }
+    }
+}
+
+impl std::fmt::Display for Slice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Slice::System => "system.slice",
+            Slice::Runtime => "runtime.slice",
+            Slice::Kubepods => "kubepods.slice",
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Memory {
@@ -28,21 +59,83 @@ pub struct Memory {
     pub slices: Vec<SliceUsage>,
 }
 
+impl Memory {
+    /// What `slice` uses, if it exists.
+    pub fn usage(&self, slice: Slice) -> Option<u64> {
+        self.slices
+            .iter()
+            .find(|s| s.slice == slice)
+            .map(|s| s.usage_bytes)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SliceUsage {
-    /// One of the names in [`SLICES`].
-    pub slice: &'static str,
+    pub slice: Slice,
     pub usage_bytes: u64,
     /// The high-water mark since the cgroup was created (v2 needs kernel 5.19+).
     pub peak_bytes: Option<u64>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: expected /proc/meminfo lines")]
+    Meminfo {
+        path: PathBuf,
+        source: procfs_core::ProcError,
+    },
+    #[error("{path}: expected a byte count, got {got:?}")]
+    Bytes { path: PathBuf, got: String },
+    #[error(transparent)]
+    Joined(#[from] Joined),
+}
+
+/// Reads the node's memory and the slices' cgroups.
+#[derive(Debug, Clone)]
+pub struct MemoryCollector {
+    proc_root: PathBuf,
+    sys_root: PathBuf,
+}
+
+impl MemoryCollector {
+    pub fn new(proc_root: &Path, sys_root: &Path) -> Self {
+        MemoryCollector {
+            proc_root: proc_root.to_owned(),
+            sys_root: sys_root.to_owned(),
+        }
+    }
+}
+
+impl Collector for MemoryCollector {
+    type Part = Memory;
+    type Error = Error;
+    const ID: CollectorId = CollectorId::Memory;
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    async fn collect(&mut self) -> Result<Reading<Memory>, Error> {
+        let me = self.clone();
+        blocking(move || read(&me.proc_root, &me.sys_root))
+            .await
+            .map(Reading::Fresh)
+    }
+}
+
 /// Reads `<proc_root>/meminfo` and the slices under `<sys_root>/fs/cgroup`.
-pub fn read(proc_root: &Path, sys_root: &Path) -> Result<Memory, String> {
+pub fn read(proc_root: &Path, sys_root: &Path) -> Result<Memory, Error> {
     let meminfo = proc_root.join("meminfo");
-    let text = std::fs::read(&meminfo).map_err(|e| format!("{}: {e}", meminfo.display()))?;
-    let (total_bytes, available_bytes) =
-        parse_meminfo(&text).map_err(|e| format!("{}: {e}", meminfo.display()))?;
+    let text = std::fs::read(&meminfo).map_err(|source| Error::Read {
+        path: meminfo.clone(),
+        source,
+    })?;
+    let (total_bytes, available_bytes) = parse_meminfo(&text).map_err(|source| Error::Meminfo {
+        path: meminfo.clone(),
+        source,
+    })?;
     let cgroup = sys_root.join("fs/cgroup");
     let (cgroup_version, base, current, peak) = if cgroup.join("cgroup.controllers").exists() {
         (Some(2), cgroup, "memory.current", "memory.peak")
@@ -58,8 +151,13 @@ pub fn read(proc_root: &Path, sys_root: &Path) -> Result<Memory, String> {
     };
     let mut slices = Vec::new();
     if cgroup_version.is_some() {
-        for &(slice, dirs) in SLICES {
-            let Some(dir) = dirs.iter().map(|d| base.join(d)).find(|d| d.is_dir()) else {
+        for slice in Slice::ALL {
+            let Some(dir) = slice
+                .directories()
+                .iter()
+                .map(|d| base.join(d))
+                .find(|d| d.is_dir())
+            else {
                 continue;
             };
             let Some(usage_bytes) = read_bytes(&dir.join(current))? else {
@@ -81,27 +179,61 @@ pub fn read(proc_root: &Path, sys_root: &Path) -> Result<Memory, String> {
 }
 
 /// `MemTotal` and `MemAvailable` in bytes.
-pub fn parse_meminfo(text: &[u8]) -> Result<(u64, Option<u64>), String> {
-    let info = procfs_core::Meminfo::from_read(text)
-        .map_err(|e| format!("expected /proc/meminfo lines: {e}"))?;
+pub fn parse_meminfo(text: &[u8]) -> Result<(u64, Option<u64>), procfs_core::ProcError> {
+    let info = procfs_core::Meminfo::from_read(text)?;
     Ok((info.mem_total, info.mem_available))
 }
 
 /// A cgroup byte counter: `Ok(None)` when the file does not exist.
-fn read_bytes(path: &Path) -> Result<Option<u64>, String> {
+fn read_bytes(path: &Path) -> Result<Option<u64>, Error> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_bytes(&text)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| Error::Bytes {
+            path: path.to_owned(),
+            got: text.trim().to_owned(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(source) => Err(Error::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("expected a byte count, got {:?}", text.trim()))
+pub static TOTAL: Family<0> = Family::gauge(
+    "nodecap_memory_total_bytes",
+    &[],
+    "MemTotal from /proc/meminfo.",
+);
+pub static AVAILABLE: Family<0> = Family::gauge(
+    "nodecap_memory_available_bytes",
+    &[],
+    "MemAvailable from /proc/meminfo.",
+);
+pub static CGROUP_USAGE: Family<1> = Family::gauge(
+    "nodecap_cgroup_memory_usage_bytes",
+    &["slice"],
+    "Memory the slice's cgroup uses now.",
+);
+pub static CGROUP_PEAK: Family<1> = Family::gauge(
+    "nodecap_cgroup_memory_peak_bytes",
+    &["slice"],
+    "The slice cgroup's memory high-water mark.",
+);
+
+impl Export for Memory {
+    fn export(&self, out: &mut Samples) {
+        out.set(&TOTAL, [], count(self.total_bytes));
+        if let Some(n) = self.available_bytes {
+            out.set(&AVAILABLE, [], count(n));
+        }
+        for s in &self.slices {
+            let slice = s.slice.to_string();
+            out.set(&CGROUP_USAGE, [&slice], count(s.usage_bytes));
+            if let Some(peak) = s.peak_bytes {
+                out.set(&CGROUP_PEAK, [&slice], count(peak));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -191,17 +323,17 @@ DirectMap2M:     8000000 kB
             m.slices,
             vec![
                 SliceUsage {
-                    slice: "system.slice",
+                    slice: Slice::System,
                     usage_bytes: 314_572_800,
                     peak_bytes: Some(419_430_400)
                 },
                 SliceUsage {
-                    slice: "runtime.slice",
+                    slice: Slice::Runtime,
                     usage_bytes: 524_288_000,
                     peak_bytes: None
                 },
                 SliceUsage {
-                    slice: "kubepods.slice",
+                    slice: Slice::Kubepods,
                     usage_bytes: 1_073_741_824,
                     peak_bytes: None
                 },
@@ -240,8 +372,8 @@ DirectMap2M:     8000000 kB
         assert_eq!(
             names,
             vec![
-                ("system.slice", 200_000_000, Some(250_000_000)),
-                ("kubepods.slice", 900_000_000, Some(950_000_000))
+                (Slice::System, 200_000_000, Some(250_000_000)),
+                (Slice::Kubepods, 900_000_000, Some(950_000_000))
             ]
         );
     }
@@ -250,6 +382,7 @@ DirectMap2M:     8000000 kB
     fn failures_name_the_file() {
         let root = tree(&[("proc/meminfo", "MemTotal: lots\n")]);
         let err = read(&root.path().join("proc"), &root.path().join("sys")).unwrap_err();
+        let err = crate::error::Chain(&err).to_string();
         assert!(
             err.contains("meminfo: expected /proc/meminfo lines"),
             "{err}"
@@ -258,6 +391,7 @@ DirectMap2M:     8000000 kB
         assert!(
             read(&none.path().join("proc"), none.path())
                 .unwrap_err()
+                .to_string()
                 .contains("meminfo")
         );
         let root = tree(&[
@@ -265,7 +399,9 @@ DirectMap2M:     8000000 kB
             ("sys/fs/cgroup/cgroup.controllers", ""),
             ("sys/fs/cgroup/system.slice/memory.current", "max\n"),
         ]);
-        let err = read(&root.path().join("proc"), &root.path().join("sys")).unwrap_err();
+        let err = read(&root.path().join("proc"), &root.path().join("sys"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with("memory.current: expected a byte count, got \"max\""),
             "{err}"

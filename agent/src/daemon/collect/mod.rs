@@ -1,8 +1,13 @@
-//! Collection: one module per source, each failing alone. [`Collectors::collect`] runs them
-//! all once (a tick) and returns [`Observations`]: plain data, the only input of the
-//! snapshot. Every collector reports a [`Status`]: ok, failed (with why), or not applicable
-//! (the source does not exist on this node: no VPC CNI, no ENA device, no kubelet files),
-//! which is not a failure.
+//! Collection: one module per source, each behind the [`Collector`] trait and each failing
+//! alone. [`Collectors::collect`] runs them all once (a tick), concurrently, each under its
+//! own timeout, so a tick takes as long as its slowest source; it returns [`Observations`],
+//! plain data and the only input of the snapshot.
+//!
+//! What every collector is and the one wrapper that runs it are in `collector.rs`: the
+//! [`Collector`] trait, and [`Slot`], which times the run, turns the outcome into a
+//! [`Status`] (ok, failed with why, or not applicable: the source does not exist on this
+//! node, which is not a failure), and, for a collector that asks for it, serves the last good
+//! reading marked stale when a run fails.
 //!
 //! | collector | source | module |
 //! |---|---|---|
@@ -12,8 +17,12 @@
 //! | `memory` | procfs `meminfo`, memory cgroups | [`memory`] |
 //! | `ena` | ENA ethtool statistics (ioctl) | [`ena`] |
 //! | `kubelet` | the kubelet's configuration files | [`kubelet`] |
+//!
+//! Each module owns its metric families and its part of the snapshot (an [`Export`]).
 
+mod collector;
 pub mod ena;
+pub mod ethtool;
 mod http;
 pub mod imds;
 pub mod ipamd_enis;
@@ -21,218 +30,153 @@ pub mod ipamd_metrics;
 pub mod kubelet;
 pub mod memory;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-use crate::config::Config;
-use crate::imds::Eni;
-use crate::init::Node;
+use crate::aws::imds::Endpoint;
+use crate::aws::limits::Lookup;
+use crate::core::node::Node;
+use crate::kubelet::Targets;
 
-/// How long ipamd has to answer one request.
-const IPAMD_TIMEOUT: Duration = Duration::from_secs(5);
+pub use collector::{
+    APPLICABLE, Collector, CollectorId, DURATION, Failure, Health, Reading, STALE, SUCCESS, Slot,
+    Status,
+};
 
-/// The longest a tick can take when every source times out: IMDS's budget and both ipamd
-/// requests (files, procfs and the ioctl answer at once).
-pub const MAX_TICK: Duration =
-    Duration::from_secs(imds::TICK_BUDGET.as_secs() + 2 * IPAMD_TIMEOUT.as_secs());
-
-/// A collector's outcome for one tick.
+/// Where the collectors read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    Ok,
-    NotApplicable(String),
-    Failed(String),
+pub struct Sources {
+    pub imds: Endpoint,
+    /// How the IMDS collector sizes the node (once).
+    pub lookup: Lookup,
+    pub ipamd_metrics_url: hyper::Uri,
+    pub ipamd_introspection_url: hyper::Uri,
+    /// The host's procfs and sysfs (a container mounts them elsewhere).
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    pub kubelet: Targets,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    pub collector: &'static str,
-    pub health: Health,
-    /// The values served are an earlier tick's (only `imds` keeps a last good view).
-    pub stale: bool,
-    pub duration: Duration,
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            imds: Endpoint::default(),
+            lookup: Lookup::default(),
+            ipamd_metrics_url: hyper::Uri::from_static("http://127.0.0.1:61678/metrics"),
+            ipamd_introspection_url: hyper::Uri::from_static("http://127.0.0.1:61679/v1/enis"),
+            proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
+            kubelet: Targets::default(),
+        }
+    }
 }
 
 /// Everything one tick saw.
 #[derive(Debug, Clone)]
 pub struct Observations {
     pub taken_at: SystemTime,
-    pub node: Option<Arc<Node>>,
-    pub enis: Option<Arc<Vec<Eni>>>,
+    pub imds: Option<imds::Imds>,
     pub ipamd_metrics: Option<ipamd_metrics::IpamdMetrics>,
     pub ipamd_pools: Option<ipamd_enis::IpamdPools>,
     pub memory: Option<memory::Memory>,
-    pub ena: Vec<ena::EnaStats>,
+    pub ena: Option<ena::Ena>,
     pub kubelet: Option<kubelet::KubeletView>,
+    /// One per collector, in [`CollectorId::ALL`] order.
     pub statuses: Vec<Status>,
-    /// The CloudWatch publisher's counts at this tick (set by the daemon when it publishes).
-    pub cloudwatch: Option<crate::cloudwatch::Stats>,
+}
+
+impl Observations {
+    /// What the node is, once IMDS and its limits have told.
+    pub fn node(&self) -> Option<&Node> {
+        self.imds.as_ref().and_then(|i| i.node.as_deref())
+    }
 }
 
 /// The collectors and the little state they keep between ticks.
 #[derive(Debug)]
 pub struct Collectors {
-    config: Arc<Config>,
-    imds: imds::ImdsCollector,
-    http: http::Getter,
-    /// ipamd answered once: from then on "nothing listening" is a failure (ipamd died),
-    /// before it only means the VPC CNI is not (yet) running on this node.
-    ipamd_seen: [bool; 2],
+    imds: Slot<imds::ImdsCollector>,
+    ipamd_metrics: Slot<ipamd_metrics::IpamdMetricsCollector>,
+    ipamd_introspection: Slot<ipamd_enis::IntrospectionCollector>,
+    memory: Slot<memory::MemoryCollector>,
+    ena: Slot<ena::EnaCollector>,
+    kubelet: Slot<kubelet::KubeletCollector>,
 }
 
+/// The longest a tick can take: its collectors run at once, so its slowest collector's
+/// timeout.
+pub const MAX_TICK: Duration = {
+    let timeouts = [
+        imds::ImdsCollector::TIMEOUT,
+        ipamd_metrics::IpamdMetricsCollector::TIMEOUT,
+        ipamd_enis::IntrospectionCollector::TIMEOUT,
+        memory::MemoryCollector::TIMEOUT,
+        ena::EnaCollector::TIMEOUT,
+        kubelet::KubeletCollector::TIMEOUT,
+    ];
+    let mut longest = Duration::ZERO;
+    let mut i = 0;
+    while i < timeouts.len() {
+        if timeouts[i].as_nanos() > longest.as_nanos() {
+            longest = timeouts[i];
+        }
+        i += 1;
+    }
+    longest
+};
+
 impl Collectors {
-    pub fn new(config: Arc<Config>) -> Result<Self, String> {
-        Ok(Collectors {
-            imds: imds::ImdsCollector::new(&config)?,
-            http: http::Getter::new(IPAMD_TIMEOUT),
-            ipamd_seen: [false; 2],
-            config,
-        })
+    pub fn new(sources: &Sources) -> Self {
+        Collectors {
+            imds: Slot::new(imds::ImdsCollector::new(&sources.imds, &sources.lookup)),
+            ipamd_metrics: Slot::new(ipamd_metrics::IpamdMetricsCollector::new(
+                sources.ipamd_metrics_url.clone(),
+            )),
+            ipamd_introspection: Slot::new(ipamd_enis::IntrospectionCollector::new(
+                sources.ipamd_introspection_url.clone(),
+            )),
+            memory: Slot::new(memory::MemoryCollector::new(
+                &sources.proc_root,
+                &sources.sys_root,
+            )),
+            ena: Slot::new(ena::EnaCollector::new(&sources.sys_root)),
+            kubelet: Slot::new(kubelet::KubeletCollector::new(sources.kubelet.clone())),
+        }
     }
 
-    /// One tick: every collector once, in a fixed order.
+    /// One tick: every collector once, concurrently.
     pub async fn collect(&mut self) -> Observations {
-        let mut statuses = Vec::new();
-        let config = Arc::clone(&self.config);
-
-        let start = Instant::now();
-        let imds = self.imds.collect(&config).await;
-        statuses.push(Status {
-            collector: "imds",
-            health: imds.error.clone().map_or(Health::Ok, Health::Failed),
-            stale: imds.stale,
-            duration: start.elapsed(),
-        });
-
-        let start = Instant::now();
-        let (ipamd_metrics, health) = match self.ipamd(0, &config.run.ipamd_metrics_url).await {
-            Ok(body) => match std::str::from_utf8(&body)
-                .map_err(|e| e.to_string())
-                .and_then(ipamd_metrics::parse_text)
-            {
-                Ok(samples) => (Some(ipamd_metrics::extract(&samples)), Health::Ok),
-                Err(e) => (
-                    None,
-                    Health::Failed(format!("{}: {e}", config.run.ipamd_metrics_url)),
-                ),
-            },
-            Err(health) => (None, health),
-        };
-        statuses.push(status("ipamd_metrics", health, start));
-
-        let start = Instant::now();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let (ipamd_pools, health) = match self.ipamd(1, &config.run.ipamd_introspection_url).await {
-            Ok(body) => match ipamd_enis::parse(&body, now) {
-                Ok(pools) => (Some(pools), Health::Ok),
-                Err(e) => (
-                    None,
-                    Health::Failed(format!("{}: {e}", config.run.ipamd_introspection_url)),
-                ),
-            },
-            Err(health) => (None, health),
-        };
-        statuses.push(status("ipamd_introspection", health, start));
-
-        let start = Instant::now();
-        let (memory, health) = match memory::read(&config.run.proc_root, &config.run.sys_root) {
-            Ok(m) => (Some(m), Health::Ok),
-            Err(e) => (None, Health::Failed(e)),
-        };
-        statuses.push(status("memory", health, start));
-
-        let start = Instant::now();
-        let (ena, health) = read_ena(&config);
-        statuses.push(status("ena", health, start));
-
-        let start = Instant::now();
-        let (kubelet, health) = match kubelet::read(&config.kubelet) {
-            Ok(Some(view)) => (Some(view), Health::Ok),
-            Ok(None) => (
-                None,
-                Health::NotApplicable("no kubelet configuration file on this node".to_owned()),
-            ),
-            Err(e) => (None, Health::Failed(e)),
-        };
-        statuses.push(status("kubelet", health, start));
-
-        for s in &statuses {
-            match &s.health {
-                Health::Failed(why) => tracing::warn!(
-                    collector = s.collector,
-                    stale = s.stale,
-                    "collector failed: {why}"
-                ),
-                Health::NotApplicable(why) => {
-                    tracing::debug!(collector = s.collector, "not applicable: {why}")
-                }
-                Health::Ok => {}
-            }
-        }
+        let (
+            (imds, imds_status),
+            (ipamd_metrics, metrics_status),
+            (ipamd_pools, pools_status),
+            (memory, memory_status),
+            (ena, ena_status),
+            (kubelet, kubelet_status),
+        ) = tokio::join!(
+            self.imds.run(),
+            self.ipamd_metrics.run(),
+            self.ipamd_introspection.run(),
+            self.memory.run(),
+            self.ena.run(),
+            self.kubelet.run(),
+        );
         Observations {
             taken_at: SystemTime::now(),
-            node: imds.node,
-            enis: imds.enis,
+            imds,
             ipamd_metrics,
             ipamd_pools,
             memory,
             ena,
             kubelet,
-            statuses,
-            cloudwatch: None,
+            statuses: vec![
+                imds_status,
+                metrics_status,
+                pools_status,
+                memory_status,
+                ena_status,
+                kubelet_status,
+            ],
         }
     }
-
-    async fn ipamd(&mut self, which: usize, url: &str) -> Result<bytes::Bytes, Health> {
-        match self.http.get(url).await {
-            Ok(body) => {
-                self.ipamd_seen[which] = true;
-                Ok(body)
-            }
-            Err(http::Error::Refused { .. }) if !self.ipamd_seen[which] => {
-                Err(Health::NotApplicable(format!(
-                    "nothing listening at {url}: the VPC CNI is not running on this node (yet)"
-                )))
-            }
-            Err(e) => Err(Health::Failed(e.to_string())),
-        }
-    }
-}
-
-fn status(collector: &'static str, health: Health, start: Instant) -> Status {
-    Status {
-        collector,
-        health,
-        stale: false,
-        duration: start.elapsed(),
-    }
-}
-
-fn read_ena(config: &Config) -> (Vec<ena::EnaStats>, Health) {
-    let interfaces = match ena::ena_interfaces(&config.run.sys_root) {
-        Ok(list) if list.is_empty() => {
-            return (
-                Vec::new(),
-                Health::NotApplicable("no interface uses the ena driver".to_owned()),
-            );
-        }
-        Ok(list) => list,
-        Err(e) => return (Vec::new(), Health::Failed(e)),
-    };
-    let mut stats = Vec::new();
-    let mut errors = Vec::new();
-    for interface in interfaces {
-        match ena::read_stats(&interface) {
-            Ok(all) => stats.push(ena::parse_stats(&interface, &all)),
-            Err(e) => errors.push(e),
-        }
-    }
-    let health = if errors.is_empty() {
-        Health::Ok
-    } else {
-        Health::Failed(errors.join("; "))
-    };
-    (stats, health)
 }

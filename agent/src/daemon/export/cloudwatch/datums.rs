@@ -19,8 +19,9 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::collect::ipamd_metrics::{HelperKind, helper_kind};
-use crate::snapshot::Snapshot;
+use crate::daemon::collect::ipamd_metrics::{HelperKind, helper_kind};
+use crate::daemon::family::{count, signed};
+use crate::daemon::snapshot::{Addresses, DriftKind, MemoryScope, Snapshot};
 
 /// PutMetricData's limits: datums and bytes per call.
 pub const MAX_DATUMS_PER_CALL: usize = 1000;
@@ -65,11 +66,9 @@ impl Datum {
     }
 }
 
-/// What to publish and how to label it.
+/// How to label what is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Native namespace (compatibility mode always uses `Kubernetes`).
-    pub namespace: String,
+pub struct Labels {
     pub cluster_name: String,
     /// Add the `{ClusterName, NodeName}` dimension set (one billed metric per node and name).
     pub per_node: bool,
@@ -102,92 +101,101 @@ impl Counters {
 }
 
 /// A native figure: name, unit, value, and whether it is a counter (published as a delta).
-type Figure = (String, Unit, f64, bool);
+type Figure = (&'static str, Unit, f64, bool);
 
-/// The native figures of a snapshot, before dimensions.
+/// The native figures of a snapshot, before dimensions: the node's, its memory reservations,
+/// its drift checks, its ENA allowances.
 fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
     let d = &snapshot.derived;
-    let o = &snapshot.observations;
-    let mut out: Vec<Figure> = Vec::new();
-    let mut gauge = |name: &str, unit: Unit, value: Option<f64>| {
-        if let Some(v) = value {
-            out.push((name.to_owned(), unit, v, false));
-        }
-    };
-    #[allow(clippy::cast_precision_loss)]
-    let n = |v: u64| v as f64;
-    gauge("MaxPods", Unit::Count, d.max_pods.map(f64::from));
-    gauge(
-        "KubeletMaxPods",
-        Unit::Count,
-        d.kubelet_max_pods.map(f64::from),
-    );
-    #[allow(clippy::cast_precision_loss)]
-    gauge("PodHeadroom", Unit::Count, d.pod_headroom.map(|h| h as f64));
-    gauge("IPv4Capacity", Unit::Count, d.ip_capacity.map(f64::from));
-    gauge(
-        "IPv4AddressesTotal",
-        Unit::Count,
-        d.ipv4.map(|a| n(a.total)),
-    );
-    gauge(
-        "IPv4AddressesAssigned",
-        Unit::Count,
-        d.ipv4.map(|a| n(a.assigned)),
-    );
-    gauge("IPv4AddressesFree", Unit::Count, d.ipv4.map(|a| n(a.free)));
-    gauge(
-        "IPv4AddressesCooldown",
-        Unit::Count,
-        d.ipv4.and_then(|a| a.cooldown).map(n),
-    );
-    gauge("IPv4Prefixes", Unit::Count, d.ipv4_prefixes.map(f64::from));
-    gauge("ENIsAttached", Unit::Count, d.enis_attached.map(f64::from));
-    gauge("ENIsMax", Unit::Count, d.enis_max.map(f64::from));
-    gauge("ENIsFree", Unit::Count, d.enis_free.map(f64::from));
-    for &(scope, bytes) in &d.memory_reserved {
-        let name = if scope == "kube" {
-            "MemoryReservedKube"
-        } else {
-            "MemoryReservedSystem"
+    let gauge = |name, unit, value: Option<f64>| value.map(|v| (name, unit, v, false));
+    let ipv4 = |pick: fn(&Addresses) -> Option<u64>| d.ipv4.as_ref().and_then(pick).map(count);
+    let node = [
+        gauge("MaxPods", Unit::Count, d.max_pods.map(f64::from)),
+        gauge(
+            "KubeletMaxPods",
+            Unit::Count,
+            d.kubelet_max_pods.map(f64::from),
+        ),
+        gauge("PodHeadroom", Unit::Count, d.pod_headroom.map(signed)),
+        gauge("IPv4Capacity", Unit::Count, d.ip_capacity.map(f64::from)),
+        gauge("IPv4AddressesTotal", Unit::Count, ipv4(|a| Some(a.total))),
+        gauge(
+            "IPv4AddressesAssigned",
+            Unit::Count,
+            ipv4(|a| Some(a.assigned)),
+        ),
+        gauge("IPv4AddressesFree", Unit::Count, ipv4(|a| Some(a.free))),
+        gauge("IPv4AddressesCooldown", Unit::Count, ipv4(|a| a.cooldown)),
+        gauge("IPv4Prefixes", Unit::Count, d.ipv4_prefixes.map(f64::from)),
+        gauge("ENIsAttached", Unit::Count, d.enis_attached.map(f64::from)),
+        gauge("ENIsMax", Unit::Count, d.enis_max.map(f64::from)),
+        gauge("ENIsFree", Unit::Count, d.enis_free.map(f64::from)),
+    ];
+    let reserved = d.memory.iter().map(|r| {
+        let name = match r.scope {
+            MemoryScope::Kube => "MemoryReservedKube",
+            MemoryScope::System => "MemoryReservedSystem",
         };
-        gauge(name, Unit::Bytes, Some(n(bytes)));
-    }
-    for &(scope, bytes) in &d.memory_headroom {
-        let name = if scope == "kube" {
-            "MemoryHeadroomKube"
-        } else {
-            "MemoryHeadroomSystem"
+        gauge(name, Unit::Bytes, Some(count(r.reserved_bytes)))
+    });
+    let headroom = d.memory.iter().map(|r| {
+        let name = match r.scope {
+            MemoryScope::Kube => "MemoryHeadroomKube",
+            MemoryScope::System => "MemoryHeadroomSystem",
         };
-        #[allow(clippy::cast_precision_loss)]
-        gauge(name, Unit::Bytes, Some(bytes as f64));
-    }
-    for &(kind, drifted) in &d.drift {
-        let name = if kind == "max_pods" {
-            "DriftMaxPods"
-        } else {
-            "DriftPrefixDelegation"
+        gauge(name, Unit::Bytes, r.headroom_bytes.map(signed))
+    });
+    let drift = d.drift.iter().map(|drift| {
+        let name = match drift.kind {
+            DriftKind::MaxPods => "DriftMaxPods",
+            DriftKind::PrefixDelegation => "DriftPrefixDelegation",
         };
-        gauge(name, Unit::Count, Some(if drifted { 1.0 } else { 0.0 }));
-    }
-    // The node's least conntrack headroom over its interfaces.
-    let conntrack = o.ena.iter().filter_map(|e| e.conntrack_available).min();
-    gauge(
-        "ENAConntrackAllowanceAvailable",
-        Unit::Count,
-        conntrack.map(n),
-    );
-    // Allowance counters, summed over interfaces (a node-level figure; per-interface series
-    // stay in Prometheus).
-    for (kind, name) in [
+        gauge(
+            name,
+            Unit::Count,
+            drift.drifted().map(|d| if d { 1.0 } else { 0.0 }),
+        )
+    });
+    node.into_iter()
+        .chain(reserved)
+        .chain(headroom)
+        .chain(drift)
+        .flatten()
+        .chain(ena_figures(snapshot))
+        .collect()
+}
+
+/// The ENA figures of the node: its least conntrack headroom over its interfaces, and the
+/// allowance counters summed over them (per-interface series stay in Prometheus).
+fn ena_figures(snapshot: &Snapshot) -> Vec<Figure> {
+    let interfaces = snapshot
+        .observations
+        .ena
+        .as_ref()
+        .map(|e| e.interfaces.as_slice())
+        .unwrap_or_default();
+    let conntrack = interfaces
+        .iter()
+        .filter_map(|e| e.conntrack_available)
+        .min()
+        .map(|n| {
+            (
+                "ENAConntrackAllowanceAvailable",
+                Unit::Count,
+                count(n),
+                false,
+            )
+        });
+    let counters = [
         ("bw_in", "ENABwInAllowanceExceeded"),
         ("bw_out", "ENABwOutAllowanceExceeded"),
         ("pps", "ENAPpsAllowanceExceeded"),
         ("conntrack", "ENAConntrackAllowanceExceeded"),
         ("linklocal", "ENALinklocalAllowanceExceeded"),
-    ] {
-        let values: Vec<u64> = o
-            .ena
+    ]
+    .into_iter()
+    .filter_map(|(kind, name)| {
+        let values: Vec<u64> = interfaces
             .iter()
             .flat_map(|e| {
                 e.exceeded
@@ -196,11 +204,9 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
                     .map(|&(_, v)| v)
             })
             .collect();
-        if !values.is_empty() {
-            out.push((name.to_owned(), Unit::Count, n(values.iter().sum()), true));
-        }
-    }
-    out
+        (!values.is_empty()).then(|| (name, Unit::Count, count(values.iter().sum()), true))
+    });
+    conntrack.into_iter().chain(counters).collect()
 }
 
 /// The datums of one publication, all stamped `period`: the start of the publication period
@@ -211,84 +217,87 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
 /// `counters` carries the counters' last values between calls (a counter's first value
 /// publishes nothing).
 pub fn datums(
-    settings: &Settings,
+    labels: &Labels,
     counters: &mut Counters,
     snapshot: &Snapshot,
     period: SystemTime,
 ) -> Vec<Datum> {
-    let timestamp = period;
+    let (figures, sets) = if labels.compat {
+        (compat_figures(snapshot), compat_dimensions(labels))
+    } else {
+        (
+            native_figures(snapshot),
+            native_dimensions(labels, snapshot),
+        )
+    };
     let mut out = Vec::new();
-    if settings.compat {
-        let dims = vec![("CLUSTER_ID".to_owned(), settings.cluster_name.clone())];
-        let helper = snapshot
-            .observations
-            .ipamd_metrics
-            .as_ref()
-            .map(|m| m.helper.as_slice())
-            .unwrap_or_default();
-        for &(name, value) in helper {
-            let value = match helper_kind(name) {
-                Some(HelperKind::Counter) => match counters.delta(name, value) {
-                    Some(delta) => delta,
-                    None => continue,
-                },
-                _ => value,
-            };
-            out.push(Datum {
-                name: name.to_owned(),
-                dimensions: dims.clone(),
-                value,
-                unit: Unit::Count,
-                timestamp,
-            });
-        }
-        return out;
-    }
-    let node = snapshot.observations.node.as_deref();
-    let cluster = ("ClusterName".to_owned(), settings.cluster_name.clone());
-    let mut sets = vec![vec![cluster.clone()]];
-    if let Some(node) = node {
-        sets.push(vec![
-            cluster.clone(),
-            (
-                "InstanceType".to_owned(),
-                node.identity.instance_type.clone(),
-            ),
-        ]);
-        sets.push(vec![
-            cluster.clone(),
-            (
-                "AvailabilityZone".to_owned(),
-                node.identity.availability_zone.clone(),
-            ),
-        ]);
-    }
-    if settings.per_node {
-        sets.push(vec![
-            cluster,
-            ("NodeName".to_owned(), settings.node_name.clone()),
-        ]);
-    }
-    for (name, unit, value, is_counter) in native_figures(snapshot) {
+    for (name, unit, value, is_counter) in figures {
         let value = if is_counter {
-            match counters.delta(&name, value) {
+            match counters.delta(name, value) {
                 Some(delta) => delta,
                 None => continue,
             }
         } else {
             value
         };
-        for dims in &sets {
+        for dimensions in &sets {
             out.push(Datum {
-                name: name.clone(),
-                dimensions: dims.clone(),
+                name: name.to_owned(),
+                dimensions: dimensions.clone(),
                 value,
                 unit,
-                timestamp,
+                timestamp: period,
             });
         }
     }
     out
+}
+
+type Dimensions = Vec<(String, String)>;
+
+/// `{ClusterName}`, `{ClusterName, InstanceType}`, `{ClusterName, AvailabilityZone}` (once the
+/// node is known), and `{ClusterName, NodeName}` with `per_node`.
+fn native_dimensions(labels: &Labels, snapshot: &Snapshot) -> Vec<Dimensions> {
+    let cluster = ("ClusterName".to_owned(), labels.cluster_name.clone());
+    let mut sets = vec![vec![cluster.clone()]];
+    if let Some(node) = snapshot.observations.node() {
+        let identity = &node.identity;
+        for (key, value) in [
+            ("InstanceType", &identity.instance_type),
+            ("AvailabilityZone", &identity.availability_zone),
+        ] {
+            sets.push(vec![cluster.clone(), (key.to_owned(), value.clone())]);
+        }
+    }
+    if labels.per_node {
+        sets.push(vec![
+            cluster,
+            ("NodeName".to_owned(), labels.node_name.clone()),
+        ]);
+    }
+    sets
+}
+
+/// The cni-metrics-helper's one dimension, `CLUSTER_ID`.
+fn compat_dimensions(labels: &Labels) -> Vec<Dimensions> {
+    vec![vec![("CLUSTER_ID".to_owned(), labels.cluster_name.clone())]]
+}
+
+/// The cni-metrics-helper's figures of this node, in its names, unit Count.
+fn compat_figures(snapshot: &Snapshot) -> Vec<Figure> {
+    let helper = snapshot
+        .observations
+        .ipamd_metrics
+        .as_ref()
+        .map(|m| m.helper.as_slice())
+        .unwrap_or_default();
+    helper
+        .iter()
+        .map(|&(name, value)| {
+            let is_counter = helper_kind(name) == Some(HelperKind::Counter);
+            (name, Unit::Count, value, is_counter)
+        })
+        .collect()
 }
 
 /// Splits datums into PutMetricData calls: at most [`MAX_DATUMS_PER_CALL`] datums and
@@ -315,9 +324,8 @@ mod tests {
     use super::*;
     use std::fmt::Write as _;
 
-    fn settings(compat: bool, per_node: bool) -> Settings {
-        Settings {
-            namespace: "nodecap".to_owned(),
+    fn settings(compat: bool, per_node: bool) -> Labels {
+        Labels {
             cluster_name: "bars".to_owned(),
             per_node,
             node_name: "ip-10-0-1-10.ec2.internal".to_owned(),
@@ -351,29 +359,17 @@ mod tests {
     }
 
     fn golden(name: &str, actual: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden/cloudwatch")
-            .join(name);
-        if std::env::var_os("NODECAP_UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, actual).unwrap();
-        }
-        let expected = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            actual,
-            expected,
-            "{} differs (NODECAP_UPDATE_GOLDEN=1 regenerates)",
-            path.display()
-        );
+        expect_test::expect_file![crate::daemon::tests::golden(&format!("cloudwatch/{name}"))]
+            .assert_eq(actual);
     }
 
     /// Two publications: the first sets the counters' baselines, the second has their deltas.
-    fn twice(settings: &Settings) -> (Vec<Datum>, Vec<Datum>) {
+    fn twice(settings: &Labels) -> (Vec<Datum>, Vec<Datum>) {
         let mut counters = Counters::default();
-        let first = Snapshot::new(crate::metrics::tests::full_observations());
-        let mut later = crate::metrics::tests::full_observations();
+        let first = Snapshot::new(crate::daemon::tests::full_observations());
+        let mut later = crate::daemon::tests::full_observations();
         later.taken_at += std::time::Duration::from_secs(60);
-        later.ena[0].exceeded[1].1 += 5; // bw_out 7 → 12
+        later.ena.as_mut().unwrap().interfaces[0].exceeded[1].1 += 5; // bw_out 7 → 12
         if let Some(m) = later.ipamd_metrics.as_mut() {
             m.helper[2].1 += 3.0; // addReqCount 40 → 43
         }

@@ -21,61 +21,122 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::{CloudwatchSettings, ClusterNameSource, Config};
-use crate::snapshot::Snapshot;
-use datums::{Counters, Datum, Settings};
+use crate::aws::imds::{Endpoint, ImdsClient};
+use crate::daemon::family::{Export, Family, Samples, count};
+use crate::daemon::snapshot::Snapshot;
+use crate::error::Chain;
+use crate::kubelet::{Targets, files};
+use datums::{Counters, Datum, Labels};
+
+/// What the publisher does (the `[cloudwatch]` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The `ClusterName`/`CLUSTER_ID` value; empty until read from `cluster_name_from`.
+    pub cluster_name: String,
+    pub cluster_name_from: Option<ClusterNameSource>,
+    pub namespace: String,
+    pub interval: Duration,
+    pub per_node: bool,
+    pub node_name: Option<String>,
+    pub compat: bool,
+    pub queue_datums: usize,
+    pub region: Option<String>,
+}
+
+/// Where the cluster name is read on the node, when it is not configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterNameSource {
+    /// An instance tag, from IMDS `meta-data/tags/instance/<key>`.
+    Tag(String),
+    /// A label in the kubelet's `--node-labels`.
+    Label(String),
+}
+
+/// A value CloudWatch would refuse as a dimension.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: expected 1 to 255 printable characters, got {value:?}")]
+pub struct DimensionError {
+    pub key: String,
+    pub value: String,
+}
+
+/// A CloudWatch dimension value: 1 to 255 printable characters.
+pub fn dimension_value(key: &str, value: &str) -> Result<(), DimensionError> {
+    if value.is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
+        Err(DimensionError {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
+    } else {
+        Ok(())
+    }
+}
 
 /// Why the cluster name could not be read on the node.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterNameError {
-    /// The node does not have it: a configuration problem (exit 64).
-    #[error("{0}")]
-    Missing(String),
+    /// The instance has no such tag (exit 64: a configuration problem).
+    #[error(
+        "cloudwatch.cluster_name_from: IMDS has no {path}: the instance has no tag {key:?}, or \
+         its launch template does not allow instance metadata tags \
+         (InstanceMetadataTags=enabled); or set cloudwatch.cluster_name"
+    )]
+    NoTag { path: String, key: String },
+    /// The kubelet's flags carry no such label (exit 64).
+    #[error(
+        "cloudwatch.cluster_name_from: no kubelet --node-labels label {key:?} in {nodeadm} or \
+         {env_file}; or set cloudwatch.cluster_name"
+    )]
+    NoLabel {
+        key: String,
+        nodeadm: String,
+        env_file: String,
+    },
+    /// The kubelet's files cannot be read (exit 64).
+    #[error("cloudwatch.cluster_name_from")]
+    Files(#[source] files::Error),
+    /// What the node has is not a dimension value (exit 64).
+    #[error(transparent)]
+    Invalid(#[from] DimensionError),
     /// IMDS did not answer (exit 69: try again).
-    #[error("{0}")]
-    Unavailable(String),
+    #[error(transparent)]
+    Imds(crate::aws::imds::Error),
 }
 
 /// The cluster name from `source`, read once at start: an instance tag through IMDS (no
 /// `ec2:DescribeTags`), or a kubelet node label from the node's kubelet files.
 pub async fn read_cluster_name(
     source: &ClusterNameSource,
-    config: &Config,
+    imds: &Endpoint,
+    deadline: Duration,
+    kubelet: &Targets,
 ) -> Result<String, ClusterNameError> {
     let name = match source {
         ClusterNameSource::Tag(key) => {
-            let client = crate::imds::ImdsClient::new(&config.imds_endpoint, config.imds_deadline)
-                .map_err(|e| ClusterNameError::Missing(e.to_string()))?;
+            let client = ImdsClient::new(imds, deadline);
             let path = format!("meta-data/tags/instance/{key}");
             client
                 .get(&path)
                 .await
-                .map_err(|e| ClusterNameError::Unavailable(e.to_string()))?
-                .ok_or_else(|| {
-                    ClusterNameError::Missing(format!(
-                        "cloudwatch.cluster_name_from: IMDS has no {path}: the instance has no \
-                         tag {key:?}, or its launch template does not allow instance metadata \
-                         tags (InstanceMetadataTags=enabled); or set cloudwatch.cluster_name"
-                    ))
+                .map_err(ClusterNameError::Imds)?
+                .ok_or_else(|| ClusterNameError::NoTag {
+                    path,
+                    key: key.clone(),
                 })?
         }
-        ClusterNameSource::Label(key) => crate::collect::kubelet::node_labels(&config.kubelet)
-            .map_err(|e| ClusterNameError::Missing(format!("cloudwatch.cluster_name_from: {e}")))?
+        ClusterNameSource::Label(key) => files::node_labels(kubelet)
+            .map_err(ClusterNameError::Files)?
             .into_iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
-            .ok_or_else(|| {
-                ClusterNameError::Missing(format!(
-                    "cloudwatch.cluster_name_from: no kubelet --node-labels label {key:?} in \
-                         {} or {}; or set cloudwatch.cluster_name",
-                    config.kubelet.nodeadm_config_dir.display(),
-                    config.kubelet.kubelet_env_file.display()
-                ))
+            .ok_or_else(|| ClusterNameError::NoLabel {
+                key: key.clone(),
+                nodeadm: kubelet.nodeadm_config_dir.display().to_string(),
+                env_file: kubelet.kubelet_env_file.display().to_string(),
             })?,
     };
     let name = name.trim().to_owned();
-    crate::config::dimension_value("cloudwatch.cluster_name_from", &name)
-        .map_err(|e| ClusterNameError::Missing(e.0))?;
+    dimension_value("cloudwatch.cluster_name_from", &name)?;
     Ok(name)
 }
 
@@ -85,14 +146,70 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Time a single PutMetricData call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why a PutMetricData call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// Throttled (429 or a throttling code): retried with backoff.
+    Throttling,
+    /// 5xx: retried with backoff.
+    Server,
+    /// Any other 4xx: the batch is dropped, not retried.
+    Validation,
+    /// No answer: retried with backoff.
+    Network,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Throttling => "throttling",
+            ErrorKind::Server => "server",
+            ErrorKind::Validation => "validation",
+            ErrorKind::Network => "network",
+        })
+    }
+}
+
 /// What the publisher has done, for `nodecap_cloudwatch_*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub sent: u64,
     pub dropped: u64,
     pub queued: u64,
-    /// Failed calls by kind: `throttling`, `server`, `validation`, `network`.
-    pub errors: BTreeMap<&'static str, u64>,
+    /// Failed calls by kind.
+    pub errors: BTreeMap<ErrorKind, u64>,
+}
+
+pub static DATUMS_SENT: Family<0> = Family::counter(
+    "nodecap_cloudwatch_datums_sent_total",
+    &[],
+    "Datums CloudWatch accepted.",
+);
+pub static DATUMS_DROPPED: Family<0> = Family::counter(
+    "nodecap_cloudwatch_datums_dropped_total",
+    &[],
+    "Datums dropped: the oldest beyond the queue's bound, or rejected by validation.",
+);
+pub static ERRORS: Family<1> = Family::counter(
+    "nodecap_cloudwatch_errors_total",
+    &["kind"],
+    "Failed PutMetricData calls: throttling, server, validation, network.",
+);
+pub static QUEUE_DATUMS: Family<0> = Family::gauge(
+    "nodecap_cloudwatch_queue_datums",
+    &[],
+    "Datums waiting to be sent.",
+);
+
+impl Export for Stats {
+    fn export(&self, out: &mut Samples) {
+        out.set(&DATUMS_SENT, [], count(self.sent));
+        out.set(&DATUMS_DROPPED, [], count(self.dropped));
+        out.set(&QUEUE_DATUMS, [], count(self.queued));
+        for (kind, n) in &self.errors {
+            out.set(&ERRORS, [&kind.to_string()], count(*n));
+        }
+    }
 }
 
 /// Shared between the publisher task and the daemon, which copies it into each snapshot.
@@ -104,7 +221,7 @@ pub fn read_stats(stats: &SharedStats) -> Stats {
 
 #[derive(Debug)]
 pub struct Publisher {
-    settings: CloudwatchSettings,
+    settings: Settings,
     client: Option<aws_sdk_cloudwatch::Client>,
     counters: Counters,
     queue: VecDeque<Datum>,
@@ -112,7 +229,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(settings: CloudwatchSettings, stats: SharedStats) -> Self {
+    pub fn new(settings: Settings, stats: SharedStats) -> Self {
         Publisher {
             settings,
             client: None,
@@ -141,13 +258,11 @@ impl Publisher {
         }
     }
 
-    /// Queues a snapshot's datums for the publication period starting at `period`, dropping
-    /// the oldest beyond the queue's bound.
     /// The node's name in datums: `node_name` if configured, else the instance id, else (no
     /// IMDS yet) the host name.
     fn node_name(&self, snapshot: &Snapshot) -> String {
         self.settings.node_name.clone().unwrap_or_else(|| {
-            snapshot.observations.node.as_deref().map_or_else(
+            snapshot.observations.node().map_or_else(
                 || {
                     std::fs::read_to_string("/proc/sys/kernel/hostname")
                         .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())
@@ -157,16 +272,16 @@ impl Publisher {
         })
     }
 
+    /// Queues a snapshot's datums for the publication period starting at `period`, dropping
+    /// the oldest beyond the queue's bound.
     pub fn enqueue(&mut self, snapshot: &Snapshot, period: SystemTime) {
-        let node_name = self.node_name(snapshot);
-        let settings = Settings {
-            namespace: self.settings.namespace.clone(),
+        let labels = Labels {
             cluster_name: self.settings.cluster_name.clone(),
             per_node: self.settings.per_node,
-            node_name,
+            node_name: self.node_name(snapshot),
             compat: self.settings.compat,
         };
-        let datums = datums::datums(&settings, &mut self.counters, snapshot, period);
+        let datums = datums::datums(&labels, &mut self.counters, snapshot, period);
         self.enqueue_datums(datums);
     }
 
@@ -230,7 +345,7 @@ impl Publisher {
                 }
                 Err(kind) => {
                     self.update(|s| *s.errors.entry(kind).or_default() += 1);
-                    if kind == "validation" {
+                    if kind == ErrorKind::Validation {
                         self.queue.drain(..size);
                         self.update(|s| s.dropped += size as u64);
                         continue;
@@ -247,9 +362,9 @@ impl Publisher {
     }
 
     /// One PutMetricData call; `Err` is the error kind.
-    async fn put(&self, batch: &[Datum]) -> Result<(), &'static str> {
+    async fn put(&self, batch: &[Datum]) -> Result<(), ErrorKind> {
         let Some(client) = &self.client else {
-            return Err("network");
+            return Err(ErrorKind::Network);
         };
         let data: Vec<MetricDatum> = batch.iter().map(to_sdk).collect();
         let call = client
@@ -260,42 +375,35 @@ impl Publisher {
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Err(_) => {
                 tracing::warn!("cloudwatch:PutMetricData: no answer within {CALL_TIMEOUT:?}");
-                Err("network")
+                Err(ErrorKind::Network)
             }
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 let code = e.code().unwrap_or_default().to_owned();
                 let kind = match (status, code.as_str()) {
-                    (_, "Throttling" | "ThrottlingException") | (Some(429), _) => "throttling",
-                    (Some(s), _) if s >= 500 => "server",
-                    (Some(_), _) => "validation",
-                    (None, _) => "network",
+                    (_, "Throttling" | "ThrottlingException") | (Some(429), _) => {
+                        ErrorKind::Throttling
+                    }
+                    (Some(s), _) if s >= 500 => ErrorKind::Server,
+                    (Some(_), _) => ErrorKind::Validation,
+                    (None, _) => ErrorKind::Network,
                 };
                 let first = batch.first().map(|d| d.name.as_str()).unwrap_or_default();
                 tracing::warn!(
-                    kind,
+                    %kind,
                     status = status.unwrap_or_default(),
                     code,
                     first_metric = first,
                     datums = batch.len(),
                     "cloudwatch:PutMetricData failed: {}",
-                    e.message().map_or_else(|| error_chain(&e), str::to_owned)
+                    e.message()
+                        .map_or_else(|| Chain(&e).to_string(), str::to_owned)
                 );
                 Err(kind)
             }
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text = format!("{text}: {c}");
-        cause = c.source();
-    }
-    text
 }
 
 /// A fraction in [0, 1) for backoff jitter.
@@ -379,12 +487,9 @@ pub async fn run(
             _ = stop.wait_for(|s| *s) => true,
         };
         let latest = snapshots.borrow_and_update().clone();
-        let region = latest.as_ref().and_then(|s| {
-            s.observations
-                .node
-                .as_ref()
-                .map(|n| n.identity.region.clone())
-        });
+        let region = latest
+            .as_ref()
+            .and_then(|s| s.observations.node().map(|n| n.identity.region.clone()));
         let period = period_start(SystemTime::now(), interval);
         if let Some(snapshot) = latest
             && last_period != Some(period)
