@@ -6,7 +6,9 @@
 #      Targets (issue 4): ≥ 20× node_exporter's req/s, p99 ≤ 2 ms, RSS ≤ half of node_exporter's.
 #   2. CPU per collection tick on an m5.24xlarge-sized node: 15 ENIs × 50 addresses in the test
 #      IMDS and a matching ipamd datastore, `--interval 1s` for 30 s without scrapes; CPU time
-#      (nanoseconds on CPU from /proc/PID/schedstat) divided by ticks. Target: ≤ 5 ms.
+#      (nanoseconds on CPU from /proc/PID/schedstat) divided by ticks. Target: ≤ 3 ms. The test
+#      ipamd answers the same every tick, as on a quiet node, so its answer is parsed once; a
+#      datastore that changes every tick costs one parse more (about 0.5 ms here).
 #
 # Run: agent/benches/metrics-endpoint.sh   (installs wrk and prometheus-node-exporter if missing)
 set -euo pipefail
@@ -112,5 +114,5 @@ print(f"RSS ratio {ours_rss / peer_rss:.2f} (target <= 0.5: {'met' if ours_rss <
 ticks, cpu_ns = int(ticks), int(cpu_ns)
 per_tick = cpu_ns / 1e6 / ticks if ticks else float("nan")
 print(f"collection tick, 15 ENIs x 50 IPs: {per_tick:.2f} ms CPU ({cpu_ns / 1e6:.1f} ms over {ticks} ticks; {failed} collector failures) "
-      f"(target <= 5 ms: {'met' if per_tick <= 5 else 'NOT met'})")
+      f"(target <= 3 ms: {'met' if per_tick <= 3 else 'NOT met'})")
 PY

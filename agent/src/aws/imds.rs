@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
@@ -37,6 +38,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// A 401 right after a fresh token means the service rejects us: stop after this many.
 const MAX_TOKEN_REFRESHES: u32 = 3;
+/// ENIs whose addresses are asked for at once: at most eight requests in flight, well within
+/// what IMDS serves, and a tick's wake-ups a quarter of one ENI at a time.
+pub const ENIS_AT_ONCE: usize = 4;
+/// The directory of the node's ENIs, one sub-directory per MAC.
+const MACS: &str = "meta-data/network/interfaces/macs/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -223,11 +229,11 @@ impl ImdsClient {
                 .await?;
             match status {
                 StatusCode::OK => {
-                    return String::from_utf8(body.to_vec()).map(Some).map_err(|_| {
+                    return String::from_utf8(Vec::from(body)).map(Some).map_err(|e| {
                         Error::Invalid {
                             url,
                             expected: Expected::Text,
-                            value: String::from_utf8_lossy(&body).into_owned(),
+                            value: String::from_utf8_lossy(e.as_bytes()).into_owned(),
                         }
                     });
                 }
@@ -378,67 +384,90 @@ impl ImdsClient {
 
     /// Every attached ENI, by network card and device number. An ENI's id, device number
     /// and card are remembered per MAC while it stays in the list; its addresses are asked
-    /// for every time.
+    /// for every time (two requests an ENI, three or four when it holds prefixes or IPv6),
+    /// [`ENIS_AT_ONCE`] ENIs at a time.
     pub async fn enis(&self) -> Result<Vec<Eni>, Error> {
-        let dir = "meta-data/network/interfaces/macs/";
-        let listing = self.require(dir, "the list of MAC addresses").await?;
+        let listing = self.require(MACS, "the list of MAC addresses").await?;
         let macs: Vec<String> = parse_list(&listing)
             .into_iter()
             .map(|mac| mac.trim_end_matches('/').to_owned())
             .collect();
         self.lock_attachments().retain(|mac, _| macs.contains(mac));
-        let mut enis = Vec::new();
-        for mac in macs {
-            let leaf = |name: &str| format!("{dir}{mac}/{name}");
-            let known = self.lock_attachments().get(&mac).cloned();
-            let (interface_id, device_number, network_card) = match known {
-                Some(fixed) => fixed,
-                None => {
-                    let number = |path: String, value: Option<String>| -> Result<u32, Error> {
-                        let value = value.unwrap_or_else(|| "0".to_owned());
-                        value.trim().parse().map_err(|_| Error::Invalid {
-                            url: self.url(&path),
-                            expected: Expected::Number,
-                            value,
-                        })
-                    };
-                    let device = self
-                        .require(&leaf("device-number"), "a device number")
-                        .await?;
-                    let device_number = number(leaf("device-number"), Some(device))?;
-                    // Absent on single-card instances: card 0.
-                    let network_card =
-                        number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
-                    let interface_id = self
-                        .require(&leaf("interface-id"), "an ENI id")
-                        .await?
-                        .trim()
-                        .to_owned();
-                    let fixed = (interface_id, device_number, network_card);
-                    self.lock_attachments().insert(mac.clone(), fixed.clone());
-                    fixed
-                }
-            };
-            let list = |value: Option<String>| value.as_deref().map(parse_list).unwrap_or_default();
-            // The three address lists at once: one wake-up for three answers instead of three.
-            let paths = [leaf("local-ipv4s"), leaf("ipv4-prefix"), leaf("ipv6s")];
-            let (ipv4, ipv4_prefixes, ipv6) = tokio::try_join!(
-                self.get(&paths[0]),
-                self.get(&paths[1]),
-                self.get(&paths[2]),
-            )?;
-            enis.push(Eni {
-                interface_id,
-                device_number,
-                network_card,
-                ipv4: list(ipv4),
-                ipv4_prefixes: list(ipv4_prefixes),
-                ipv6: list(ipv6),
-                mac,
-            });
-        }
+        let mut enis: Vec<Eni> = stream::iter(macs)
+            .map(|mac| self.eni(mac))
+            .buffered(ENIS_AT_ONCE)
+            .try_collect()
+            .await?;
         enis.sort_by_key(|eni| (eni.network_card, eni.device_number));
         Ok(enis)
+    }
+
+    /// One ENI: what is fixed while it stays attached (asked for once), then its addresses.
+    async fn eni(&self, mac: String) -> Result<Eni, Error> {
+        let leaf = |name: &str| format!("{MACS}{mac}/{name}");
+        let known = self.lock_attachments().get(&mac).cloned();
+        let (interface_id, device_number, network_card) = match known {
+            Some(fixed) => fixed,
+            None => {
+                let number = |path: String, value: Option<String>| -> Result<u32, Error> {
+                    let value = value.unwrap_or_else(|| "0".to_owned());
+                    value.trim().parse().map_err(|_| Error::Invalid {
+                        url: self.url(&path),
+                        expected: Expected::Number,
+                        value,
+                    })
+                };
+                let device = self
+                    .require(&leaf("device-number"), "a device number")
+                    .await?;
+                let device_number = number(leaf("device-number"), Some(device))?;
+                // Absent on single-card instances: card 0.
+                let network_card =
+                    number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
+                let interface_id = self
+                    .require(&leaf("interface-id"), "an ENI id")
+                    .await?
+                    .trim()
+                    .to_owned();
+                let fixed = (interface_id, device_number, network_card);
+                self.lock_attachments().insert(mac.clone(), fixed.clone());
+                fixed
+            }
+        };
+        let list = |value: Option<String>| value.as_deref().map(parse_list).unwrap_or_default();
+        // The ENI's directory says which address lists it has: IMDS lists `ipv4-prefix` and
+        // `ipv6s` only when the ENI holds some, so an absent list costs no request. The
+        // directory and the IPv4 list at once, then the lists it names.
+        let (directory, ipv4s) = (leaf(""), leaf("local-ipv4s"));
+        let (keys, ipv4) = tokio::try_join!(self.get(&directory), self.get(&ipv4s))?;
+        let listed = |name: &str| {
+            keys.as_deref().is_none_or(|keys| {
+                parse_list(keys)
+                    .iter()
+                    .any(|k| k.trim_end_matches('/') == name)
+            })
+        };
+        let optional = |name: &'static str| {
+            let path = leaf(name);
+            let wanted = listed(name);
+            async move {
+                if wanted {
+                    self.get(&path).await
+                } else {
+                    Ok(None)
+                }
+            }
+        };
+        let (ipv4_prefixes, ipv6) = tokio::try_join!(optional("ipv4-prefix"), optional("ipv6s"))?;
+        Ok(Eni {
+            interface_id,
+            device_number,
+            network_card,
+            ipv4: list(ipv4),
+            ipv4_prefixes: list(ipv4_prefixes),
+            ipv6: list(ipv6),
+            mac,
+        })
     }
 
     fn lock_attachments(

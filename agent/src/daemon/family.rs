@@ -112,8 +112,8 @@ impl Samples {
     }
 
     /// Every family that has samples, sorted by name.
-    pub fn families(&self) -> impl Iterator<Item = &Rows> {
-        self.families.values()
+    pub fn into_families(self) -> impl Iterator<Item = Rows> {
+        self.families.into_values()
     }
 }
 

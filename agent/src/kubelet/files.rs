@@ -194,7 +194,12 @@ fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// JSON (the common case, read by `serde_json`) or YAML (`serde-saphyr`; JSON is YAML too, so
+/// a file either reads is read the same).
 fn parse_document(text: &str) -> Result<Value, ParseError> {
+    if let Ok(value) = serde_json::from_str::<Value>(text) {
+        return Ok(value);
+    }
     serde_saphyr::from_str::<Value>(text).map_err(|e| ParseError::NotDocument {
         detail: e.to_string().lines().next().unwrap_or_default().to_owned(),
     })

@@ -159,16 +159,32 @@ async fn eni_tree() {
     assert_eq!(enis[1].ipv4.len(), 10);
     assert_eq!(enis[1].ipv4[0], "10.0.2.10");
     assert!(enis[0].ipv4_prefixes.is_empty());
-    // The list, then 6 leaves per ENI, after the token.
+    // The list, then per ENI its device number, card, id, directory and IPv4 list, after
+    // the token: no prefixes, no IPv6, so those lists are not asked for.
     let gets = |imds: &ImdsServer| {
         imds.requests()
             .iter()
             .filter(|r| r.starts_with("GET "))
             .count()
     };
-    assert_eq!(gets(&imds), 1 + 3 * 6, "{:?}", imds.requests());
-    // Again: an ENI's id, device and card are known, only its addresses are asked for.
+    assert_eq!(gets(&imds), 1 + 3 * 5, "{:?}", imds.requests());
+    // Again: an ENI's id, device and card are known, only its directory and addresses are
+    // asked for.
     imds.clear_requests();
     assert_eq!(c.enis().await.unwrap(), enis);
-    assert_eq!(gets(&imds), 1 + 3 * 3, "{:?}", imds.requests());
+    assert_eq!(gets(&imds), 1 + 3 * 2, "{:?}", imds.requests());
+    // Prefixes and IPv6 addresses appear in the directory, and are read the same tick.
+    let mac = "0e:00:00:00:00:02";
+    imds.set(
+        &format!("meta-data/network/interfaces/macs/{mac}/ipv4-prefix"),
+        Some("10.0.9.0/28\n10.0.9.16/28"),
+    );
+    imds.set(
+        &format!("meta-data/network/interfaces/macs/{mac}/ipv6s"),
+        Some("2600:1f14::10"),
+    );
+    let enis = c.enis().await.unwrap();
+    assert_eq!(enis[1].ipv4_prefixes, ["10.0.9.0/28", "10.0.9.16/28"]);
+    assert_eq!(enis[1].ipv6, ["2600:1f14::10"]);
+    assert!(enis[0].ipv4_prefixes.is_empty() && enis[2].ipv6.is_empty());
 }

@@ -75,7 +75,7 @@ impl OptionalEndpoint {
     /// answered.
     pub async fn read<T, E: std::error::Error + 'static>(
         &mut self,
-        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+        parse: impl FnOnce(Bytes) -> Result<T, E>,
     ) -> Result<Reading<T>, ReadError<E>> {
         let body = match self.fetch().await {
             Ok(body) => {
@@ -89,7 +89,7 @@ impl OptionalEndpoint {
             }
             Err(e) => return Err(e.into()),
         };
-        parse(&body)
+        parse(body)
             .map(Reading::Fresh)
             .map_err(|source| ReadError::Parse {
                 url: self.url.clone(),

@@ -10,9 +10,9 @@
 //! some releases).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 
@@ -24,13 +24,41 @@ use crate::daemon::family::{Export, Family, Samples, count};
 #[derive(Debug)]
 pub struct IntrospectionCollector {
     endpoint: OptionalEndpoint,
+    last: Option<Memo>,
 }
 
 impl IntrospectionCollector {
     pub fn new(url: hyper::Uri) -> Self {
         IntrospectionCollector {
             endpoint: OptionalEndpoint::new(url),
+            last: None,
         }
+    }
+}
+
+/// The last answer and what it came to. ipamd's JSON is deterministic (Go writes map keys
+/// sorted), so on a quiet node the answer repeats byte for byte; its pools then stay what
+/// they were until the first cooling address is free again, and need no second parse.
+#[derive(Debug)]
+struct Memo {
+    body: Bytes,
+    parsed: Parsed,
+}
+
+impl Memo {
+    /// `body`'s pools as of `now`: the last ones when nothing can have changed.
+    fn pools(last: &mut Option<Memo>, body: Bytes, now: f64) -> Result<IpamdPools, ParseError> {
+        if let Some(memo) = last
+            && memo.body == body
+            && now < memo.parsed.settled_until
+        {
+            return Ok(memo.parsed.pools.clone());
+        }
+        *last = None;
+        let parsed = read(&body, now)?;
+        let pools = parsed.pools.clone();
+        *last = Some(Memo { body, parsed });
+        Ok(pools)
     }
 }
 
@@ -44,13 +72,18 @@ impl Collector for IntrospectionCollector {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        self.endpoint.read(|body| parse(body, now)).await
+        let last = &mut self.last;
+        self.endpoint
+            .read(|body| Memo::pools(last, body, now))
+            .await
     }
 }
 
 /// A `/v1/enis` answer nodecap cannot read.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
+    #[error("expected JSON: not UTF-8")]
+    Utf8(#[source] std::str::Utf8Error),
     #[error("expected JSON")]
     Syntax(#[source] serde_json::Error),
     #[error(transparent)]
@@ -123,13 +156,14 @@ impl IpamdPools {
     }
 }
 
-// The wire format, read in one pass, borrowing from the response: ENI ids, CIDRs, addresses
-// and timestamps never contain JSON escapes (where a value might, `Cow` copes).
+// The wire format, read in one pass, borrowing from the response where no JSON escape is in
+// the way (`Cow`), and building no maps: ENIs and CIDRs are read as lists of entries, each
+// CIDR's addresses as a tally of those in use and the release times of the others.
 
 #[derive(Debug, Deserialize)]
 struct EniInfos<'a> {
     #[serde(rename = "ENIs", default, borrow)]
-    enis: BTreeMap<&'a str, RawEni<'a>>,
+    enis: Entries<'a, RawEni<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +178,7 @@ struct RawEni<'a> {
     #[serde(default)]
     device_number: u32,
     #[serde(rename = "AvailableIPv4Cidrs", default, borrow)]
-    available_ipv4_cidrs: Option<BTreeMap<&'a str, RawCidr<'a>>>,
+    available_ipv4_cidrs: Option<Entries<'a, RawCidr<'a>>>,
     #[serde(rename = "IsExcludedForPodIPs", default)]
     is_excluded_for_pod_ips: bool,
 }
@@ -152,7 +186,7 @@ struct RawEni<'a> {
 #[derive(Debug, Deserialize)]
 struct RawCidr<'a> {
     #[serde(rename = "IPAddresses", default, borrow)]
-    ip_addresses: Option<BTreeMap<&'a str, RawAddress<'a>>>,
+    ip_addresses: Option<Tally<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +195,100 @@ struct RawAddress<'a> {
     ipam_key: Option<IpamKey<'a>>,
     #[serde(rename = "UnassignedTime", default, borrow)]
     unassigned_time: Option<Cow<'a, str>>,
+}
+
+/// A JSON object's entries in order, keys kept as written (borrowed unless escaped).
+#[derive(Debug)]
+struct Entries<'a, V>(Vec<(Cow<'a, str>, V)>);
+
+impl<V> Default for Entries<'_, V> {
+    fn default() -> Self {
+        Entries(Vec::new())
+    }
+}
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Entries<'a, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<'a, V>(std::marker::PhantomData<(&'a (), V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<'a, V> {
+            type Value = Entries<'a, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+/// An object key: borrowed from the document, or owned when it had to be unescaped.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Go's zero time: what ipamd writes for an address that was never released, so no
+/// cooldown to work out (most free addresses carry it).
+const NEVER_RELEASED: &str = "0001-01-01T00:00:00Z";
+
+/// A CIDR's sparse address map, tallied as it is read: how many are held by a pod, and when
+/// the others were released (for the cooldown).
+#[derive(Debug, Default)]
+struct Tally<'a> {
+    assigned: u64,
+    released: Vec<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tally<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TallyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TallyVisitor<'a> {
+            type Value = Tally<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of addresses")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut tally = Tally::default();
+                while map.next_key::<IgnoredAny>()?.is_some() {
+                    let address: RawAddress<'a> = map.next_value()?;
+                    if address.ipam_key.as_ref().is_some_and(IpamKey::in_use) {
+                        tally.assigned += 1;
+                    } else if let Some(time) = address.unassigned_time
+                        && time != NEVER_RELEASED
+                    {
+                        tally.released.push(time);
+                    }
+                }
+                Ok(tally)
+            }
+        }
+        deserializer.deserialize_map(TallyVisitor(std::marker::PhantomData))
+    }
 }
 
 /// Who holds an address; all empty means nobody (`containerID` and `ifName` are blanked in
@@ -205,7 +333,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document<'de>, A::Error> {
         let mut cards = Vec::new();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key()? {
             match key.as_ref() {
                 "ENIs" => cards.push((
                     0,
@@ -232,7 +360,22 @@ impl<'de> Visitor<'de> for DocumentVisitor {
 
 /// Parses `/v1/enis` (either shape) as of `now` (Unix seconds, for the cooldown).
 pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, ParseError> {
-    let document: Document<'_> = serde_json::from_slice(json).map_err(|e| {
+    read(json, now).map(|parsed| parsed.pools)
+}
+
+/// Pools as of a moment, and until when they hold for the same answer.
+#[derive(Debug)]
+struct Parsed {
+    pools: IpamdPools,
+    /// When the first address now cooling down becomes free (Unix seconds; infinity when
+    /// none is cooling).
+    settled_until: f64,
+}
+
+fn read(json: &[u8], now: f64) -> Result<Parsed, ParseError> {
+    // One UTF-8 check of the whole answer, not one per string.
+    let json = std::str::from_utf8(json).map_err(ParseError::Utf8)?;
+    let document: Document<'_> = serde_json::from_str(json).map_err(|e| {
         if e.is_data() {
             ParseError::Shape(e)
         } else {
@@ -240,18 +383,28 @@ pub fn parse(json: &[u8], now: f64) -> Result<IpamdPools, ParseError> {
         }
     })?;
     let mut enis = Vec::new();
+    let mut settled_until = f64::INFINITY;
     for (card, infos) in document.cards {
-        for raw in infos.enis.into_values() {
-            enis.push(pool(card, raw, now)?);
+        for (_, raw) in infos.enis.0 {
+            enis.push(pool(card, raw, now, &mut settled_until)?);
         }
     }
     enis.sort_by(|a, b| {
         (a.network_card, a.device_number, &a.id).cmp(&(b.network_card, b.device_number, &b.id))
     });
-    Ok(IpamdPools { enis })
+    Ok(Parsed {
+        pools: IpamdPools { enis },
+        settled_until,
+    })
 }
 
-fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, ParseError> {
+/// One ENI's pool; lowers `settled_until` to when its first cooling address is free.
+fn pool(
+    card: u32,
+    raw: RawEni<'_>,
+    now: f64,
+    settled_until: &mut f64,
+) -> Result<EniPool, ParseError> {
     let mut pool = EniPool {
         network_card: card,
         device_number: raw.device_number,
@@ -266,14 +419,14 @@ fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, ParseError> {
         free: 0,
         id: raw.id.into_owned(),
     };
-    for (cidr, info) in raw.available_ipv4_cidrs.unwrap_or_default() {
+    for (cidr, info) in raw.available_ipv4_cidrs.unwrap_or_default().0 {
         let bits: u32 = cidr
             .split_once('/')
             .and_then(|(_, bits)| bits.parse().ok())
             .filter(|bits| (24..=32).contains(bits))
             .ok_or_else(|| ParseError::Cidr {
                 eni: pool.id.clone(),
-                key: cidr.to_owned(),
+                key: cidr.clone().into_owned(),
             })?;
         let size = 1u64 << (32 - bits);
         if bits == 32 {
@@ -281,15 +434,13 @@ fn pool(card: u32, raw: RawEni<'_>, now: f64) -> Result<EniPool, ParseError> {
         } else {
             pool.prefixes += 1;
         }
-        let (mut assigned, mut cooldown) = (0u64, 0u64);
-        for address in info.ip_addresses.unwrap_or_default().into_values() {
-            let in_use = address.ipam_key.as_ref().is_some_and(IpamKey::in_use);
-            if in_use {
-                assigned += 1;
-            } else if let Some(released) = address.unassigned_time.as_deref().and_then(unix_seconds)
-                && now - released < COOLDOWN_SECONDS
-            {
+        let tally = info.ip_addresses.unwrap_or_default();
+        let assigned = tally.assigned;
+        let mut cooldown = 0;
+        for released in tally.released.iter().filter_map(|time| unix_seconds(time)) {
+            if now - released < COOLDOWN_SECONDS {
                 cooldown += 1;
+                *settled_until = settled_until.min(released + COOLDOWN_SECONDS);
             }
         }
         // A corrupt map cannot make the pool negative.
@@ -391,6 +542,30 @@ mod tests {
             }
         );
         assert_eq!(pools.prefix_delegation(), Some(true));
+    }
+
+    /// An answer repeated byte for byte is not parsed again, yet its pools follow the clock:
+    /// the address released at 10:05:00.5 stops cooling down at 10:05:30.5.
+    #[test]
+    fn a_repeated_answer_keeps_its_pools_until_a_cooldown_ends() {
+        let body = Bytes::from(v1_20());
+        let mut last = None;
+        let first = Memo::pools(&mut last, body.clone(), NOW).unwrap();
+        assert_eq!(first.totals().cooldown, 1);
+        assert_eq!(last.as_ref().unwrap().parsed.settled_until, NOW + 20.5);
+
+        let same = Memo::pools(&mut last, body.clone(), NOW + 20.0).unwrap();
+        assert_eq!(same, first);
+
+        let later = Memo::pools(&mut last, body.clone(), NOW + 20.5).unwrap();
+        assert_eq!(later.totals().cooldown, 0);
+        assert_eq!(later, parse(&body, NOW + 20.5).unwrap());
+        assert_eq!(last.as_ref().unwrap().parsed.settled_until, f64::INFINITY);
+
+        let changed = v1_20().replace(r#""networkName":"""#, r#""networkName":"aws-cni""#);
+        let other = Memo::pools(&mut last, Bytes::from(changed.clone()), NOW + 21.0).unwrap();
+        assert_eq!(other, parse(changed.as_bytes(), NOW + 21.0).unwrap());
+        assert_ne!(other, later);
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl Collector for IpamdMetricsCollector {
     async fn collect(&mut self) -> Result<Reading<IpamdMetrics>, Self::Error> {
         self.endpoint
             .read(|body| {
-                let text = std::str::from_utf8(body).map_err(ParseError::Utf8)?;
+                let text = std::str::from_utf8(&body).map_err(ParseError::Utf8)?;
                 parse_text(text).map(|samples| extract(&samples))
             })
             .await

@@ -19,7 +19,7 @@ pub fn render(sources: &[&dyn Export]) -> Result<String, prometheus::Error> {
     for source in sources {
         source.export(&mut samples);
     }
-    let families: Vec<MetricFamily> = samples.families().map(family).collect();
+    let families: Vec<MetricFamily> = samples.into_families().map(family).collect();
     let mut out = Vec::with_capacity(16 * 1024);
     TextEncoder::new().encode(&families, &mut out)?;
     String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
@@ -27,23 +27,35 @@ pub fn render(sources: &[&dyn Export]) -> Result<String, prometheus::Error> {
 
 /// One family's samples as the encoder's `MetricFamily`: label pairs sorted by name, series
 /// by their label values.
-fn family(rows: &Rows) -> MetricFamily {
+fn family(rows: Rows) -> MetricFamily {
     let d = rows.describe;
     let mut order: Vec<usize> = (0..d.labels.len()).collect();
     order.sort_by_key(|&i| d.labels[i]);
-    let mut metrics: Vec<(Vec<&str>, Metric)> = rows
+    let mut series: Vec<(Vec<String>, f64)> = rows
         .rows
-        .iter()
+        .into_iter()
+        .map(|(mut values, value)| {
+            // Label values in the order of their sorted names.
+            let sorted = order
+                .iter()
+                .map(|&i| std::mem::take(&mut values[i]))
+                .collect();
+            (sorted, value)
+        })
+        .collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let metrics = series
+        .into_iter()
         .map(|(values, value)| {
-            let sorted: Vec<&str> = order.iter().map(|&i| values[i].as_str()).collect();
             let mut metric = Metric::default();
             metric.set_label(
                 order
                     .iter()
-                    .map(|&i| {
+                    .zip(values)
+                    .map(|(&i, value)| {
                         let mut pair = LabelPair::default();
                         pair.set_name(d.labels[i].to_owned());
-                        pair.set_value(values[i].clone());
+                        pair.set_value(value);
                         pair
                     })
                     .collect(),
@@ -51,19 +63,18 @@ fn family(rows: &Rows) -> MetricFamily {
             match d.kind {
                 Kind::Gauge => {
                     let mut gauge = Gauge::default();
-                    gauge.set_value(*value);
+                    gauge.set_value(value);
                     metric.set_gauge(gauge);
                 }
                 Kind::Counter => {
                     let mut counter = Counter::default();
-                    counter.set_value(*value);
+                    counter.set_value(value);
                     metric.set_counter(counter);
                 }
             }
-            (sorted, metric)
+            metric
         })
         .collect();
-    metrics.sort_by(|a, b| a.0.cmp(&b.0));
     let mut family = MetricFamily::default();
     family.set_name(d.name.to_owned());
     family.set_help(d.help.to_owned());
@@ -71,6 +82,6 @@ fn family(rows: &Rows) -> MetricFamily {
         Kind::Gauge => MetricType::GAUGE,
         Kind::Counter => MetricType::COUNTER,
     });
-    family.set_metric(metrics.into_iter().map(|(_, m)| m).collect());
+    family.set_metric(metrics);
     family
 }
