@@ -33,6 +33,7 @@ struct State {
     fault: Fault,
     requests: u64,
     forwarded: u64,
+    refused: u64,
 }
 
 #[derive(Debug)]
@@ -64,6 +65,7 @@ impl FaultProxy {
             fault: Fault::None,
             requests: 0,
             forwarded: 0,
+            refused: 0,
         }));
         let shared = Arc::clone(&state);
         let upstream = upstream.trim_end_matches('/').to_owned();
@@ -80,7 +82,9 @@ impl FaultProxy {
                         s.requests += 1;
                         s.fault
                     };
+                    // Answered by the proxy itself: a fault, or an upstream it could not reach.
                     let reply = |status: StatusCode, body: Bytes, cbor: bool| {
+                        state.lock().unwrap_or_else(PoisonError::into_inner).refused += 1;
                         let mut r = Response::new(Full::new(body));
                         *r.status_mut() = status;
                         if cbor {
@@ -155,9 +159,18 @@ impl FaultProxy {
             .fault = fault;
     }
 
-    /// (requests received, requests forwarded upstream).
+    /// (requests received, requests forwarded upstream). A request still in flight is
+    /// received but not yet forwarded.
     pub fn counts(&self) -> (u64, u64) {
         let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         (s.requests, s.forwarded)
+    }
+
+    /// Requests the proxy answered itself (a fault, or no upstream), not the emulator.
+    pub fn refused(&self) -> u64 {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refused
     }
 }
