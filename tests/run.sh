@@ -77,7 +77,7 @@ trap stop_emulator EXIT
 if ! curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1; then
   step "start the AWS API emulator on 127.0.0.1:$ls_port"
   mkdir -p target/localstack-fs
-  GATEWAY_LISTEN=127.0.0.1:$ls_port GATEWAY_SERVER=hypercorn SERVICES=cloudwatch,ec2 \
+  GATEWAY_LISTEN=127.0.0.1:$ls_port GATEWAY_SERVER=hypercorn SERVICES=cloudwatch,ec2 EAGER_SERVICE_LOADING=1 \
   OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/target/localstack-fs" DNS_ADDRESS=0 \
   DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
     "$venv/bin/python" -m localstack.runtime.main >target/localstack.log 2>&1 &
