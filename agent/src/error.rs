@@ -2,6 +2,12 @@
 //! what it worked on (a path, a URL, a key), and keeps the failure underneath as its
 //! `source()`. [`Chain`] prints the whole story on one line, `what failed: why: why`, and is
 //! the only place that walks a chain; `main`, the logs and collector statuses all use it.
+//!
+//! Foreign values are quoted short where they enter an error ([`Excerpt`]); as a last guard,
+//! [`Chain`] cuts any one cause at [`MAX_CAUSE`] characters, so no library message that
+//! quotes its input whole can make a line of megabytes.
+//!
+//! [`Excerpt`]: crate::core::excerpt::Excerpt
 
 use std::fmt;
 
@@ -9,12 +15,19 @@ use std::fmt;
 #[derive(Debug, Clone, Copy)]
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
+/// The most characters of one cause a [`Chain`] shows.
+pub const MAX_CAUSE: usize = 512;
+
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let one = |f: &mut fmt::Formatter<'_>, e: &dyn std::error::Error| {
+            f.write_str(&crate::core::excerpt::clip(&e.to_string(), MAX_CAUSE))
+        };
+        one(f, self.0)?;
         let mut cause = self.0.source();
         while let Some(c) = cause {
-            write!(f, ": {c}")?;
+            f.write_str(": ")?;
+            one(f, c)?;
             cause = c.source();
         }
         Ok(())
@@ -49,5 +62,11 @@ mod tests {
             "config /etc/nodecap/config.toml: cannot read: disk on fire"
         );
         assert_eq!(root_cause(&e).to_string(), "disk on fire");
+        let e = Outer(std::io::Error::other("x".repeat(10_000)));
+        let line = Chain(&e).to_string();
+        assert!(
+            line.ends_with(&format!(": {}…", "x".repeat(MAX_CAUSE))),
+            "{line}"
+        );
     }
 }

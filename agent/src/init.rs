@@ -33,11 +33,8 @@ pub enum Error {
     Resolve(#[from] limits::Error),
     #[error(transparent)]
     Backend(#[from] BackendError),
-    #[error("{path}: cannot read")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(file::ReadError),
     #[error("{path}: the rendered settings are empty; nothing written")]
     Empty { path: PathBuf },
     #[error(transparent)]
@@ -54,7 +51,9 @@ impl Error {
                 BackendError::NothingToMerge { .. } | BackendError::Malformed { .. },
             ) => Exit::DataErr,
             Error::Backend(BackendError::Render { .. }) | Error::Empty { .. } => Exit::Software,
-            Error::Read { .. } | Error::Write(_) => Exit::CantCreate,
+            // Not a regular file, too large, not text: the file to merge into is malformed.
+            Error::Read(e) | Error::Write(file::Error::Read(e)) if e.is_content() => Exit::DataErr,
+            Error::Read(_) | Error::Write(_) => Exit::CantCreate,
         }
     }
 }
@@ -123,16 +122,7 @@ pub fn apply(
     dry_run: bool,
     render: impl FnOnce(Option<&str>) -> Result<String, BackendError>,
 ) -> Result<(Report, Option<file::Outcome>), Error> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
-    };
+    let existing = file::read_text_if_exists(path, file::MAX_CONFIG_FILE).map_err(Error::Read)?;
     let contents = render(existing.as_deref())?;
     if contents.trim().is_empty() {
         return Err(Error::Empty {

@@ -35,12 +35,24 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults().into()),
     };
     match result {
-        Ok(output) => match std::io::stdout().lock().write_all(output.stdout.as_bytes()) {
-            Ok(()) => output.exit.into(),
-            // A closed pipe (`nodecap instance-types | head`) is not worth a message.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => output.exit.into(),
-            Err(_) => Exit::Software.into(),
-        },
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(output.stdout.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => output.exit.into(),
+                // A closed pipe (`nodecap instance-types | head`) is not worth a message.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => output.exit.into(),
+                Err(e) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "nodecap: standard output: cannot write: {e}"
+                    );
+                    Exit::CantCreate.into()
+                }
+            }
+        }
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "nodecap: {}", Chain(&err));
             err.exit().into()

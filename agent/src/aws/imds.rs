@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,6 +27,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
 use crate::core::node::{Identity, is_instance_type};
 
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
@@ -34,6 +35,10 @@ const TOKEN_TTL: Duration = Duration::from_secs(21_600);
 /// Ask for a new token this long before the old one expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest answer read, in bytes. IMDS answers are small: an identity document is about
+/// 500 bytes, a MAC listing 18 bytes an ENI, an address list 16 bytes an address (50 on the
+/// largest ENIs; 40 bytes each for IPv6). Anything longer is not IMDS, and is not kept.
+pub const MAX_BODY: usize = 64 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// A 401 right after a fresh token means the service rejects us: stop after this many.
@@ -41,6 +46,8 @@ const MAX_TOKEN_REFRESHES: u32 = 3;
 /// ENIs whose addresses are asked for at once: at most eight requests in flight, well within
 /// what IMDS serves, and a tick's wake-ups a quarter of one ENI at a time.
 pub const ENIS_AT_ONCE: usize = 4;
+/// The most ENIs read: no instance type attaches more than 64.
+pub const MAX_ENIS: usize = 128;
 /// The directory of the node's ENIs, one sub-directory per MAC.
 const MACS: &str = "meta-data/network/interfaces/macs/";
 
@@ -58,12 +65,14 @@ pub enum Error {
     },
     #[error("IMDS {url}: HTTP {status}")]
     Status { url: String, status: u16 },
-    #[error("IMDS {url}: {expected}, got {value:?}")]
+    #[error("IMDS {url}: {expected}, got {value}")]
     Invalid {
         url: String,
         expected: Expected,
-        value: String,
+        value: Excerpt,
     },
+    #[error("IMDS {url}: an answer longer than {MAX_BODY} bytes; IMDS answers are a few KiB")]
+    TooLarge { url: String },
 }
 
 /// What one attempt got instead of an answer.
@@ -74,6 +83,8 @@ pub enum Failure {
     TimedOut,
     /// The exchange failed (told by its innermost cause: hyper's own messages are generic).
     Exchange(Box<dyn std::error::Error + Send + Sync>),
+    /// The body went past [`MAX_BODY`]: not retried.
+    TooLarge,
 }
 
 impl std::fmt::Display for Failure {
@@ -82,6 +93,7 @@ impl std::fmt::Display for Failure {
             Failure::Status(status) => write!(f, "HTTP {status}"),
             Failure::TimedOut => f.write_str("timed out"),
             Failure::Exchange(e) => write!(f, "{}", crate::error::root_cause(e.as_ref())),
+            Failure::TooLarge => write!(f, "an answer longer than {MAX_BODY} bytes"),
         }
     }
 }
@@ -97,6 +109,10 @@ pub enum Expected {
     Present(&'static str),
     #[error("expected a non-negative integer")]
     Number,
+    #[error("expected at most {MAX_ENIS} MAC addresses (aa:bb:cc:dd:ee:ff), one a line")]
+    Macs,
+    #[error("expected an ENI id (eni- and at most 32 characters)")]
+    EniId,
     #[error("{0}")]
     Identity(IdentityError),
 }
@@ -108,8 +124,8 @@ pub enum IdentityError {
         "expected the identity document JSON with instanceType, instanceId, region and availabilityZone ({0})"
     )]
     NotJson(String),
-    #[error("expected an instance type such as m5.large, got {0:?}")]
-    InstanceType(String),
+    #[error("expected an instance type such as m5.large, got {0}")]
+    InstanceType(Excerpt),
     #[error("expected a region, an availability zone and an instance id")]
     Location,
 }
@@ -120,8 +136,8 @@ pub struct Endpoint(String);
 
 /// An IMDS endpoint that is not `http://HOST[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("IMDS endpoint {0:?}: expected an http:// URL such as {DEFAULT_ENDPOINT}")]
-pub struct EndpointError(String);
+#[error("IMDS endpoint {0}: expected an http:// URL such as {DEFAULT_ENDPOINT}")]
+pub struct EndpointError(Excerpt);
 
 impl std::str::FromStr for Endpoint {
     type Err = EndpointError;
@@ -134,7 +150,7 @@ impl std::str::FromStr for Endpoint {
         if valid {
             Ok(Endpoint(base.to_owned()))
         } else {
-            Err(EndpointError(endpoint.to_owned()))
+            Err(EndpointError(Excerpt::of(endpoint)))
         }
     }
 }
@@ -233,7 +249,7 @@ impl ImdsClient {
                         Error::Invalid {
                             url,
                             expected: Expected::Text,
-                            value: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                            value: Excerpt::of_bytes(e.as_bytes()),
                         }
                     });
                 }
@@ -259,7 +275,7 @@ impl ImdsClient {
         self.get(path).await?.ok_or_else(|| Error::Invalid {
             url: self.url(path),
             expected: Expected::Present(what),
-            value: "404 Not Found".to_owned(),
+            value: Excerpt::of("404 Not Found"),
         })
     }
 
@@ -290,12 +306,16 @@ impl ImdsClient {
                 status: status.as_u16(),
             });
         }
-        let value = String::from_utf8(body.to_vec()).unwrap_or_default();
-        if value.trim().is_empty() {
+        // A token goes into a header: printable ASCII. Spaces around it (a trailing newline
+        // from a proxy) are not part of it; anything else makes it unusable, and retrying
+        // would only repeat the same answer until the deadline.
+        let text = String::from_utf8_lossy(&body);
+        let value = text.trim().to_owned();
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::Invalid {
                 url,
                 expected: Expected::Token,
-                value,
+                value: Excerpt::of(&text),
             });
         }
         *self.lock_token() = Some(Token {
@@ -319,6 +339,11 @@ impl ImdsClient {
             let last = match self.attempt(&method, url, header).await {
                 Ok((status, body)) if !status.is_server_error() => return Ok((status, body)),
                 Ok((status, _)) => Failure::Status(status.as_u16()),
+                Err(Failure::TooLarge) => {
+                    return Err(Error::TooLarge {
+                        url: url.to_owned(),
+                    });
+                }
                 Err(failure) => failure,
             };
             let now = Instant::now();
@@ -357,11 +382,16 @@ impl ImdsClient {
                 .await
                 .map_err(|e| Failure::Exchange(Box::new(e)))?;
             let status = response.status();
-            let body = response
-                .into_body()
+            let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| Failure::Exchange(Box::new(e)))?
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        Failure::TooLarge
+                    } else {
+                        Failure::Exchange(e)
+                    }
+                })?
                 .to_bytes();
             Ok((status, body))
         };
@@ -378,7 +408,7 @@ impl ImdsClient {
         parse_identity(&text).map_err(|e| Error::Invalid {
             url: self.url(path),
             expected: Expected::Identity(e),
-            value: text,
+            value: Excerpt::of(&text),
         })
     }
 
@@ -392,6 +422,14 @@ impl ImdsClient {
             .into_iter()
             .map(|mac| mac.trim_end_matches('/').to_owned())
             .collect();
+        // MACs and ENI ids become label values: only what they can be is taken.
+        if macs.len() > MAX_ENIS || !macs.iter().all(|mac| is_mac(mac)) {
+            return Err(Error::Invalid {
+                url: self.url(MACS),
+                expected: Expected::Macs,
+                value: Excerpt::of(&listing),
+            });
+        }
         self.lock_attachments().retain(|mac, _| macs.contains(mac));
         let mut enis: Vec<Eni> = stream::iter(macs)
             .map(|mac| self.eni(mac))
@@ -414,7 +452,7 @@ impl ImdsClient {
                     value.trim().parse().map_err(|_| Error::Invalid {
                         url: self.url(&path),
                         expected: Expected::Number,
-                        value,
+                        value: Excerpt::of(&value),
                     })
                 };
                 let device = self
@@ -429,6 +467,13 @@ impl ImdsClient {
                     .await?
                     .trim()
                     .to_owned();
+                if !interface_id.starts_with("eni-") || interface_id.len() > 32 {
+                    return Err(Error::Invalid {
+                        url: self.url(&leaf("interface-id")),
+                        expected: Expected::EniId,
+                        value: Excerpt::of(&interface_id),
+                    });
+                }
                 let fixed = (interface_id, device_number, network_card);
                 self.lock_attachments().insert(mac.clone(), fixed.clone());
                 fixed
@@ -488,12 +533,26 @@ pub fn parse_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `aa:bb:cc:dd:ee:ff`, lowercase hex as IMDS writes it.
+fn is_mac(text: &str) -> bool {
+    text.len() == 17
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i % 3 == 2 {
+                b == b':'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
+}
+
 /// Parses and checks the instance identity document.
 pub fn parse_identity(text: &str) -> Result<Identity, IdentityError> {
-    let identity: Identity =
-        serde_json::from_str(text).map_err(|e| IdentityError::NotJson(e.to_string()))?;
+    let identity: Identity = serde_json::from_str(text)
+        .map_err(|e| IdentityError::NotJson(clip(&e.to_string(), 2 * MAX_CHARS)))?;
     if !is_instance_type(&identity.instance_type) {
-        return Err(IdentityError::InstanceType(identity.instance_type));
+        return Err(IdentityError::InstanceType(Excerpt::of(
+            &identity.instance_type,
+        )));
     }
     let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !word(&identity.region) || !word(&identity.availability_zone) || !word(&identity.instance_id)
@@ -534,6 +593,20 @@ mod tests {
         );
         let empty_region = doc.replace("\"us-east-1\"", "\"\"");
         assert!(parse_identity(&empty_region).is_err());
+    }
+
+    #[test]
+    fn macs() {
+        assert!(is_mac("0e:1a:2b:3c:4d:5f"));
+        for bad in [
+            "",
+            "0e:1a:2b:3c:4d",
+            "0e-1a-2b-3c-4d-5f",
+            "0e:1a:2b:3c:4d:5g",
+            "0e:1a:2b:3c:4d:5f:",
+        ] {
+            assert!(!is_mac(bad), "{bad}");
+        }
     }
 
     #[test]

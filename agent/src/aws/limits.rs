@@ -132,7 +132,14 @@ fn cache_path(state_dir: &Path, instance_type: &str) -> PathBuf {
 /// Reads a cached answer: `None` when absent or unusable (logged).
 fn read_cache(state_dir: &Path, instance_type: &str) -> Option<InstanceFacts> {
     let path = cache_path(state_dir, instance_type);
-    let text = std::fs::read_to_string(&path).ok()?;
+    // A cached answer is one instance type's description: a few KiB.
+    let text = match crate::file::read_text_if_exists(&path, 256 * 1024) {
+        Ok(text) => text?,
+        Err(e) => {
+            tracing::warn!(error = %crate::error::Chain(&e), "cached instance type ignored");
+            return None;
+        }
+    };
     let parsed = serde_json::from_str::<DescribedType>(&text)
         .map_err(CacheError::Json)
         .and_then(|record| {

@@ -15,17 +15,18 @@ pub mod plan;
 use std::path::Path;
 
 use crate::config;
+use crate::core::excerpt::Excerpt;
 use crate::exit::Exit;
 
 /// A failed command. Each variant maps to one documented exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "unknown instance type {0:?}: not in this build's table ({1} types). On a node, \
+        "unknown instance type {0}: not in this build's table ({1} types). On a node, \
          `nodecap init` asks the EC2 API; offline, give its limits: \
          `plan --enis N --ips-per-eni N --vcpus N`"
     )]
-    UnknownInstanceType(String, usize),
+    UnknownInstanceType(Excerpt, usize),
     #[error(transparent)]
     Config(#[from] config::Error),
     #[error("flags: {0}")]
@@ -38,8 +39,8 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Imds(#[from] crate::aws::imds::Error),
-    #[error("IMDS {url}: expected an instance type such as m5.large, got {got:?}")]
-    NotAnInstanceType { url: String, got: String },
+    #[error("IMDS {url}: expected an instance type such as m5.large, got {got}")]
+    NotAnInstanceType { url: String, got: Excerpt },
     #[error(transparent)]
     ImdsEndpoint(#[from] crate::aws::imds::EndpointError),
     #[error(transparent)]
@@ -120,6 +121,19 @@ pub fn load_config(file: Option<&Path>, flags: toml::Table) -> Result<config::Co
         ("environment", env_layer),
         ("flags", flags),
     ])?)
+}
+
+/// Starts the logs in the configured format, then warns of every `NODECAP_*` variable that
+/// names no key (an unknown key in the file is an error; the environment may hold other
+/// tools' variables, so there it is a warning).
+pub fn start_logging(config: &config::Config) {
+    crate::logging::init(config.log_format);
+    for name in config::unknown_env(std::env::vars()) {
+        tracing::warn!(
+            variable = %name,
+            "ignored: no configuration key has this name (`nodecap config defaults` lists them; NODECAP_ + [SECTION_]KEY in capitals)"
+        );
+    }
 }
 
 /// A single-threaded runtime: `init` does a handful of sequential requests, and the daemon's

@@ -1,18 +1,18 @@
 //! The commands that run on a node: `init` (boot), `run` (the daemon) and `check` (one
 //! collection, as findings).
 
-use super::{Error, Output, flags_layer, load_config, runtime};
+use super::{Error, Output, flags_layer, load_config, runtime, start_logging};
 use crate::cli::{InitArgs, RunArgs, SourceArgs};
 use crate::daemon::collect::Collectors;
 use crate::daemon::export::{cloudwatch, findings};
 use crate::daemon::snapshot::Snapshot;
 use crate::exit::Exit;
-use crate::{init, logging};
+use crate::init;
 
 /// `nodecap init`.
 pub fn init(args: &InitArgs) -> Result<Output, Error> {
     let config = load_config(args.node.config.as_deref(), flags_layer(args)?)?;
-    logging::init(config.log_format);
+    start_logging(&config);
     let report = runtime()?.block_on(init::run(&config.init(), args.dry_run))?;
     Ok(if args.dry_run {
         format!("# {}\n{}", report.path.display(), report.contents)
@@ -25,7 +25,7 @@ pub fn init(args: &InitArgs) -> Result<Output, Error> {
 /// `nodecap run`: returns when stopped by a signal.
 pub fn run(args: &RunArgs) -> Result<Output, Error> {
     let config = load_config(args.sources.node.config.as_deref(), flags_layer(args)?)?;
-    logging::init(config.log_format);
+    start_logging(&config);
     let runtime = runtime()?;
     let mut settings = config.daemon();
     if let Some(cw) = settings.cloudwatch.as_mut()
@@ -45,7 +45,7 @@ pub fn run(args: &RunArgs) -> Result<Output, Error> {
 /// `nodecap check`: the report; exit 1 when it found drift.
 pub fn check(args: &SourceArgs) -> Result<Output, Error> {
     let config = load_config(args.node.config.as_deref(), flags_layer(args)?)?;
-    logging::init(config.log_format);
+    start_logging(&config);
     let mut collectors = Collectors::new(&config.daemon().sources);
     let observations = runtime()?.block_on(collectors.collect());
     let found = findings::findings(&Snapshot::new(observations));

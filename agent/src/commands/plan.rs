@@ -11,6 +11,7 @@ use crate::aws::imds::{self, Endpoint, ImdsClient};
 use crate::cli::{FactsArgs, InstanceTypesArgs, ListOutput, MaxPodsArgs, PlanArgs, PlanOutput};
 use crate::config;
 use crate::core::calculator::CalculatorFlags;
+use crate::core::excerpt::Excerpt;
 use crate::core::explain::{self, Formulas};
 use crate::core::instance::{self, InstanceFacts, Source};
 use crate::core::node::is_instance_type;
@@ -19,9 +20,8 @@ use crate::kubelet::render;
 use crate::kubelet::settings::KubeletSettings;
 
 fn lookup(instance_type: &str) -> Result<&'static InstanceFacts, Error> {
-    instance::lookup_embedded(instance_type).ok_or_else(|| {
-        Error::UnknownInstanceType(instance_type.to_owned(), instance::embedded().len())
-    })
+    instance::lookup_embedded(instance_type)
+        .ok_or_else(|| Error::UnknownInstanceType(instance_type.into(), instance::embedded().len()))
 }
 
 impl FactsArgs {
@@ -128,7 +128,7 @@ fn instance_type_from_imds() -> Result<String, Error> {
     if !is_instance_type(&name) {
         return Err(Error::NotAnInstanceType {
             url: format!("{endpoint}/latest/{path}"),
-            got: name,
+            got: Excerpt::of(&name),
         });
     }
     Ok(name)

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::aws::imds;
 use crate::aws::limits::Lookup;
+use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
 use crate::core::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
 use crate::daemon::collect::Sources;
 use crate::daemon::export::cloudwatch::{self, ClusterNameSource, DimensionError};
@@ -207,17 +208,14 @@ impl Config {
 /// A configuration error: one line naming the source, the key and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("config {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("config")]
+    Read(#[source] crate::file::ReadError),
     #[error("config {path}: {problem}")]
     File { path: PathBuf, problem: String },
-    #[error("environment {name}={value:?}: {problem}")]
+    #[error("environment {name}={value}: {problem}")]
     Environment {
         name: String,
-        value: String,
+        value: Excerpt,
         problem: String,
     },
     #[error("{layer}: {problem}")]
@@ -246,7 +244,7 @@ fn value_error(key: &'static str, expected: &'static str, got: impl std::fmt::De
     Error::Value {
         key,
         expected,
-        got: format!("{got:?}"),
+        got: clip(&format!("{got:?}"), MAX_CHARS),
     }
 }
 
@@ -316,17 +314,10 @@ pub fn set(table: &mut toml::Table, section: Option<&str>, key: &str, value: tom
 
 /// Reads the file layer. A missing file is an empty layer only when it is the default path.
 pub fn file_layer(path: &Path, explicit: bool) -> Result<toml::Table, Error> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::file::read_text(path, crate::file::MAX_CONFIG_FILE) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            return Ok(toml::Table::new());
-        }
-        Err(source) => {
-            return Err(Error::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(e) if e.is_not_found() && !explicit => return Ok(toml::Table::new()),
+        Err(e) => return Err(Error::Read(e)),
     };
     let problem = |e: &toml::de::Error| Error::File {
         path: path.to_owned(),
@@ -359,12 +350,30 @@ pub fn env_layer(vars: impl IntoIterator<Item = (String, String)>) -> Result<tom
         set(&mut one, section, key, scalar(&raw));
         check(&one).map_err(|e| Error::Environment {
             name: name.clone(),
-            value: raw.clone(),
-            problem: e.message().to_owned(),
+            value: Excerpt::of(&raw),
+            problem: clip(e.message(), 2 * MAX_CHARS),
         })?;
         set(&mut table, section, key, scalar(&raw));
     }
     Ok(table)
+}
+
+/// `NODECAP_*` variables that name no configuration key: most likely misspelled, and
+/// otherwise ignored. Kubernetes' service links for a Service named `nodecap`
+/// (`NODECAP_SERVICE_HOST`, `NODECAP_PORT_…`) are not ours and not listed.
+pub fn unknown_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    let known: Vec<String> = KEYS.iter().map(|&(s, k)| env_name(s, k)).collect();
+    vars.into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                return false;
+            };
+            let service_link =
+                rest.starts_with("SERVICE_") || rest == "PORT" || rest.starts_with("PORT_");
+            !service_link && !known.contains(name)
+        })
+        .collect()
 }
 
 /// `true`, `3` and `"x"` as TOML would read them; anything else is a string.
@@ -390,11 +399,12 @@ fn one_line(e: &toml::de::Error, text: &str) -> String {
     let start = span.start.min(text.len());
     let number = text[..start].matches('\n').count() + 1;
     let line = text.lines().nth(number - 1).unwrap_or_default();
+    let message = clip(e.message(), 2 * MAX_CHARS);
     match line.split_once('=') {
         Some((key, _)) if !key.trim().is_empty() => {
-            format!("line {number} ({}): {}", key.trim(), e.message())
+            format!("line {number} ({}): {message}", clip(key.trim(), MAX_CHARS))
         }
-        _ => format!("line {number}: {}", e.message()),
+        _ => format!("line {number}: {message}"),
     }
 }
 
@@ -777,6 +787,17 @@ mod tests {
                 .contains("line 1")
         );
 
+        let unknown = unknown_env(
+            [
+                "NODECAP_MAX_ENIS",
+                "NODECAP_MAX_ENI",
+                "NODECAP_SERVICE_HOST",
+                "NODECAP_PORT_9100_TCP",
+                "PATH",
+            ]
+            .map(|n| (n.to_owned(), String::new())),
+        );
+        assert_eq!(unknown, ["NODECAP_MAX_ENI"]);
         let err = env_layer([("NODECAP_IP_FAMILY".to_owned(), "ipv5".to_owned())]).unwrap_err();
         assert!(
             err.to_string()

@@ -7,6 +7,7 @@
 //! imports nothing from the rest of the crate (a test checks it).
 
 pub mod calculator;
+pub mod excerpt;
 pub mod explain;
 pub mod instance;
 pub mod node;

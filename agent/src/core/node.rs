@@ -33,8 +33,16 @@ impl Node {
     }
 }
 
-/// `family.size`: lowercase letters, digits and dashes on both sides of one dot.
+/// The longest instance type name accepted. The longest AWS has used is 20 characters
+/// (`u7inh-32tb.480xlarge`); twice that leaves room for new ones and none for garbage.
+pub const MAX_INSTANCE_TYPE_LEN: usize = 40;
+
+/// `family.size`: lowercase letters, digits and dashes on both sides of one dot, at most
+/// [`MAX_INSTANCE_TYPE_LEN`] bytes.
 pub fn is_instance_type(name: &str) -> bool {
+    if name.len() > MAX_INSTANCE_TYPE_LEN {
+        return false;
+    }
     let part = |s: &str| {
         !s.is_empty()
             && s.bytes()
@@ -58,6 +66,7 @@ mod tests {
         ] {
             assert!(is_instance_type(ok), "{ok}");
         }
+        let huge = format!("m5.{}", "x".repeat(10_000));
         for bad in [
             "",
             "m5",
@@ -67,8 +76,10 @@ mod tests {
             "m5.large\n",
             "m5 .large",
             "a.b.c",
+            &huge,
         ] {
             assert!(!is_instance_type(bad), "{bad:?}");
         }
+        assert!(is_instance_type(&format!("u7inh-32tb.{}", "x".repeat(29))));
     }
 }

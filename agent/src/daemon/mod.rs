@@ -118,9 +118,7 @@ pub static CATALOGUE: [&Describe; 43] = [
 
 pub async fn run(settings: Settings) -> Result<(), Error> {
     let addr = settings.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| Error::Bind { addr, source })?;
+    let listener = listen(addr).map_err(|source| Error::Bind { addr, source })?;
     raise_open_files_limit();
     let mut stop = signals::Stop::install().map_err(Error::Signals)?;
     let mut collectors = Collectors::new(&settings.sources);
@@ -246,11 +244,27 @@ fn jittered(interval: Duration, tick: u64) -> Duration {
     interval.mul_f64(factor)
 }
 
+/// The kernel's queue of connections not yet accepted: room for a burst of thousands (a
+/// flood reconnecting at once) so that a scrape's SYN is never dropped behind it (a dropped SYN
+/// costs the scraper a 1 s retransmission). The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Lets the endpoint hold its connection limit: the soft open-files limit is often 1024.
 fn raise_open_files_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let wanted = hard.min(u64::from(server::MAX_CONNECTIONS) * 2 + 256);
+        let wanted = hard.min(u64::from(server::MAX_CONNECTIONS + server::MAX_WAITING) + 256);
         if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_err() {
             tracing::warn!(soft, "cannot raise the open-files limit");
         }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{Targets, flags};
+use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
 
 /// The kubelet's effective settings, each with the file it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,8 +39,10 @@ pub struct Settings {
 /// A kubelet file that cannot be read or understood.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Read(#[from] crate::file::ReadError),
     #[error("{path}")]
-    Read {
+    ReadDir {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -55,24 +58,24 @@ pub enum ParseError {
     #[error("expected a KubeletConfiguration object")]
     NotAnObject,
     #[error("maxPods: expected a pod count, got {value}")]
-    MaxPods { value: Value },
+    MaxPods { value: Excerpt },
     #[error("{map}.memory: expected a quantity string such as \"574Mi\", got {value}")]
-    MemoryNotAString { map: &'static str, value: Value },
+    MemoryNotAString { map: &'static str, value: Excerpt },
     #[error("{field}")]
     Quantity {
         field: &'static str,
         source: QuantityError,
     },
-    #[error("--max-pods: expected a pod count, got {value:?}")]
-    MaxPodsFlag { value: String },
+    #[error("--max-pods: expected a pod count, got {value}")]
+    MaxPodsFlag { value: Excerpt },
     #[error(transparent)]
     Flags(#[from] flags::Error),
 }
 
 /// A Kubernetes quantity nodecap cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected a quantity such as 574Mi or 1Gi, got {0:?}")]
-pub struct QuantityError(String);
+#[error("expected a quantity such as 574Mi or 1Gi, got {0}")]
+pub struct QuantityError(Excerpt);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -82,10 +85,7 @@ enum Kind {
 }
 
 fn read_file(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })
+    Ok(crate::file::read_text(path, crate::file::MAX_CONFIG_FILE)?)
 }
 
 fn parse_error(path: &Path) -> impl FnOnce(ParseError) -> Error + '_ {
@@ -174,7 +174,7 @@ fn dir_files(dir: &Path, extensions: &[&str]) -> Result<Vec<PathBuf>, Error> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(Error::Read {
+            return Err(Error::ReadDir {
                 path: dir.to_owned(),
                 source,
             });
@@ -201,7 +201,10 @@ fn parse_document(text: &str) -> Result<Value, ParseError> {
         return Ok(value);
     }
     serde_saphyr::from_str::<Value>(text).map_err(|e| ParseError::NotDocument {
-        detail: e.to_string().lines().next().unwrap_or_default().to_owned(),
+        detail: clip(
+            e.to_string().lines().next().unwrap_or_default(),
+            2 * MAX_CHARS,
+        ),
     })
 }
 
@@ -233,7 +236,9 @@ fn from_config(config: &Value) -> Result<Settings, ParseError> {
         Some(v) => Some(
             v.as_u64()
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| ParseError::MaxPods { value: v.clone() })?,
+                .ok_or_else(|| ParseError::MaxPods {
+                    value: Excerpt::of(&v.to_string()),
+                })?,
         ),
     };
     let memory = |map: &'static str, field: &'static str| -> Result<Option<u64>, ParseError> {
@@ -244,7 +249,7 @@ fn from_config(config: &Value) -> Result<Settings, ParseError> {
                 .map_err(|source| ParseError::Quantity { field, source }),
             Some(v) => Err(ParseError::MemoryNotAString {
                 map,
-                value: v.clone(),
+                value: Excerpt::of(&v.to_string()),
             }),
         }
     };
@@ -262,7 +267,7 @@ pub fn parse_env_file(text: &str) -> Result<Settings, ParseError> {
     let mut settings = Settings::default();
     for value in flags::values_of(&args, "--max-pods")? {
         settings.max_pods = Some(value.parse().map_err(|_| ParseError::MaxPodsFlag {
-            value: value.to_owned(),
+            value: Excerpt::of(value),
         })?);
     }
     for value in flags::values_of(&args, "--kube-reserved")? {
@@ -292,7 +297,7 @@ fn reserved_memory(flag: &'static str, value: &str) -> Result<Option<u64>, Parse
 
 /// A Kubernetes memory quantity in bytes: `574Mi`, `1Gi`, `100M`, `1.5Gi`, `1e9`, `1024`.
 pub fn parse_quantity(text: &str) -> Result<u64, QuantityError> {
-    let bad = || QuantityError(text.to_owned());
+    let bad = || QuantityError(Excerpt::of(text));
     let text = text.trim();
     let split = text
         .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
@@ -389,7 +394,7 @@ mod tests {
         assert_eq!(s.kube_reserved_memory, Some(574 << 20));
         assert_eq!(s.system_reserved_memory, Some(200 << 20));
         assert_eq!(
-            parse_env_file("KUBELET_EXTRA_ARGS=--max-pods 7\n")
+            parse_env_file("KUBELET_EXTRA_ARGS='--max-pods 7'\n")
                 .unwrap()
                 .max_pods,
             Some(7)

@@ -240,6 +240,28 @@ pub fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A TCP connection to `to` from the loopback address `from` (any of 127.0.0.0/8): how tests
+/// play clients on other hosts.
+pub fn connect_from(from: std::net::Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let to = match to {
+        SocketAddr::V4(v4) => v4,
+        SocketAddr::V6(_) => return Err(std::io::Error::other("IPv4 only")),
+    };
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::from(std::net::SocketAddrV4::new(from, 0)),
+    )?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(to))?;
+    Ok(TcpStream::from(fd))
+}
+
 /// `name{labels}` → value, for every sample.
 pub fn samples(text: &str) -> Vec<(String, f64)> {
     text.lines()
@@ -259,10 +281,19 @@ pub fn value(text: &str, series: &str) -> Option<f64> {
 }
 
 pub fn rss_kib(pid: i32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The process's peak resident memory so far (VmHWM).
+pub fn hwm_kib(pid: i32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }

@@ -471,13 +471,14 @@ fn abuse_does_not_stop_the_endpoint_answering_others() {
     let daemon = Daemon::start_with(&node, &["--interval", "60s"]);
     let before = rss_kib(daemon.pid());
 
-    // 1,000 connections that never send a byte.
+    // 1,000 connections that never send a byte, from 100 other hosts.
+    let host = |i: u32| std::net::Ipv4Addr::from(0x7f00_0002 + i % 100);
     let idle: Vec<TcpStream> = (0..1000)
-        .map(|_| TcpStream::connect(daemon.addr).unwrap())
+        .map(|i| connect_from(host(i), daemon.addr).unwrap())
         .collect();
     // Slowloris: headers a byte at a time, never finished.
     let mut slow: Vec<TcpStream> = (0..50)
-        .map(|_| TcpStream::connect(daemon.addr).unwrap())
+        .map(|i| connect_from(host(i), daemon.addr).unwrap())
         .collect();
     for s in &mut slow {
         s.write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ").unwrap();

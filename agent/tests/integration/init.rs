@@ -14,20 +14,20 @@ use std::time::{Duration, Instant, SystemTime};
 use nodecap_testkit::imds::{ImdsServer, Instance};
 
 /// A node: a test IMDS describing `instance_type`, and a scratch root for the kubelet's files.
-struct Node {
-    imds: ImdsServer,
+pub(crate) struct Node {
+    pub(crate) imds: ImdsServer,
     root: tempfile::TempDir,
 }
 
 impl Node {
-    fn new(instance_type: &str, enis: u32, ips: u32) -> Self {
+    pub(crate) fn new(instance_type: &str, enis: u32, ips: u32) -> Self {
         Node {
             imds: ImdsServer::start(&Instance::example(instance_type, enis, ips)).unwrap(),
             root: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.root.path().join(relative)
     }
 
@@ -37,6 +37,11 @@ impl Node {
     }
 
     fn init_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args, env).output().unwrap()
+    }
+
+    /// The `nodecap init` command [`init`](Self::init) runs, not started.
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_nodecap"));
         cmd.arg("init")
             .arg("--config")
@@ -62,7 +67,7 @@ impl Node {
             fs::create_dir_all(self.path("etc/nodecap")).unwrap();
             fs::write(self.path("etc/nodecap/config.toml"), "").unwrap();
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     /// Every file under the root except the config and the state dir, with its content.
@@ -410,7 +415,7 @@ fn bad_configuration_exits_64_naming_the_key() {
     let (code, line) = failed(&out);
     assert_eq!(code, 64);
     assert!(
-        line.contains("/nonexistent/nodecap.toml: No such file"),
+        line.contains("/nonexistent/nodecap.toml: cannot read: No such file"),
         "{line}"
     );
     assert!(node.files().is_empty());

@@ -16,6 +16,7 @@ mod collect;
 mod daemon;
 mod ec2_emulator;
 mod ena;
+mod hostile;
 mod imds;
 mod init;
 mod packaging;

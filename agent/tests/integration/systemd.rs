@@ -20,13 +20,16 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A root with the unit, the binary and the distribution's units, for offline verification.
+/// A root with the unit, the binary, a shell (`ExecReload=`) and the distribution's units,
+/// for offline verification.
 fn verify_root(unit: &str) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     fs::create_dir_all(r.join("etc/systemd/system")).unwrap();
     fs::create_dir_all(r.join("usr/bin")).unwrap();
     fs::create_dir_all(r.join("usr/lib/systemd")).unwrap();
+    fs::copy("/bin/sh", r.join("usr/bin/sh")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", r.join("bin")).unwrap();
     let status = Command::new("cp")
         .args(["-a", "/usr/lib/systemd/system"])
         .arg(r.join("usr/lib/systemd/"))
@@ -194,6 +197,100 @@ fn init_runs_before_the_kubelet_at_boot() {
     assert!(
         imds.requests()
             .contains(&"GET /latest/dynamic/instance-identity/document".to_owned())
+    );
+}
+
+/// The `flags` backend's file as systemd reads it: `nodecap-init` (hardened, at boot) merges
+/// its flags into an environment file with `export`, a continuation and quotes; a stub
+/// kubelet reads it with `EnvironmentFile=` and expands `$KUBELET_EXTRA_ARGS` into words
+/// as the real unit does. It gets the user's flags and nodecap's, exactly, and so does bash.
+#[test]
+#[ignore = "needs root and systemd-nspawn: tests/run.sh runs it"]
+fn the_flags_file_reads_the_same_to_systemd_and_bash() {
+    let imds = ImdsServer::start(&Instance::example("m5.large", 3, 10)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    let opt = dir.path().join("opt");
+    let out = dir.path().join("out");
+    let etc_default = dir.path().join("etc-default");
+    for d in [&units, &opt, &out, &etc_default] {
+        fs::create_dir_all(d).unwrap();
+    }
+    fs::copy(env!("CARGO_BIN_EXE_nodecap"), opt.join("nodecap")).unwrap();
+    write(
+        &etc_default.join("kubelet"),
+        "# the user's flags\nexport KUBELET_EXTRA_ARGS=\"--node-labels=team=a,tier=web \\\n  --register-with-taints=gpu=true:NoSchedule\"\nOTHER='x y'\n",
+    );
+    fs::copy(
+        repo().join("systemd/nodecap-init.service"),
+        units.join("nodecap-init.service"),
+    )
+    .unwrap();
+    write(
+        &units.join("nodecap-init.service.d/test.conf"),
+        &format!(
+            "[Service]\nEnvironment=AWS_EC2_METADATA_SERVICE_ENDPOINT={}\nExecStart=\nExecStart=/opt/nodecap/nodecap init --backend flags\n",
+            imds.url()
+        ),
+    );
+    fs::create_dir_all(units.join("kubelet.service.wants")).unwrap();
+    symlink(
+        "../nodecap-init.service",
+        units.join("kubelet.service.wants/nodecap-init.service"),
+    )
+    .unwrap();
+    // The stub kubelet: its words, one a line, as the real unit would pass them.
+    write(
+        &units.join("kubelet.service"),
+        "[Unit]\nDescription=stub kubelet\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+         EnvironmentFile=/etc/default/kubelet\n\
+         ExecStart=/bin/sh -c 'printf \"%%s\\\\n\" \"$$@\" > /out/kubelet-args' kubelet $KUBELET_EXTRA_ARGS\n",
+    );
+    write(
+        &units.join("report.service"),
+        "[Unit]\nDescription=report\nWants=kubelet.service\nAfter=kubelet.service\n\
+         [Service]\nType=oneshot\n\
+         ExecStart=/bin/sh -c 'journalctl -u nodecap-init.service -u kubelet.service --no-pager > /out/boot.log 2>&1; systemctl poweroff'\n",
+    );
+    fs::create_dir_all(units.join("multi-user.target.wants")).unwrap();
+    symlink(
+        "../report.service",
+        units.join("multi-user.target.wants/report.service"),
+    )
+    .unwrap();
+
+    boot(
+        "nodecap-flags",
+        &[
+            ("bind-ro", &units, "/etc/systemd/system"),
+            ("bind-ro", &opt, "/opt/nodecap"),
+            ("bind", &out, "/out"),
+            ("bind", &etc_default, "/etc/default"),
+        ],
+    );
+    let log = fs::read_to_string(out.join("boot.log")).unwrap_or_default();
+    let seen = fs::read_to_string(out.join("kubelet-args"))
+        .unwrap_or_else(|e| panic!("the stub kubelet did not run ({e}):\n{log}"));
+    let expected = [
+        "--node-labels=team=a,tier=web",
+        "--register-with-taints=gpu=true:NoSchedule",
+        "--max-pods=29",
+        "--kube-reserved=cpu=70m,ephemeral-storage=1Gi,memory=574Mi",
+        "--system-reserved=cpu=100m,ephemeral-storage=1Gi,memory=200Mi",
+        "--eviction-hard=imagefs.available<15%,imagefs.inodesFree<5%,memory.available<200Mi,nodefs.available<10%,nodefs.inodesFree<5%",
+    ];
+    assert_eq!(seen.lines().collect::<Vec<_>>(), expected, "{log}");
+    let bash = Command::new("bash")
+        .arg("-c")
+        .arg(r#"set -eu; . "$1"; printf '%s\n' $KUBELET_EXTRA_ARGS"#)
+        .arg("bash")
+        .arg(etc_default.join("kubelet"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&bash.stdout),
+        seen,
+        "bash reads it as systemd does"
     );
 }
 

@@ -147,6 +147,8 @@ struct State {
     /// Answers for these paths (`meta-data/…`, no leading `/latest/`) wait this long.
     path_delays: BTreeMap<String, Duration>,
     requests: Vec<String>,
+    /// Appended to every token's body (a proxy that adds a newline), not to the token.
+    token_suffix: String,
 }
 
 /// A running test IMDS. Dropping it stops the server.
@@ -228,6 +230,12 @@ impl ImdsServer {
         };
     }
 
+    /// Every token issued from now on comes with `suffix` after it in the body (the token
+    /// itself is what precedes it).
+    pub fn set_token_suffix(&self, suffix: &str) {
+        self.state().token_suffix = suffix.to_owned();
+    }
+
     /// Requests seen so far, as `METHOD /path`.
     pub fn requests(&self) -> Vec<String> {
         self.state().requests.clone()
@@ -292,7 +300,7 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
         s.issued += 1;
         let token = format!("token-{}-{ttl}", s.issued);
         s.tokens.insert(token.clone());
-        let mut response = reply(StatusCode::OK, &token);
+        let mut response = reply(StatusCode::OK, &format!("{token}{}", s.token_suffix));
         if let Ok(value) = ttl.to_string().parse() {
             response.headers_mut().insert(TTL_HEADER, value);
         }

@@ -6,6 +6,7 @@
 
 pub mod imds;
 pub mod ipamd;
+pub mod peak;
 pub mod proxy;
 
 use std::convert::Infallible;

@@ -16,10 +16,6 @@ use super::collector::Reading;
 /// How long ipamd has to answer one request.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// ipamd's answers are a few hundred KiB at most (a large node's `/v1/enis`); anything far
-/// bigger is not ipamd.
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{url}: nothing listening")]
@@ -33,6 +29,8 @@ pub enum Error {
     },
     #[error("{url}: HTTP {status}")]
     Status { url: Uri, status: u16 },
+    #[error("{url}: an answer longer than {limit} bytes; not what this endpoint sends")]
+    TooLarge { url: Uri, limit: usize },
     #[error("{url}: reading the body")]
     Body {
         url: Uri,
@@ -56,17 +54,20 @@ pub enum ReadError<E: std::error::Error + 'static> {
 pub struct OptionalEndpoint {
     client: Client<HttpConnector, Empty<Bytes>>,
     url: Uri,
+    /// The longest answer read, in bytes; a longer one fails the read (and is not kept).
+    max_body: usize,
     answered: bool,
 }
 
 impl OptionalEndpoint {
-    pub fn new(url: Uri) -> Self {
+    pub fn new(url: Uri, max_body: usize) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(TIMEOUT));
         connector.set_nodelay(true);
         OptionalEndpoint {
             client: Client::builder(TokioExecutor::new()).build(connector),
             url,
+            max_body,
             answered: false,
         }
     }
@@ -123,13 +124,22 @@ impl OptionalEndpoint {
                     status: status.as_u16(),
                 });
             }
-            Limited::new(response.into_body(), MAX_BODY)
+            Limited::new(response.into_body(), self.max_body)
                 .collect()
                 .await
                 .map(|body| body.to_bytes())
-                .map_err(|source| Error::Body {
-                    url: url.clone(),
-                    source,
+                .map_err(|source| {
+                    if source.is::<http_body_util::LengthLimitError>() {
+                        Error::TooLarge {
+                            url: url.clone(),
+                            limit: self.max_body,
+                        }
+                    } else {
+                        Error::Body {
+                            url: url.clone(),
+                            source,
+                        }
+                    }
                 })
         };
         tokio::time::timeout(TIMEOUT, exchange)

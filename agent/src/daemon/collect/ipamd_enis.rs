@@ -18,6 +18,7 @@ use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
+use crate::core::excerpt::Excerpt;
 use crate::daemon::family::{Export, Family, Samples, count};
 
 /// Collects ipamd's `/v1/enis`.
@@ -30,7 +31,7 @@ pub struct IntrospectionCollector {
 impl IntrospectionCollector {
     pub fn new(url: hyper::Uri) -> Self {
         IntrospectionCollector {
-            endpoint: OptionalEndpoint::new(url),
+            endpoint: OptionalEndpoint::new(url, MAX_BODY),
             last: None,
         }
     }
@@ -88,9 +89,28 @@ pub enum ParseError {
     Syntax(#[source] serde_json::Error),
     #[error(transparent)]
     Shape(serde_json::Error),
-    #[error("ENI {eni}: expected an IPv4 CIDR key, got {key:?}")]
-    Cidr { eni: String, key: String },
+    #[error("ENI {eni}: expected an IPv4 CIDR key, got {key}")]
+    Cidr { eni: String, key: Excerpt },
+    #[error("expected ENIs or network card numbers at the top level, found neither")]
+    NoEnis,
+    #[error("network card {0} appears twice")]
+    DuplicateCard(u32),
+    #[error("ENI {0} appears twice")]
+    DuplicateEni(String),
+    #[error("{0} ENIs: expected at most {MAX_ENIS} (the most any instance type attaches is 64)")]
+    TooManyEnis(usize),
+    #[error("ENI id {0}: expected eni- and at most {MAX_ID} characters")]
+    EniId(Excerpt),
 }
+
+/// The most ENIs read from one answer. No instance type attaches more than 64 (docs/ena.md
+/// lists the largest); each ENI becomes a handful of series.
+pub const MAX_ENIS: usize = 128;
+/// The longest ENI id taken: ids are `eni-` and 17 hex digits, and become label values.
+pub const MAX_ID: usize = 32;
+/// The longest answer read. A large node's `/v1/enis` (15 ENIs, hundreds of pods with their
+/// recently released addresses) is a few hundred KiB.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// ipamd's default `IP_COOLDOWN_PERIOD`: a released address is not reused for 30 s.
 pub const COOLDOWN_SECONDS: f64 = 30.0;
@@ -162,7 +182,7 @@ impl IpamdPools {
 
 #[derive(Debug, Deserialize)]
 struct EniInfos<'a> {
-    #[serde(rename = "ENIs", default, borrow)]
+    #[serde(rename = "ENIs", borrow)]
     enis: Entries<'a, RawEni<'a>>,
 }
 
@@ -332,7 +352,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document<'de>, A::Error> {
-        let mut cards = Vec::new();
+        let mut cards: Vec<(u32, EniInfos<'de>)> = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
             match key.as_ref() {
                 "ENIs" => cards.push((
@@ -347,12 +367,19 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 card => {
                     let n = card.parse::<u32>().map_err(|_| {
                         A::Error::custom(format!(
-                            "expected network card numbers as keys, got {card:?}"
+                            "expected network card numbers as keys, got {}",
+                            Excerpt::of(card)
                         ))
                     })?;
+                    if cards.iter().any(|(card, _)| *card == n) {
+                        return Err(A::Error::custom(ParseError::DuplicateCard(n)));
+                    }
                     cards.push((n, map.next_value()?));
                 }
             }
+        }
+        if cards.is_empty() {
+            return Err(A::Error::custom(ParseError::NoEnis));
         }
         Ok(Document { cards })
     }
@@ -382,10 +409,25 @@ fn read(json: &[u8], now: f64) -> Result<Parsed, ParseError> {
             ParseError::Syntax(e)
         }
     })?;
-    let mut enis = Vec::new();
+    let count: usize = document
+        .cards
+        .iter()
+        .map(|(_, infos)| infos.enis.0.len())
+        .sum();
+    if count > MAX_ENIS {
+        return Err(ParseError::TooManyEnis(count));
+    }
+    let mut enis: Vec<EniPool> = Vec::with_capacity(count);
     let mut settled_until = f64::INFINITY;
     for (card, infos) in document.cards {
         for (_, raw) in infos.enis.0 {
+            let id = &raw.id;
+            if !id.starts_with("eni-") || id.len() > MAX_ID {
+                return Err(ParseError::EniId(Excerpt::of(id)));
+            }
+            if enis.iter().any(|e| e.id == *id) {
+                return Err(ParseError::DuplicateEni(id.clone().into_owned()));
+            }
             enis.push(pool(card, raw, now, &mut settled_until)?);
         }
     }
@@ -426,7 +468,7 @@ fn pool(
             .filter(|bits| (24..=32).contains(bits))
             .ok_or_else(|| ParseError::Cidr {
                 eni: pool.id.clone(),
-                key: cidr.clone().into_owned(),
+                key: Excerpt::of(&cidr),
             })?;
         let size = 1u64 << (32 - bits);
         if bits == 32 {
@@ -605,6 +647,33 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_are_keys() {
+        let json = r#"{"\u0030":{"ENIs":{"eni-\u0031":{"ID":"eni-\u0031","AvailableIPv4Cidrs":{"10.3.0.1\/32":{"IPAddresses":{}}}}}}}"#;
+        let pools = parse(json.as_bytes(), NOW).unwrap();
+        assert_eq!(
+            (pools.enis[0].id.as_str(), pools.enis[0].free),
+            ("eni-1", 1)
+        );
+    }
+
+    #[test]
+    fn answers_past_the_bounds_fail_clearly() {
+        let eni = |i: usize| format!(r#""e{i}":{{"ID":"eni-{i:017x}"}}"#);
+        let many: Vec<String> = (0..=MAX_ENIS).map(eni).collect();
+        let json = format!(r#"{{"0":{{"ENIs":{{{}}}}}}}"#, many.join(","));
+        assert_eq!(
+            parse(json.as_bytes(), NOW).unwrap_err().to_string(),
+            "129 ENIs: expected at most 128 (the most any instance type attaches is 64)"
+        );
+        let long = format!(
+            r#"{{"0":{{"ENIs":{{"a":{{"ID":"eni-{}"}}}}}}}}"#,
+            "f".repeat(1_000_000)
+        );
+        let err = parse(long.as_bytes(), NOW).unwrap_err().to_string();
+        assert!(err.len() < 200 && err.contains("(1000004 bytes)"), "{err}");
+    }
+
+    #[test]
     fn excluded_enis_are_not_pod_capacity() {
         let json = r#"{"0":{"ENIs":{"eni-x":{"ID":"eni-x","DeviceNumber":1,"IsExcludedForPodIPs":true,
             "AvailableIPv4Cidrs":{"10.2.0.0/28":{"IPAddresses":{}}}}}}}"#;
@@ -626,12 +695,34 @@ mod tests {
                 "expected network card numbers as keys, got \"zero\"",
             ),
             (
-                r#"{"0":{"ENIs":{"e":{"ID":"e","AvailableIPv4Cidrs":{"10.0.0.1":{}}}}}}"#,
-                "ENI e: expected an IPv4 CIDR key",
+                r#"{"0":{"ENIs":{"e":{"ID":"eni-e","AvailableIPv4Cidrs":{"10.0.0.1":{}}}}}}"#,
+                "ENI eni-e: expected an IPv4 CIDR key",
             ),
             (
                 r#"{"0":{"ENIs":{"e":{"DeviceNumber":-1}}}}"#,
                 "invalid value: integer `-1`",
+            ),
+            // The wrong shape is an error, not an empty datastore.
+            (
+                "{}",
+                "expected ENIs or network card numbers at the top level",
+            ),
+            (
+                r#"{"TotalIPs":3}"#,
+                "expected ENIs or network card numbers at the top level",
+            ),
+            (r#"{"0":{"TotalIPs":3}}"#, "missing field `ENIs`"),
+            (
+                r#"{"0":{"ENIs":{}},"0":{"ENIs":{}}}"#,
+                "network card 0 appears twice",
+            ),
+            (
+                r#"{"0":{"ENIs":{"a":{"ID":"eni-a"}}},"1":{"ENIs":{"b":{"ID":"eni-a"}}}}"#,
+                "ENI eni-a appears twice",
+            ),
+            (
+                r#"{"0":{"ENIs":{"a":{"ID":"eth0"}}}}"#,
+                "ENI id \"eth0\": expected eni- and at most 32 characters",
             ),
         ] {
             let err = crate::error::Chain(&parse(json.as_bytes(), NOW).unwrap_err()).to_string();

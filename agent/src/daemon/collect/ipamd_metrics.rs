@@ -9,11 +9,17 @@
 //! between releases (the type line is ignored; names decide), `NaN` and `±Inf` values,
 //! summaries with or without quantile series, optional timestamps.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
+use crate::core::excerpt::Excerpt;
 use crate::daemon::family::{Export, Family, Samples};
+
+/// The longest scrape read. ipamd's is 20–60 KiB (Go runtime series, one series per CIDR,
+/// error counters labelled with whole error strings); 2 MiB leaves room for a large node
+/// with a long error history, and is read in one pass without copies of its lines.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Collects ipamd's `/metrics`.
 #[derive(Debug)]
@@ -24,7 +30,7 @@ pub struct IpamdMetricsCollector {
 impl IpamdMetricsCollector {
     pub fn new(url: hyper::Uri) -> Self {
         IpamdMetricsCollector {
-            endpoint: OptionalEndpoint::new(url),
+            endpoint: OptionalEndpoint::new(url, MAX_BODY),
         }
     }
 }
@@ -37,48 +43,66 @@ impl Collector for IpamdMetricsCollector {
 
     async fn collect(&mut self) -> Result<Reading<IpamdMetrics>, Self::Error> {
         self.endpoint
-            .read(|body| {
-                let text = std::str::from_utf8(&body).map_err(ParseError::Utf8)?;
-                parse_text(text).map(|samples| extract(&samples))
-            })
+            .read(|body| parse(std::str::from_utf8(&body).map_err(ParseError::Utf8)?))
             .await
     }
 }
 
-/// Text that is not the Prometheus text format.
+/// Text that is not the Prometheus text format, or not what ipamd sends.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
     #[error("not UTF-8")]
     Utf8(#[source] std::str::Utf8Error),
     #[error("line {line}: {problem}")]
     Line { line: usize, problem: LineError },
+    #[error("awscni_build_info: version {0}: expected at most {MAX_VERSION} characters")]
+    Version(Excerpt),
 }
 
-/// What is wrong with one sample line.
+/// What is wrong with one sample line. Quotes at most an excerpt of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
-    #[error("expected a metric name, got {0:?}")]
-    Name(String),
-    #[error("expected label=\"value\" in {0:?}")]
-    Label(String),
+    #[error("expected a metric name, got {0}")]
+    Name(Excerpt),
+    #[error("expected label=\"value\" in {0}")]
+    Label(Excerpt),
     #[error("label {0}: expected a quoted value")]
-    Unquoted(String),
+    Unquoted(Excerpt),
     #[error("label {0}: unterminated value")]
-    Unterminated(String),
+    Unterminated(Excerpt),
     #[error("{0}: expected a value")]
-    NoValue(String),
-    #[error("{name}: expected a number, got {got:?}")]
-    Value { name: String, got: String },
-    #[error("{name}: expected a millisecond timestamp, got {got:?}")]
-    Timestamp { name: String, got: String },
+    NoValue(Excerpt),
+    #[error("{name}: expected a number, got {got}")]
+    Value { name: Excerpt, got: Excerpt },
+    #[error("{name}: expected a millisecond timestamp, got {got}")]
+    Timestamp { name: Excerpt, got: Excerpt },
 }
 
-/// One sample line: name, labels, value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
+/// The longest `awscni_build_info` version taken (it becomes a label value): ipamd's are
+/// like `v1.19.2` or `v1.20.4-eksbuild.1`.
+pub const MAX_VERSION: usize = 64;
+
+/// One sample line, borrowed from the text: nothing is copied until a figure needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample<'a> {
+    pub name: &'a str,
+    /// The labels as written, between the braces (checked when the line was read).
+    labels: &'a str,
     pub value: f64,
+}
+
+impl<'a> Sample<'a> {
+    /// The value of label `key`, unescaped.
+    pub fn label(&self, key: &str) -> Option<Cow<'a, str>> {
+        let mut rest = self.labels;
+        while let Ok(Some((name, raw, after))) = next_label(rest) {
+            if name == key {
+                return Some(unescape(raw));
+            }
+            rest = after;
+        }
+        None
+    }
 }
 
 /// The allocation figures nodecap takes from ipamd. `None`: the series was absent (older or
@@ -218,51 +242,57 @@ pub fn helper_kind(name: &str) -> Option<HelperKind> {
         .map(|&(_, _, k)| k)
 }
 
-/// Parses the text exposition format. Errors name the line.
-pub fn parse_text(text: &str) -> Result<Vec<Sample>, ParseError> {
-    let mut samples = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+/// The samples of the text exposition format, one line at a time, comments and blank lines
+/// skipped. Errors name the line.
+pub fn samples(text: &str) -> impl Iterator<Item = Result<Sample<'_>, ParseError>> {
+    text.lines().enumerate().filter_map(|(index, line)| {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            continue;
+            return None;
         }
-        samples.push(parse_sample(line).map_err(|problem| ParseError::Line {
+        Some(parse_sample(line).map_err(|problem| ParseError::Line {
             line: index + 1,
             problem,
-        })?);
-    }
-    Ok(samples)
+        }))
+    })
 }
 
-fn parse_sample(line: &str) -> Result<Sample, LineError> {
+fn parse_sample(line: &str) -> Result<Sample<'_>, LineError> {
     let name_end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .unwrap_or(line.len());
     if name_end == 0 {
-        return Err(LineError::Name(line.to_owned()));
+        return Err(LineError::Name(Excerpt::of(line)));
     }
-    let name = line[..name_end].to_owned();
+    let name = &line[..name_end];
     let mut rest = &line[name_end..];
-    let mut labels = BTreeMap::new();
+    let mut labels = "";
     if let Some(after) = rest.strip_prefix('{') {
-        rest = parse_labels(after, &mut labels)?;
+        // Every label checked now; read again only when a figure asks for one.
+        let mut cursor = after;
+        while let Some((_, _, next)) = next_label(cursor)? {
+            cursor = next;
+        }
+        let close = after.len() - cursor.len();
+        labels = &after[..close];
+        rest = &cursor[cursor.find('}').map_or(0, |i| i + 1)..];
     }
     let mut fields = rest.split_whitespace();
     let Some(raw) = fields.next() else {
-        return Err(LineError::NoValue(name));
+        return Err(LineError::NoValue(Excerpt::of(name)));
     };
     let Some(value) = parse_value(raw) else {
         return Err(LineError::Value {
-            name,
-            got: raw.to_owned(),
+            name: Excerpt::of(name),
+            got: Excerpt::of(raw),
         });
     };
     if let Some(timestamp) = fields.next()
         && timestamp.parse::<i64>().is_err()
     {
         return Err(LineError::Timestamp {
-            name,
-            got: timestamp.to_owned(),
+            name: Excerpt::of(name),
+            got: Excerpt::of(timestamp),
         });
     }
     Ok(Sample {
@@ -272,42 +302,57 @@ fn parse_sample(line: &str) -> Result<Sample, LineError> {
     })
 }
 
-/// Parses `a="x",b="y"}` and returns what follows the closing brace.
-fn parse_labels<'a>(
-    mut rest: &'a str,
-    labels: &mut BTreeMap<String, String>,
-) -> Result<&'a str, LineError> {
-    loop {
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix('}') {
-            return Ok(after);
-        }
-        let (key, after) = rest
-            .split_once('=')
-            .ok_or_else(|| LineError::Label(rest.to_owned()))?;
-        let key = key.trim();
-        let after = after
-            .trim_start()
-            .strip_prefix('"')
-            .ok_or_else(|| LineError::Unquoted(key.to_owned()))?;
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let end = loop {
-            match chars.next() {
-                Some((_, '\\')) => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, c)) => value.push(c),
-                    None => return Err(LineError::Unterminated(key.to_owned())),
-                },
-                Some((i, '"')) => break i,
-                Some((_, c)) => value.push(c),
-                None => return Err(LineError::Unterminated(key.to_owned())),
-            }
-        };
-        labels.insert(key.to_owned(), value);
-        rest = after[end + 1..].trim_start();
-        rest = rest.strip_prefix(',').unwrap_or(rest);
+/// The next `key="value"` of a label list and what follows it; `None` at the closing brace.
+/// The value is returned as written (escapes in place).
+fn next_label(rest: &str) -> Result<Option<(&str, &str, &str)>, LineError> {
+    let rest = rest.trim_start();
+    if rest.starts_with('}') {
+        return Ok(None);
     }
+    let (key, after) = rest
+        .split_once('=')
+        .ok_or_else(|| LineError::Label(Excerpt::of(rest)))?;
+    let key = key.trim();
+    let after = after
+        .trim_start()
+        .strip_prefix('"')
+        .ok_or_else(|| LineError::Unquoted(Excerpt::of(key)))?;
+    let mut escaped = false;
+    let end = after
+        .char_indices()
+        .find(|&(_, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close
+        })
+        .map(|(i, _)| i)
+        .ok_or_else(|| LineError::Unterminated(Excerpt::of(key)))?;
+    let next = after[end + 1..].trim_start();
+    Ok(Some((
+        key,
+        &after[..end],
+        next.strip_prefix(',').unwrap_or(next),
+    )))
+}
+
+/// A label value as the text format escapes it (`\\`, `\"`, `\n`), unescaped.
+fn unescape(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
+    let mut value = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => value.push('\n'),
+                Some(c) => value.push(c),
+                None => {}
+            },
+            (c, false) => value.push(c),
+        }
+    }
+    Cow::Owned(value)
 }
 
 fn parse_value(raw: &str) -> Option<f64> {
@@ -319,51 +364,80 @@ fn parse_value(raw: &str) -> Option<f64> {
     }
 }
 
-/// Picks nodecap's figures out of the samples.
-pub fn extract(samples: &[Sample]) -> IpamdMetrics {
-    let one = |name: &str| samples.iter().find(|s| s.name == name).map(|s| s.value);
-    let sum = |name: &str| {
-        let mut matching = samples.iter().filter(|s| s.name == name).peekable();
-        matching.peek()?;
-        Some(matching.map(|s| s.value).filter(|v| v.is_finite()).sum())
+/// Reads ipamd's scrape in one pass, keeping only nodecap's figures: memory stays that of
+/// the figures, whatever the number of lines.
+pub fn parse(text: &str) -> Result<IpamdMetrics, ParseError> {
+    let mut metrics = IpamdMetrics::default();
+    let mut build_info_seen = false;
+    // Per HELPER entry: the sum (gauges, counters) or the largest p99 so far (summaries),
+    // and whether the summary's `_count` series exists.
+    let mut helper: [Option<f64>; HELPER.len()] = [None; HELPER.len()];
+    let mut counted = [false; HELPER.len()];
+    let first = |slot: &mut Option<f64>, value: f64| {
+        slot.get_or_insert(value);
     };
-    IpamdMetrics {
-        version: samples
-            .iter()
-            .find(|s| s.name == "awscni_build_info")
-            .and_then(|s| s.labels.get("version").cloned()),
-        eni_max: one("awscni_eni_max"),
-        ip_max: one("awscni_ip_max"),
-        enis_allocated: one("awscni_eni_allocated"),
-        total_ip_addresses: one("awscni_total_ip_addresses"),
-        assigned_ip_addresses: one("awscni_assigned_ip_addresses"),
-        ipv4_prefixes: one("awscni_total_ipv4_prefixes"),
-        no_available_ip_addresses: one("awscni_no_available_ip_addresses"),
-        ipamd_errors: sum("awscni_ipamd_error_count"),
-        ec2_api_errors: sum("awscni_ec2api_error_count"),
-        helper: HELPER
-            .iter()
-            .filter_map(|&(cw, family, kind)| {
-                let value = match kind {
-                    HelperKind::Gauge | HelperKind::Counter => sum(family)?,
-                    HelperKind::MaxP99 => {
-                        let count = format!("{family}_count");
-                        samples.iter().find(|s| s.name == count)?;
-                        samples
-                            .iter()
-                            .filter(|s| s.name == family)
-                            .filter(|s| {
-                                s.labels.get("quantile").map(String::as_str) == Some("0.99")
-                            })
-                            .map(|s| s.value)
-                            .filter(|v| v.is_finite())
-                            .fold(0.0, f64::max)
+    // A family that exists counts, even when none of its values is finite.
+    let add = |slot: &mut Option<f64>, value: f64| {
+        let sum = slot.get_or_insert(0.0);
+        if value.is_finite() {
+            *sum += value;
+        }
+    };
+    for sample in samples(text) {
+        let sample = sample?;
+        let value = sample.value;
+        match sample.name {
+            "awscni_build_info" if !build_info_seen => {
+                build_info_seen = true;
+                if let Some(version) = sample.label("version") {
+                    if version.chars().count() > MAX_VERSION {
+                        return Err(ParseError::Version(Excerpt::of(&version)));
                     }
-                };
-                Some((cw, value))
-            })
-            .collect(),
+                    metrics.version = Some(version.into_owned());
+                }
+            }
+            "awscni_eni_max" => first(&mut metrics.eni_max, value),
+            "awscni_ip_max" => first(&mut metrics.ip_max, value),
+            "awscni_eni_allocated" => first(&mut metrics.enis_allocated, value),
+            "awscni_total_ip_addresses" => first(&mut metrics.total_ip_addresses, value),
+            "awscni_assigned_ip_addresses" => first(&mut metrics.assigned_ip_addresses, value),
+            "awscni_total_ipv4_prefixes" => first(&mut metrics.ipv4_prefixes, value),
+            "awscni_no_available_ip_addresses" => {
+                first(&mut metrics.no_available_ip_addresses, value);
+            }
+            "awscni_ipamd_error_count" => add(&mut metrics.ipamd_errors, value),
+            "awscni_ec2api_error_count" => add(&mut metrics.ec2_api_errors, value),
+            _ => {}
+        }
+        for (i, &(_, family, kind)) in HELPER.iter().enumerate() {
+            match kind {
+                HelperKind::Gauge | HelperKind::Counter if sample.name == family => {
+                    add(&mut helper[i], value);
+                }
+                HelperKind::MaxP99
+                    if sample.name == family
+                        && value.is_finite()
+                        && sample.label("quantile").as_deref() == Some("0.99") =>
+                {
+                    let max = helper[i].get_or_insert(0.0);
+                    *max = max.max(value);
+                }
+                HelperKind::MaxP99 if sample.name.strip_suffix("_count") == Some(family) => {
+                    counted[i] = true;
+                }
+                _ => {}
+            }
+        }
     }
+    metrics.helper = HELPER
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(cw, _, kind))| match kind {
+            HelperKind::MaxP99 => counted[i].then(|| (cw, helper[i].unwrap_or(0.0))),
+            HelperKind::Gauge | HelperKind::Counter => helper[i].map(|v| (cw, v)),
+        })
+        .collect();
+    Ok(metrics)
 }
 
 pub static INFO: Family<1> = Family::gauge(
@@ -476,14 +550,21 @@ awscni_no_available_ip_addresses 0
 
     #[test]
     fn reads_the_allocation_figures() {
-        let samples = parse_text(SCRAPE).unwrap();
-        assert_eq!(samples.len(), 17);
-        assert!(samples[2].value.is_nan());
+        let all: Vec<Sample<'_>> = samples(SCRAPE).map(Result::unwrap).collect();
+        assert_eq!(all.len(), 17);
+        assert!(all[2].value.is_nan());
         assert_eq!(
-            samples[7].labels["error"],
+            all[7].label("error").unwrap(),
             "failed to delete \"eni-0aa\": \\ unauthorized\nretrying"
         );
-        let m = extract(&samples);
+        assert_eq!(all[7].label("fn").unwrap(), "FreeENIDeleteErr");
+        assert_eq!(all[7].label("nope"), None);
+        let quoted = samples(r#"x{a="\"}",b="c"} 1"#).next().unwrap().unwrap();
+        assert_eq!(
+            (quoted.label("a").unwrap(), quoted.value),
+            ("\"}".into(), 1.0)
+        );
+        let m = parse(SCRAPE).unwrap();
         assert_eq!(m.version.as_deref(), Some("v1.19.2"));
         assert_eq!(m.eni_max, Some(3.0));
         assert_eq!(m.ip_max, Some(27.0));
@@ -510,14 +591,17 @@ awscni_no_available_ip_addresses 0
         for kind in ["gauge", "counter", "untyped"] {
             let text =
                 format!("# TYPE awscni_force_removed_ips {kind}\nawscni_force_removed_ips 4\n");
-            assert_eq!(parse_text(&text).unwrap()[0].value, 4.0);
+            let helper = parse(&text).unwrap().helper;
+            assert_eq!(helper, [("forceRemoveIPs", 4.0)]);
         }
-        let values = parse_text("a +Inf\nb -Inf\nc 1e3\nd -0.5\n").unwrap();
+        let values: Vec<Sample<'_>> = samples("a +Inf\nb -Inf\nc 1e3\nd -0.5\n")
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(values[0].value, f64::INFINITY);
         assert_eq!(values[1].value, f64::NEG_INFINITY);
         assert_eq!(values[2].value, 1000.0);
         assert_eq!(values[3].value, -0.5);
-        assert_eq!(extract(&[]), IpamdMetrics::default());
+        assert_eq!(parse("").unwrap(), IpamdMetrics::default());
     }
 
     #[test]
@@ -527,18 +611,39 @@ awscni_no_available_ip_addresses 0
                 "ok 1\nbad{a=\"x\" 1\n",
                 "line 2: expected label=\"value\" in \"1\"",
             ),
-            ("bad{a=\"x} 1\n", "line 1: label a: unterminated value"),
-            ("x{a=1} 2", "line 1: label a: expected a quoted value"),
-            ("x 1\n\nx", "line 3: x: expected a value"),
-            ("x one", "line 1: x: expected a number, got \"one\""),
+            ("bad{a=\"x} 1\n", "line 1: label \"a\": unterminated value"),
+            ("x{a=1} 2", "line 1: label \"a\": expected a quoted value"),
+            ("x 1\n\nx", "line 3: \"x\": expected a value"),
+            ("x one", "line 1: \"x\": expected a number, got \"one\""),
             ("{a=\"1\"} 2", "line 1: expected a metric name"),
             (
                 "x 1 later",
-                "line 1: x: expected a millisecond timestamp, got \"later\"",
+                "line 1: \"x\": expected a millisecond timestamp, got \"later\"",
             ),
         ] {
-            let err = parse_text(text).unwrap_err().to_string();
+            let err = parse(text).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn foreign_text_is_quoted_short_and_labels_bounded() {
+        let long = "x".repeat(1_000_000);
+        let err = parse(&format!("m {long}\n")).unwrap_err().to_string();
+        assert!(err.len() < 200, "{} bytes", err.len());
+        assert!(err.ends_with("(1000000 bytes)"), "{err}");
+        let err = parse(&format!("awscni_build_info{{version=\"{long}\"}} 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("awscni_build_info: version \"xxx") && err.len() < 200,
+            "{err}"
+        );
+        // Only figures are kept: a million series of other families cost nothing after.
+        let many: String = (0..100_000)
+            .map(|i| format!("go_other{{i=\"{i}\"}} 1\n"))
+            .collect();
+        let m = parse(&format!("{many}awscni_eni_max 3\n")).unwrap();
+        assert_eq!(m.eni_max, Some(3.0));
     }
 }

@@ -4,11 +4,21 @@
 //!
 //! Hardening, because a DaemonSet binds the node IP: HTTP/1 only; `GET` and `HEAD` only
 //! (405 otherwise); no request bodies (413); headers must arrive within
-//! [`HEADER_READ_TIMEOUT`] and fit in [`MAX_HEADER_BYTES`] (431); at most
-//! [`MAX_CONNECTIONS`] connections at once (more wait in the kernel's accept queue).
+//! [`HEADER_READ_TIMEOUT`] and fit in [`MAX_HEADER_BYTES`] (431).
+//!
+//! Fair under connection floods ([`Gate`]): every connection is accepted at once (the kernel's
+//! accept queue never fills behind idle ones), then must send its first byte within
+//! [`FIRST_BYTE_TIMEOUT`]. Until it does it costs a socket and a small task, and when
+//! [`MAX_WAITING`] such connections exist the oldest is closed for the new one; only one that
+//! has sent something gets one of the [`MAX_CONNECTIONS`] HTTP slots (and hyper's buffers).
+//! One peer address holds at most [`MAX_PER_PEER`] connections; more are closed on accept.
+//! A scraper or a probe sends its request as it connects, so it is served while thousands of
+//! silent clients cycle through the waiting room.
 
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,9 +28,16 @@ use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
-pub const MAX_CONNECTIONS: u32 = 2048;
+/// Connections being served (they have sent something).
+pub const MAX_CONNECTIONS: u32 = 256;
+/// Connections accepted that have sent nothing yet.
+pub const MAX_WAITING: u32 = 2048;
+/// Connections from one peer address, in either state.
+pub const MAX_PER_PEER: u32 = 32;
+/// How long a new connection may stay silent.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -93,6 +110,122 @@ pub fn respond<B: Body>(
     }
 }
 
+/// Who is connected: per peer address, and the waiting room of connections that have sent
+/// nothing yet, oldest first.
+#[derive(Debug, Default)]
+pub struct Gate {
+    state: Mutex<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    per_peer: HashMap<IpAddr, u32>,
+    /// Waiting connections by arrival; closing one is sending on its channel.
+    waiting: BTreeMap<u64, oneshot::Sender<()>>,
+    serving: u32,
+    next: u64,
+}
+
+/// One admitted connection's place at the gate, given back when dropped.
+#[derive(Debug)]
+pub struct Ticket {
+    gate: Arc<Gate>,
+    peer: IpAddr,
+    id: u64,
+    /// Resolves when the gate closes this connection for a newer one.
+    evicted: Option<oneshot::Receiver<()>>,
+    serving: bool,
+}
+
+impl Gate {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new connection from `peer`: `None` when that peer already holds its share. Makes
+    /// room in the waiting room by closing its oldest connection.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Ticket> {
+        let peer = peer.to_canonical();
+        let mut state = self.lock();
+        let count = state.per_peer.entry(peer).or_default();
+        if *count >= MAX_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        if state.waiting.len() >= MAX_WAITING as usize
+            && let Some((_, oldest)) = state.waiting.pop_first()
+        {
+            let _ = oldest.send(());
+        }
+        let id = state.next;
+        state.next += 1;
+        let (evict, evicted) = oneshot::channel();
+        state.waiting.insert(id, evict);
+        Some(Ticket {
+            gate: Arc::clone(self),
+            peer,
+            id,
+            evicted: Some(evicted),
+            serving: false,
+        })
+    }
+
+    /// Connections being served now.
+    pub fn serving(&self) -> u32 {
+        self.lock().serving
+    }
+}
+
+impl Ticket {
+    /// Resolves if the gate closes this waiting connection for a newer one.
+    async fn evicted(&mut self) {
+        match self.evicted.as_mut() {
+            // A dropped sender (the ticket left the room some other way) is not an eviction.
+            Some(receiver) => {
+                if receiver.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The connection has sent something: it leaves the waiting room for an HTTP slot, if
+    /// one is free.
+    fn serve(&mut self) -> bool {
+        let mut state = self.gate.lock();
+        state.waiting.remove(&self.id);
+        self.evicted = None;
+        if state.serving >= MAX_CONNECTIONS {
+            return false;
+        }
+        state.serving += 1;
+        self.serving = true;
+        true
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.gate.lock();
+        state.waiting.remove(&self.id);
+        if self.serving {
+            state.serving -= 1;
+        }
+        if let Some(count) = state.per_peer.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                state.per_peer.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Every connection's task at most: waiting and served together.
+const MAX_TASKS: u32 = MAX_CONNECTIONS + MAX_WAITING;
+
 /// Serves `listener` until `stop` turns true, then lets open requests finish (idle
 /// keep-alive connections are closed) and returns once every connection has ended.
 pub async fn serve(
@@ -101,18 +234,12 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
     stale_after: Duration,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS as usize));
+    let gate = Arc::new(Gate::default());
+    let tasks = Arc::new(Semaphore::new(MAX_TASKS as usize));
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = stopped(&mut stop) => break,
-        };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!("accept: {e}");
@@ -122,11 +249,37 @@ pub async fn serve(
             },
             () = stopped(&mut stop) => break,
         };
+        // Over its peer's share, or (never while the waiting room evicts) over every task
+        // slot: closed at once, which costs the peer nothing to retry and us nothing to keep.
+        let Some(mut ticket) = gate.admit(peer.ip()) else {
+            tracing::debug!(%peer, "closed: over the peer's share");
+            continue;
+        };
+        let Ok(task) = Arc::clone(&tasks).try_acquire_owned() else {
+            tracing::debug!(%peer, "closed: no task slot");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let published = published.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _task = task;
+            let mut first = [0u8; 1];
+            let spoke = tokio::select! {
+                // Waits for a byte (or the end) without taking it from the stream.
+                peeked = stream.peek(&mut first) => peeked.is_ok_and(|n| n > 0),
+                () = tokio::time::sleep(FIRST_BYTE_TIMEOUT) => false,
+                () = ticket.evicted() => false,
+                () = stopped(&mut stop) => false,
+            };
+            if !spoke {
+                tracing::debug!(%peer, "closed: silent");
+                return;
+            }
+            if !ticket.serve() {
+                tracing::debug!(%peer, "closed: no free slot");
+                return;
+            }
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let current = published.borrow().clone();
                 async move { Ok::<_, Infallible>(respond(&request, &current, stale_after)) }
@@ -146,11 +299,12 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
+            drop(ticket);
         });
     }
     drop(listener);
-    // Every connection task holds a permit: all of them back means all connections ended.
-    let _ = slots.acquire_many(MAX_CONNECTIONS).await;
+    // Every connection task holds a slot: all of them back means all connections ended.
+    let _ = tasks.acquire_many(MAX_TASKS).await;
 }
 
 /// Resolves once `stop` is true (or its sender is gone).
@@ -162,6 +316,37 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_bounds_peers_and_evicts_the_oldest_silent_connection() {
+        let gate = Arc::new(Gate::default());
+        let one: IpAddr = "10.0.0.1".parse().unwrap();
+        let tickets: Vec<Ticket> = (0..MAX_PER_PEER)
+            .map(|_| gate.admit(one).unwrap())
+            .collect();
+        assert!(gate.admit(one).is_none(), "over the peer's share");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert!(gate.admit(mapped).is_none(), "the same peer over IPv6");
+        drop(tickets);
+        assert!(gate.admit(one).is_some(), "the share is given back");
+
+        let mut first = gate.admit("10.0.1.0".parse().unwrap()).unwrap();
+        let mut rest = Vec::new();
+        for i in 1..MAX_WAITING {
+            let [.., high, low] = i.to_be_bytes();
+            let peer = IpAddr::from([10, 1, high, low]);
+            rest.push(gate.admit(peer).unwrap());
+        }
+        let mut evicted = first.evicted.take().unwrap();
+        assert!(evicted.try_recv().is_err(), "room for {MAX_WAITING}");
+        let _newest = gate.admit("10.2.0.0".parse().unwrap()).unwrap();
+        assert!(evicted.try_recv().is_ok(), "the oldest made room");
+        assert!(rest[0].serve(), "one that spoke is served");
+        assert_eq!(gate.serving(), 1);
+        drop(rest);
+        assert_eq!(gate.serving(), 0);
+        assert!(first.serve());
+    }
 
     fn request(method: &str, path: &str) -> Request<http_body_util::Empty<Bytes>> {
         Request::builder()

@@ -4,21 +4,14 @@
 //! is CloudWatch's own Sum (one datum per node per period, none doubled) and reports the
 //! calls per minute and the distinct metrics the fleet creates: the README's cost figures.
 //!
-//! Its own test binary, so it runs alone (cargo runs test binaries one after another).
 //! Ignored by a plain `cargo test`; `tests/run.sh` starts the emulator and runs it.
-#![allow(
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::print_stderr
-)]
-
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Daemon, Emulator, Node, aws_env, raise_open_files, samples, unique_stamp, value};
+use crate::common::{
+    Daemon, Emulator, Node, aws_env, raise_open_files, samples, unique_stamp, value,
+};
 use nodecap_testkit::imds::Instance;
 use nodecap_testkit::ipamd::enis_document;
 use nodecap_testkit::proxy::FaultProxy;
@@ -33,6 +26,7 @@ const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 #[test]
 #[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn two_hundred_nodes_add_up_to_the_cluster_total() {
+    let _alone = crate::alone();
     let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
     // 400 test servers, 200 children and their connections.
     raise_open_files(8192);

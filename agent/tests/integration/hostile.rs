@@ -1,0 +1,594 @@
+//! Hostile input, each case a finding of a hostile review that broke nodecap once: answers
+//! without end from IMDS and ipamd, files that are not files, environment files that bash
+//! and systemd read differently, runs racing on one directory. Each test states the bound it
+//! holds: exit code, one short error line, peak memory (the kernel's own count, from
+//! `wait4`), nothing on disk lost.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nodecap_testkit::peak;
+
+use crate::init::Node;
+
+/// `init`'s memory budget, KiB (the README's figure).
+const INIT_BUDGET_KIB: u64 = 32 * 1024;
+/// The longest error line nodecap prints, bytes: a short sentence and a few excerpts.
+const LINE_BUDGET: usize = 1024;
+
+/// Where [`peak::run`] starts a measured command from: a fresh process of this binary.
+#[test]
+#[ignore = "the measuring wrapper: does nothing unless started by peak::run"]
+fn peak_wrapper() {
+    peak::wrapper();
+}
+
+/// Runs `command` to the end from a fresh process, measured.
+fn measured(command: &mut Command) -> peak::Finished {
+    peak::run(command, "hostile::peak_wrapper").unwrap()
+}
+
+/// Runs `init` to the end, measured: (exit code, its one error line, peak KiB).
+fn init_measured(node: &Node, args: &[&str], env: &[(&str, &str)]) -> (i32, String, u64) {
+    let finished = measured(&mut node.command(args, env));
+    let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nodecap: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line, got: {}", excerpt(&stderr));
+    (
+        finished.code.expect("init exited"),
+        errors[0].to_owned(),
+        finished.peak_kib,
+    )
+}
+
+fn excerpt(text: &str) -> &str {
+    &text[..text.len().min(2000)]
+}
+
+fn mkfifo(path: &Path) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Finding 1 and 2: an IMDS answer without end, and an invalid one of 60 KiB.
+#[test]
+fn imds_answers_are_capped_and_quoted_short() {
+    let node = Node::new("m5.large", 3, 10);
+    let document = "dynamic/instance-identity/document";
+    node.imds.set(document, Some(&"{".repeat(50 << 20)));
+    let (code, line, peak_kib) = init_measured(&node, &["--backend", "kubelet-dropin"], &[]);
+    assert_eq!(code, 69, "{line}");
+    assert!(
+        line.ends_with("an answer longer than 65536 bytes; IMDS answers are a few KiB"),
+        "{line}"
+    );
+    assert!(peak_kib <= INIT_BUDGET_KIB, "init peaked at {peak_kib} KiB");
+
+    node.imds.set(document, Some(&"x".repeat(60 << 10)));
+    let (code, line, _) = init_measured(&node, &["--backend", "kubelet-dropin"], &[]);
+    assert_eq!(code, 69);
+    assert!(line.len() <= LINE_BUDGET, "{} bytes: {line}", line.len());
+    assert!(line.contains("(61440 bytes)"), "{line}");
+    eprintln!("init, 50 MiB identity document: exit {code}, peak {peak_kib} KiB");
+}
+
+/// Finding 8: a token with a trailing newline is the token, not a reason to retry.
+#[test]
+fn a_token_with_a_trailing_newline_is_used() {
+    let node = Node::new("m5.large", 3, 10);
+    node.imds.set_token_suffix("\n");
+    let started = Instant::now();
+    let finished = measured(&mut node.command(&["--backend", "kubelet-dropin"], &[]));
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    node.imds.set_token_suffix("\u{1}junk");
+    let (code, line, _) = init_measured(&node, &["--backend", "kubelet-dropin"], &[]);
+    assert_eq!(code, 69);
+    assert!(line.contains("expected a session token, got"), "{line}");
+}
+
+/// Runs `command`, killing it after `limit`: `None` if it had to be killed.
+fn within(mut command: Command, limit: Duration) -> Option<(i32, String)> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            return Some((
+                status.code().unwrap(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Finding 3: a FIFO (or a device) at any path `init` reads is refused at once.
+#[test]
+fn files_that_are_not_files_are_refused_at_once() {
+    for (backend, path, code) in [
+        ("kubelet-config", "etc/kubernetes/kubelet/config.json", 65),
+        ("flags", "etc/default/kubelet", 65),
+        ("nodeadm", "etc/eks/nodeadm.d/40-nodecap.yaml", 65),
+        (
+            "kubelet-dropin",
+            "etc/kubernetes/kubelet/config.json.d/40-nodecap.conf",
+            65,
+        ),
+        ("kubelet-dropin", "etc/nodecap/config.toml", 64),
+    ] {
+        let node = Node::new("m5.large", 3, 10);
+        mkfifo(&node.path(path));
+        let command = node.command(&["--backend", backend], &[]);
+        let Some((exit, stderr)) = within(command, Duration::from_secs(10)) else {
+            panic!("{backend}: init hung on a FIFO at {path}");
+        };
+        assert_eq!(exit, code, "{backend} {path}: {stderr}");
+        assert!(
+            stderr.contains("expected a regular file, found a FIFO"),
+            "{stderr}"
+        );
+        assert!(node.path(path).exists(), "the FIFO is left alone");
+    }
+    // A device as the configuration file: refused before a byte is read.
+    let node = Node::new("m5.large", 3, 10);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nodecap"));
+    command.args(["init", "--dry-run", "--config", "/dev/zero"]);
+    command.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", node.imds.url());
+    let (exit, stderr) = within(command, Duration::from_secs(10)).expect("init hung on /dev/zero");
+    assert_eq!(exit, 64, "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero: expected a regular file, found a character device"),
+        "{stderr}"
+    );
+    // A configuration file far larger than any real one.
+    fs::write(node.path("big.toml"), "# x\n".repeat(1 << 20)).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nodecap"));
+    command
+        .args(["init", "--dry-run", "--config"])
+        .arg(node.path("big.toml"));
+    let (exit, stderr) = within(command, Duration::from_secs(10)).unwrap();
+    assert_eq!(exit, 64, "{stderr}");
+    assert!(
+        stderr.contains("expected at most 1048576 bytes"),
+        "{stderr}"
+    );
+}
+
+/// Finding 8: a file to merge into that is not UTF-8 is malformed (65), not unwritable.
+#[test]
+fn invalid_utf8_to_merge_is_malformed() {
+    let node = Node::new("m5.large", 3, 10);
+    let config = node.path("etc/kubernetes/kubelet/config.json");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(&config, b"{\"maxPods\": 1, \"x\": \"\xff\"}").unwrap();
+    let (code, line, _) = init_measured(&node, &["--backend", "kubelet-config"], &[]);
+    assert_eq!(code, 65, "{line}");
+    assert!(
+        line.ends_with("expected UTF-8 text, found invalid bytes at offset 21"),
+        "{line}"
+    );
+    assert_eq!(
+        fs::read(&config).unwrap(),
+        b"{\"maxPods\": 1, \"x\": \"\xff\"}"
+    );
+}
+
+/// Finding 8: numbers nodecap does not own keep their value and their digits (serde_json's
+/// `arbitrary_precision`: `1E2` is written `1e+2`, not `100.0`; a 30-digit integer stays one).
+#[test]
+fn foreign_numbers_survive_a_merge() {
+    let node = Node::new("m5.large", 3, 10);
+    let config = node.path("etc/kubernetes/kubelet/config.json");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(
+        &config,
+        r#"{"kind": "KubeletConfiguration", "registryPullQPS": 1E2, "imageGCHighThresholdPercent": 85.0, "huge": 123456789012345678901234567890}"#,
+    )
+    .unwrap();
+    let out = node
+        .command(&["--backend", "kubelet-config"], &[])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = fs::read_to_string(&config).unwrap();
+    for kept in [
+        "\"registryPullQPS\": 1e+2",
+        "\"imageGCHighThresholdPercent\": 85.0",
+        "\"huge\": 123456789012345678901234567890",
+    ] {
+        assert!(merged.contains(kept), "{kept} in {merged}");
+    }
+}
+
+/// Finding 5: twenty `init`s at once on one directory all succeed, and leave no temporary
+/// file; a killed run's temporary file is removed even when nothing changes.
+#[test]
+fn concurrent_inits_on_one_directory_all_succeed() {
+    let node = Node::new("m5.large", 3, 10);
+    let dir = node.path("etc/kubernetes/kubelet/config.json.d");
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            node.command(&["--backend", "kubelet-dropin"], &[])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&dir), ["40-nodecap.conf"]);
+    fs::write(dir.join(".40-nodecap.conf.nodecap-tmp.999999.1.0"), "half").unwrap();
+    let out = node
+        .command(&["--backend", "kubelet-dropin"], &[])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kubelet settings unchanged"));
+    assert_eq!(names(&dir), ["40-nodecap.conf"]);
+}
+
+/// The words bash gets from `$KUBELET_EXTRA_ARGS` after sourcing `path`.
+fn bash_words(path: &Path) -> Vec<String> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#"set -eu; . "$1"; printf '%s\n' $KUBELET_EXTRA_ARGS"#)
+        .arg("bash")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "bash cannot source {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Finding 4: the `flags` backend keeps every user flag, whatever way the file writes them,
+/// and leaves a file bash reads back to exactly those flags and nodecap's; what bash and
+/// systemd would read differently is refused with 65 and the file untouched.
+#[test]
+fn the_flags_backend_keeps_every_user_flag() {
+    let ours = [
+        "--max-pods=29",
+        "--kube-reserved=cpu=70m,ephemeral-storage=1Gi,memory=574Mi",
+        "--system-reserved=cpu=100m,ephemeral-storage=1Gi,memory=200Mi",
+        "--eviction-hard=imagefs.available<15%,imagefs.inodesFree<5%,memory.available<200Mi,nodefs.available<10%,nodefs.inodesFree<5%",
+    ];
+    for (existing, user) in [
+        (
+            "  KUBELET_EXTRA_ARGS='--node-labels=team=a --max-pods=58'\n",
+            &["--node-labels=team=a"][..],
+        ),
+        (
+            "export KUBELET_EXTRA_ARGS=\"--node-labels=team=a --register-with-taints=gpu=true:NoSchedule\"\n",
+            &[
+                "--node-labels=team=a",
+                "--register-with-taints=gpu=true:NoSchedule",
+            ][..],
+        ),
+        (
+            "KUBELET_EXTRA_ARGS=\"--node-labels=team=a \\\n  --v=2\"\nOTHER=$HOME\n",
+            &["--node-labels=team=a", "--v=2"][..],
+        ),
+        (
+            "KUBELET_EXTRA_ARGS=--node-labels=\"a=b c\"\n",
+            &["--node-labels=a=b", "c"][..],
+        ),
+    ] {
+        let node = Node::new("m5.large", 3, 10);
+        let env_file = node.path("etc/default/kubelet");
+        fs::create_dir_all(env_file.parent().unwrap()).unwrap();
+        fs::write(&env_file, existing).unwrap();
+        assert_eq!(
+            bash_words(&env_file)
+                .iter()
+                .filter(|w| user.contains(&w.as_str()))
+                .count(),
+            user.len(),
+            "the fixture itself: {existing:?}"
+        );
+        let out = node.command(&["--backend", "flags"], &[]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{existing:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected: Vec<&str> = user.iter().chain(ours.iter()).copied().collect();
+        assert_eq!(
+            bash_words(&env_file),
+            expected,
+            "{existing:?} became {:?}",
+            fs::read_to_string(&env_file).unwrap()
+        );
+    }
+    for refused in [
+        "KUBELET_EXTRA_ARGS=\"--node-labels=home=$HOME\"\n",
+        "KUBELET_EXTRA_ARGS=--node-labels=a=b --v=2\n",
+    ] {
+        let node = Node::new("m5.large", 3, 10);
+        let env_file = node.path("etc/default/kubelet");
+        fs::create_dir_all(env_file.parent().unwrap()).unwrap();
+        fs::write(&env_file, refused).unwrap();
+        let (code, line, _) = init_measured(&node, &["--backend", "flags"], &[]);
+        assert_eq!(code, 65, "{refused:?}: {line}");
+        assert!(line.contains("line 1: KUBELET_EXTRA_ARGS"), "{line}");
+        assert_eq!(fs::read_to_string(&env_file).unwrap(), refused);
+    }
+}
+
+/// The daemon's memory budget, KiB (the README's figure; the DaemonSet's limit is 64 MiB).
+const DAEMON_BUDGET_KIB: u64 = 48 * 1024;
+
+/// `count` ipamd series of one family, each line distinct: `bytes` long in all.
+fn ipamd_series(bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 100);
+    let mut i = 0u64;
+    while text.len() < bytes {
+        text.push_str(&format!(
+            "awscni_assigned_ip_per_cidr{{cidr=\"10.{}.{}.{}/32\"}} 1\n",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ));
+        i += 1;
+    }
+    text
+}
+
+/// Findings 7 and 2, and the memory budget: answers far past what ipamd and IMDS send fail
+/// their own collector with one short reason, every other collector keeps serving, nothing
+/// foreign is re-exported at length, and the daemon's peak stays within its budget.
+#[test]
+fn hostile_answers_fail_only_their_collector_within_the_memory_budget() {
+    use crate::common::{Daemon, Node as DaemonNode, fixture, hwm_kib, value};
+    let node = DaemonNode::new();
+    let daemon = Daemon::start(&node);
+    let ipamd = node.ipamd.as_ref().unwrap();
+    let imds = node.imds.as_ref().unwrap();
+    let metrics = fixture("ipamd/metrics-v1.19-m5.large.prom");
+    let enis = fixture("ipamd/enis-v1.20-m5.large.json");
+    let eni = |i: usize| format!(r#""eni-{i:017x}":{{"ID":"eni-{i:017x}","DeviceNumber":{i}}}"#);
+    let many_enis = format!(
+        r#"{{"0":{{"ENIs":{{{}}}}}}}"#,
+        (0..20_000).map(eni).collect::<Vec<_>>().join(",")
+    );
+    let long_id = format!(
+        r#"{{"0":{{"ENIs":{{"a":{{"ID":"eni-{}"}}}}}}}}"#,
+        "f".repeat(15 << 20)
+    );
+    let mid_id = format!(
+        r#"{{"0":{{"ENIs":{{"a":{{"ID":"eni-{}"}}}}}}}}"#,
+        "f".repeat(3 << 20)
+    );
+    let long_version = format!(
+        "awscni_build_info{{version=\"{}\"}} 1\n{metrics}",
+        "v".repeat(1 << 20)
+    );
+    let cases: Vec<(&str, String, String, &str)> = vec![
+        (
+            "3.2 MB of ipamd metrics",
+            ipamd_series(3_200_000),
+            enis.clone(),
+            "ipamd_metrics",
+        ),
+        (
+            "15.9 MB of ipamd metrics",
+            ipamd_series(15_900_000),
+            enis.clone(),
+            "ipamd_metrics",
+        ),
+        (
+            "a 1 MiB version label",
+            long_version,
+            enis.clone(),
+            "ipamd_metrics",
+        ),
+        (
+            "20,000 ENIs",
+            metrics.clone(),
+            many_enis,
+            "ipamd_introspection",
+        ),
+        (
+            "a 15 MiB ENI id",
+            metrics.clone(),
+            long_id,
+            "ipamd_introspection",
+        ),
+        (
+            "a 3 MiB ENI id",
+            metrics.clone(),
+            mid_id,
+            "ipamd_introspection",
+        ),
+    ];
+    let success = |text: &str, collector: &str| {
+        value(
+            text,
+            &format!("nodecap_collector_success{{collector=\"{collector}\"}}"),
+        )
+    };
+    for (what, bad_metrics, bad_enis, failing) in &cases {
+        ipamd.set(bad_metrics, bad_enis);
+        daemon.wait_for(what, |d| success(&d.metrics(), failing) == Some(0.0));
+        let text = daemon.metrics();
+        for healthy in ["imds", "ipamd_metrics", "ipamd_introspection", "memory"] {
+            if healthy != *failing {
+                assert_eq!(
+                    success(&text, healthy),
+                    Some(1.0),
+                    "{what}: {healthy} still serves"
+                );
+            }
+        }
+        assert!(
+            text.len() < 64 << 10,
+            "{what}: /metrics is {} bytes",
+            text.len()
+        );
+        ipamd.set(&metrics, &enis);
+        daemon.wait_for("recovery", |d| success(&d.metrics(), failing) == Some(1.0));
+    }
+    // A MAC listing without end.
+    let macs = "meta-data/network/interfaces/macs/";
+    imds.set(macs, Some(&"0e:00:00:00:00:01/\n".repeat(3 << 20)));
+    daemon.wait_for("the imds collector to fail", |d| {
+        success(&d.metrics(), "imds") == Some(0.0)
+    });
+    imds.set(macs, None);
+    daemon.wait_for("imds recovery", |d| {
+        success(&d.metrics(), "imds") == Some(1.0)
+    });
+
+    let log = daemon.log();
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest <= LINE_BUDGET,
+        "a log line of {longest} bytes: {}",
+        excerpt(&log)
+    );
+    for reason in [
+        "an answer longer than 2097152 bytes",
+        "awscni_build_info: version \"vvvv",
+        "20000 ENIs: expected at most 128",
+        "an answer longer than 4194304 bytes",
+        "(3145732 bytes)",
+        "an answer longer than 65536 bytes",
+    ] {
+        assert!(
+            log.contains(reason),
+            "the log names {reason:?}:\n{}",
+            excerpt(&log)
+        );
+    }
+    let peak = hwm_kib(daemon.pid());
+    eprintln!("run, every hostile answer above: peak {peak} KiB, longest log line {longest} bytes");
+    assert!(peak <= DAEMON_BUDGET_KIB, "the daemon peaked at {peak} KiB");
+}
+
+/// Finding 8: SIGHUP is logged, and the daemon goes on serving.
+#[test]
+fn sighup_does_not_stop_the_daemon() {
+    use crate::common::{Daemon, Node as DaemonNode};
+    let node = DaemonNode::new();
+    let mut daemon = Daemon::start(&node);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid()),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    daemon.wait_for("the SIGHUP to be logged", |d| {
+        d.log().contains("SIGHUP: nothing reloaded")
+    });
+    assert_eq!(daemon.get("/healthz").0, 200);
+    assert!(daemon.child.try_wait().unwrap().is_none());
+    let (status, _) = daemon.terminate();
+    assert!(status.success());
+}
+
+/// Finding 8: output that cannot be written is an error with a message, not a silent 70.
+#[test]
+fn unwritable_standard_output_is_reported() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        .arg("instance-types")
+        .stdout(fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(73));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "nodecap: standard output: cannot write: No space left on device (os error 28)\n"
+    );
+}
+
+/// Finding 8: a misspelled `NODECAP_*` variable is named in a warning; a 10 KB instance type
+/// is refused with a short line.
+#[test]
+fn misspelled_variables_are_named_and_huge_names_quoted_short() {
+    let node = Node::new("m5.large", 3, 10);
+    let out = node
+        .command(
+            &["--backend", "kubelet-dropin", "--dry-run"],
+            &[
+                ("NODECAP_MAX_ENI", "2"),
+                ("NODECAP_SERVICE_HOST", "10.0.0.1"),
+            ],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("variable=NODECAP_MAX_ENI"), "{stderr}");
+
+    let huge = format!("m5.{}", "x".repeat(10_000));
+    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        .args(["plan", "--instance-type", &huge])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.len() <= LINE_BUDGET, "{} bytes", stderr.len());
+    assert!(stderr.contains("(10003 bytes)"), "{stderr}");
+    node.imds.set("meta-data/instance-type", Some(&huge));
+    let identity = "dynamic/instance-identity/document";
+    let document = format!(
+        r#"{{"instanceType":"{huge}","instanceId":"i-1","region":"us-east-1","availabilityZone":"us-east-1a"}}"#
+    );
+    node.imds.set(identity, Some(&document));
+    let (code, line, _) = init_measured(&node, &["--backend", "kubelet-dropin"], &[]);
+    assert_eq!(code, 69);
+    assert!(
+        line.contains("expected an instance type such as m5.large, got \"m5.xxx"),
+        "{line}"
+    );
+    assert!(line.len() <= LINE_BUDGET);
+}
