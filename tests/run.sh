@@ -18,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== [%ss] %s\n' "$SECONDS" "$*"; }
 
 case "${1:-}" in
   "") ;;
@@ -28,7 +28,7 @@ case "${1:-}" in
     step "cargo clippy --all-targets -D warnings"
     cargo clippy --locked --workspace --all-targets -- -D warnings
     step "cargo test (no root, nothing installed)"
-    cargo test --locked --workspace
+    cargo test --locked --workspace --exclude nodecap-fuzz
     exit 0
     ;;
   *) echo "tests/run.sh: unknown argument ${1}; usage: tests/run.sh [--fast]" >&2; exit 64 ;;
@@ -44,6 +44,8 @@ command -v systemd-nspawn >/dev/null || apt_packages+=(systemd-container)
 command -v systemd-analyze >/dev/null || apt_packages+=(systemd)
 command -v python3.11 >/dev/null || apt_packages+=(python3.11 python3.11-venv)
 command -v curl >/dev/null || apt_packages+=(curl)
+# Certificates for the TLS endpoint test.
+command -v openssl >/dev/null || apt_packages+=(openssl)
 # The ethtool ioctl test makes a veth pair and compares with `ethtool -S`.
 command -v ip >/dev/null || apt_packages+=(iproute2)
 command -v ethtool >/dev/null || apt_packages+=(ethtool)
@@ -89,13 +91,13 @@ if ! curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1; th
   done
   curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null || { echo "tests/run.sh: the emulator did not start" >&2; exit 69; }
 fi
-export NODECAP_TEST_AWS_ENDPOINT=http://127.0.0.1:$ls_port
+export TEST_AWS_ENDPOINT=http://127.0.0.1:$ls_port
 
 export CARGO_TERM_COLOR=never
 # The SDK's own credential and region chains must never probe a real instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 
-for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1; do
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1; do
   if ! command -v "${tool%@*}" >/dev/null; then
     step "cargo install $tool"
     cargo install --quiet --locked "$tool"
@@ -122,7 +124,9 @@ step "cargo clippy --all-targets -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (including the emulator, root and systemd tests)"
-cargo test --locked --workspace --no-fail-fast -- --include-ignored
+cargo test --locked --workspace --exclude nodecap-fuzz --no-fail-fast -- --include-ignored
+
+tests/fuzz.sh
 
 step "packaging/build.sh: the release binary, the .deb and the .rpm"
 packaging/build.sh

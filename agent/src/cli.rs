@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Time between collections, jittered by up to 10%: 60s, 2m, 1s. [default: 60s]
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
+    /// TLS and basic authentication for /metrics: a web-config file (Prometheus
+    /// exporter-toolkit format). /healthz and /readyz stay open.
+    #[arg(long, value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     pub cloudwatch: CloudwatchArgs,

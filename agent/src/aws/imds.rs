@@ -534,7 +534,7 @@ pub fn parse_list(text: &str) -> Vec<String> {
 }
 
 /// `aa:bb:cc:dd:ee:ff`, lowercase hex as IMDS writes it.
-fn is_mac(text: &str) -> bool {
+pub fn is_mac(text: &str) -> bool {
     text.len() == 17
         && text.bytes().enumerate().all(|(i, b)| {
             if i % 3 == 2 {

@@ -72,6 +72,7 @@ impl Error {
             Error::Init(e) => e.exit(),
             Error::Daemon(crate::daemon::Error::Bind { .. }) => Exit::Unavailable,
             Error::Daemon(crate::daemon::Error::Signals(_)) => Exit::Software,
+            Error::Daemon(crate::daemon::Error::Web(_)) => Exit::Usage,
         }
     }
 }
@@ -212,6 +213,8 @@ mod tests {
             "/p",
             "--sys-root",
             "/q",
+            "--web-config-file",
+            "/w",
             "--cloudwatch",
             "--cluster-name",
             "bars",

@@ -77,6 +77,7 @@ struct RawRun {
     ipamd_introspection_url: Option<String>,
     proc_root: Option<PathBuf>,
     sys_root: Option<PathBuf>,
+    web_config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +123,8 @@ pub struct RunSettings {
     pub ipamd_introspection_url: hyper::Uri,
     pub proc_root: PathBuf,
     pub sys_root: PathBuf,
+    /// TLS and basic authentication for `/metrics` (exporter-toolkit's web-config format).
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// The checked configuration.
@@ -159,6 +162,7 @@ impl Default for Config {
                 ipamd_introspection_url: daemon.sources.ipamd_introspection_url,
                 proc_root: daemon.sources.proc_root,
                 sys_root: daemon.sources.sys_root,
+                web_config_file: daemon.web_config_file,
             },
             cloudwatch: None,
         }
@@ -200,6 +204,7 @@ impl Config {
                 sys_root: self.run.sys_root.clone(),
                 kubelet: self.kubelet.clone(),
             },
+            web_config_file: self.run.web_config_file.clone(),
             cloudwatch: self.cloudwatch.clone(),
         }
     }
@@ -278,6 +283,7 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("run"), "ipamd_introspection_url"),
     (Some("run"), "proc_root"),
     (Some("run"), "sys_root"),
+    (Some("run"), "web_config_file"),
     (Some("cloudwatch"), "enabled"),
     (Some("cloudwatch"), "cluster_name"),
     (Some("cloudwatch"), "cluster_name_from"),
@@ -314,17 +320,21 @@ pub fn set(table: &mut toml::Table, section: Option<&str>, key: &str, value: tom
 
 /// Reads the file layer. A missing file is an empty layer only when it is the default path.
 pub fn file_layer(path: &Path, explicit: bool) -> Result<toml::Table, Error> {
-    let text = match crate::file::read_text(path, crate::file::MAX_CONFIG_FILE) {
-        Ok(text) => text,
-        Err(e) if e.is_not_found() && !explicit => return Ok(toml::Table::new()),
-        Err(e) => return Err(Error::Read(e)),
-    };
+    match crate::file::read_text(path, crate::file::MAX_CONFIG_FILE) {
+        Ok(text) => parse_layer(&text, path),
+        Err(e) if e.is_not_found() && !explicit => Ok(toml::Table::new()),
+        Err(e) => Err(Error::Read(e)),
+    }
+}
+
+/// The file layer from the text of the file at `path`: TOML, every key known.
+pub fn parse_layer(text: &str, path: &Path) -> Result<toml::Table, Error> {
     let problem = |e: &toml::de::Error| Error::File {
         path: path.to_owned(),
-        problem: one_line(e, &text),
+        problem: one_line(e, text),
     };
     let table: toml::Table = text.parse().map_err(|e| problem(&e))?;
-    toml::from_str::<RawConfig>(&text).map_err(|e| problem(&e))?;
+    toml::from_str::<RawConfig>(text).map_err(|e| problem(&e))?;
     Ok(table)
 }
 
@@ -623,6 +633,7 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
         )?,
         proc_root: raw.proc_root.unwrap_or(defaults.proc_root),
         sys_root: raw.sys_root.unwrap_or(defaults.sys_root),
+        web_config_file: raw.web_config_file.or(defaults.web_config_file),
     })
 }
 
@@ -708,6 +719,9 @@ mod tests {
             "max_pods_cap",
         ] {
             shown.remove(key);
+        }
+        if let Some(run) = shown.get_mut("run").and_then(|v| v.as_table_mut()) {
+            run.remove("web_config_file");
         }
         // The cloudwatch section shows examples of unset keys too (and is off by default).
         if let Some(cw) = shown.get_mut("cloudwatch").and_then(|v| v.as_table_mut()) {

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use collect::{Collectors, Sources};
 use export::cloudwatch;
-use export::prometheus::{self, server};
+use export::prometheus::{self, server, web};
 use family::{Describe, Export};
 use snapshot::Snapshot;
 
@@ -42,6 +42,8 @@ pub struct Settings {
     /// Time between collections (jittered by up to 10 %).
     pub interval: Duration,
     pub sources: Sources,
+    /// TLS and basic authentication for `/metrics`, when configured.
+    pub web_config_file: Option<std::path::PathBuf>,
     /// CloudWatch publishing, when enabled.
     pub cloudwatch: Option<cloudwatch::Settings>,
 }
@@ -52,6 +54,7 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 61682)),
             interval: Duration::from_secs(60),
             sources: Sources::default(),
+            web_config_file: None,
             cloudwatch: None,
         }
     }
@@ -66,6 +69,8 @@ pub enum Error {
     },
     #[error("cannot install the signal handlers")]
     Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    Web(#[from] web::Error),
 }
 
 /// Every metric nodecap serves, in the README's order (the README's table is made from this;
@@ -118,6 +123,11 @@ pub static CATALOGUE: [&Describe; 43] = [
 
 pub async fn run(settings: Settings) -> Result<(), Error> {
     let addr = settings.listen;
+    // Checked before binding: a bad web config is a configuration error (exit 64).
+    let web = match &settings.web_config_file {
+        Some(path) => web::load(path)?,
+        None => web::Web::default(),
+    };
     let listener = listen(addr).map_err(|source| Error::Bind { addr, source })?;
     raise_open_files_limit();
     let mut stop = signals::Stop::install().map_err(Error::Signals)?;
@@ -128,6 +138,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let interval = settings.interval;
     let server = tokio::spawn(server::serve(
         listener,
+        Arc::new(web),
         published,
         stopped,
         interval * STUCK_INTERVALS + collect::MAX_TICK,

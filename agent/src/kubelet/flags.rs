@@ -47,6 +47,8 @@ pub enum Error {
     Unquoted { line: usize, found: char },
     #[error("{flag}: expected a value")]
     MissingValue { flag: String },
+    #[error("{VARIABLE}: the merged file would not read back to the same flags; nothing written")]
+    Unmergeable,
 }
 
 /// One `NAME=value` statement.
@@ -248,7 +250,7 @@ pub fn merge(existing: &str, ours: &[String]) -> Result<String, Error> {
     let effective = statements(existing)?
         .into_iter()
         .rfind(|s| s.name == VARIABLE);
-    Ok(match effective {
+    let merged = match effective {
         Some(statement) => {
             let line = assign(statement.indent, without(&words(&statement.value), &owned));
             format!(
@@ -262,11 +264,24 @@ pub fn merge(existing: &str, ours: &[String]) -> Result<String, Error> {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
+            // A file ending in a backslash continuation would take the next line into its
+            // last value: a blank line ends it first.
+            if statements(&out)?
+                .last()
+                .is_some_and(|s| s.span.end == out.len())
+            {
+                out.push('\n');
+            }
             out.push_str(&assign("", Vec::new()));
             out.push('\n');
             out
         }
-    })
+    };
+    // What is written must read back to the user's flags and nodecap's.
+    if !extra_args(&merged)?.ends_with(ours) {
+        return Err(Error::Unmergeable);
+    }
+    Ok(merged)
 }
 
 /// The inside of a double-quoted shell string.

@@ -24,10 +24,10 @@ const TYPES: [&str; 2] = ["m5.large", "c5.large"];
 const ZONES: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn two_hundred_nodes_add_up_to_the_cluster_total() {
     let _alone = crate::alone();
-    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let endpoint = std::env::var("TEST_AWS_ENDPOINT").expect("TEST_AWS_ENDPOINT");
     // 400 test servers, 200 children and their connections.
     raise_open_files(8192);
     let proxy = FaultProxy::start(&endpoint).unwrap();

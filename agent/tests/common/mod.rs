@@ -133,6 +133,13 @@ impl Daemon {
     }
 
     pub fn start_env(node: &Node, extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        let daemon = Self::spawn_env(node, extra, envs);
+        daemon.wait_for("/readyz to answer 200", |d| d.get("/readyz").0 == 200);
+        daemon
+    }
+
+    /// Starts the daemon without waiting for it to be ready (over plain HTTP).
+    pub fn spawn_env(node: &Node, extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("stderr");
@@ -147,14 +154,12 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let daemon = Daemon {
+        Daemon {
             child,
             addr,
             log,
             _logdir: logdir,
-        };
-        daemon.wait_for("/readyz to answer 200", |d| d.get("/readyz").0 == 200);
-        daemon
+        }
     }
 
     pub fn log(&self) -> String {
@@ -497,7 +502,7 @@ impl Emulator {
 /// of its own process (RSS) is its own: `true` in that child (run the test's body), `false`
 /// in the parent (which checked that the child passed; return).
 pub fn alone(test: &str) -> bool {
-    const VARIABLE: &str = "NODECAP_TEST_ALONE";
+    const VARIABLE: &str = "TEST_NODECAP_ALONE";
     if std::env::var(VARIABLE).as_deref() == Ok(test) {
         return true;
     }

@@ -5,7 +5,7 @@
 //! mode, faults, the final flush; `agent/tests/fleet.rs` a fleet of 200.)
 //!
 //! Ignored by a plain `cargo test` (needs the emulator); `tests/run.sh` starts it and sets
-//! `NODECAP_TEST_AWS_ENDPOINT`. The memory test runs alone in a child process, so it measures
+//! `TEST_AWS_ENDPOINT`. The memory test runs alone in a child process, so it measures
 //! only itself.
 #![allow(
     clippy::unwrap_used,
@@ -25,7 +25,7 @@ use nodecap_testkit::proxy::{Fault, FaultProxy};
 use tokio::time::Instant;
 
 fn endpoint() -> String {
-    std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT")
+    std::env::var("TEST_AWS_ENDPOINT").expect("TEST_AWS_ENDPOINT")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -81,7 +81,7 @@ fn errors(stats: &Stats, kind: ErrorKind) -> u64 {
 }
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn twenty_five_hundred_datums_take_three_calls() {
     let proxy = FaultProxy::start(&endpoint()).unwrap();
     let stats = SharedStats::default();
@@ -102,7 +102,7 @@ fn twenty_five_hundred_datums_take_three_calls() {
 }
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn a_stopped_endpoint_is_retried_and_publishing_resumes_when_it_returns() {
     // A port nothing listens on: every connection is refused, as with the emulator stopped.
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -141,7 +141,7 @@ fn a_stopped_endpoint_is_retried_and_publishing_resumes_when_it_returns() {
 }
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn memory_stays_flat_over_a_long_throttled_run() {
     if !alone("cloudwatch::memory_stays_flat_over_a_long_throttled_run") {
         return;

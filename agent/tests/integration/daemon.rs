@@ -609,11 +609,18 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(target: SocketAddr) -> Self {
+        Self::start_with(&format!("static_configs: [{{targets: ['{target}']}}]"))
+    }
+
+    /// Prometheus with one job, `nodecap`, whose settings (targets, scheme, TLS,
+    /// credentials) are `job`: YAML of a scrape config's keys, one a line.
+    fn start_with(job: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
+        let job: String = job.lines().map(|l| format!("    {l}\n")).collect();
         std::fs::write(
             &config,
-            format!("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: nodecap\n    static_configs: [{{targets: ['{target}']}}]\n"),
+            format!("global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: nodecap\n{job}"),
         )
         .unwrap();
         let port = free_port();
@@ -687,12 +694,143 @@ fn a_real_prometheus_scrapes_the_target_and_reads_free_addresses() {
     assert_eq!(enis["data"]["result"][0]["value"][1], "3", "{enis}");
 }
 
+/// The endpoint with a web-config file (exporter-toolkit's format): TLS and basic
+/// authentication on `/metrics`, probes open, and a real Prometheus scraping it over TLS
+/// with the credentials.
+#[test]
+#[ignore = "needs the prometheus server and openssl; tests/run.sh installs them"]
+fn a_real_prometheus_scrapes_over_tls_with_basic_auth() {
+    let node = Node::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=nodecap"])
+        .args(["-addext", "subjectAltName=DNS:nodecap,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = dir.path().join("web-config.yml");
+    std::fs::write(
+        &web,
+        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: '{hash}'\n"),
+    )
+    .unwrap();
+    let daemon = Daemon::spawn_env(
+        &node,
+        &[
+            "--interval",
+            "1s",
+            "--web-config-file",
+            &web.display().to_string(),
+        ],
+        &[],
+    );
+    let port = daemon.addr.port();
+    let curl = |path: &str, user: Option<&str>| -> String {
+        let mut command = Command::new("curl");
+        command
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg("--cacert")
+            .arg(&crt)
+            .args(["--resolve", &format!("nodecap:{port}:127.0.0.1")]);
+        if let Some(user) = user {
+            command.args(["-u", user]);
+        }
+        let out = command
+            .arg(format!("https://nodecap:{port}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while curl("/readyz", None) != "200" {
+        assert!(
+            Instant::now() < deadline,
+            "no TLS /readyz; log:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(curl("/metrics", None), "401");
+    assert_eq!(curl("/metrics", Some("prometheus:wrong")), "401");
+    assert_eq!(curl("/metrics", Some("someone:s3cret")), "401");
+    assert_eq!(curl("/metrics", Some("prometheus:s3cret")), "200");
+    assert_eq!(curl("/healthz", None), "200", "probes need no credentials");
+    assert_eq!(
+        daemon.get("/healthz").0,
+        0,
+        "no plain HTTP on a TLS endpoint"
+    );
+
+    let prometheus = Prometheus::start_with(&format!(
+        "scheme: https\ntls_config: {{ca_file: '{}', server_name: nodecap}}\nbasic_auth: {{username: prometheus, password: s3cret}}\nstatic_configs: [{{targets: ['127.0.0.1:{port}']}}]",
+        crt.display()
+    ));
+    let query = "/api/v1/query?query=nodecap_ipv4_addresses%7Bstate%3D%22free%22%7D";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = prometheus.api(query);
+        if let Some(first) = answer["data"]["result"].as_array().and_then(|r| r.first()) {
+            assert_eq!(first["value"][1], "20", "{first}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sample over TLS; targets: {}",
+            prometheus.api("/api/v1/targets")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let up = prometheus.api("/api/v1/query?query=up%7Bjob%3D%22nodecap%22%7D");
+    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+
+    // A bad web config is a configuration error, before anything listens.
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: plaintext\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        .args(["run", "--web-config-file", &web.display().to_string()])
+        .args(node.args())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("basic_auth_users.prometheus: expected a bcrypt hash"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 // ---- CloudWatch, against the AWS API emulator ---------------------------------------------------
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn publishes_to_cloudwatch_in_native_and_compat_modes() {
-    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let endpoint = std::env::var("TEST_AWS_ENDPOINT").expect("TEST_AWS_ENDPOINT");
     let cloudwatch = Emulator::new(&endpoint);
     let node = Node::new();
     let aws = aws_env(&endpoint);
@@ -792,9 +930,9 @@ fn publishes_to_cloudwatch_in_native_and_compat_modes() {
 }
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn sigterm_flushes_the_latest_snapshot_to_cloudwatch() {
-    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let endpoint = std::env::var("TEST_AWS_ENDPOINT").expect("TEST_AWS_ENDPOINT");
     let cloudwatch = Emulator::new(&endpoint);
     let node = Node::new();
     let stamp = unique_stamp();
@@ -831,10 +969,10 @@ fn sigterm_flushes_the_latest_snapshot_to_cloudwatch() {
 }
 
 #[test]
-#[ignore = "needs the AWS API emulator (NODECAP_TEST_AWS_ENDPOINT): tests/run.sh starts it"]
+#[ignore = "needs the AWS API emulator (TEST_AWS_ENDPOINT): tests/run.sh starts it"]
 fn cloudwatch_faults_are_retried_bounded_and_never_block_the_endpoint() {
     use nodecap_testkit::proxy::{Fault, FaultProxy};
-    let endpoint = std::env::var("NODECAP_TEST_AWS_ENDPOINT").expect("NODECAP_TEST_AWS_ENDPOINT");
+    let endpoint = std::env::var("TEST_AWS_ENDPOINT").expect("TEST_AWS_ENDPOINT");
     let cloudwatch = Emulator::new(&endpoint);
     let proxy = FaultProxy::start(&endpoint).unwrap();
     let node = Node::new();

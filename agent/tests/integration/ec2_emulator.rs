@@ -2,7 +2,7 @@
 //! sizes the node and the answer is cached; with the emulator gone, the cache still sizes it.
 //!
 //! Ignored by a plain `cargo test`: `tests/run.sh` starts LocalStack, sets
-//! `NODECAP_TEST_AWS_ENDPOINT` and runs these with `--include-ignored`.
+//! `TEST_AWS_ENDPOINT` and runs these with `--include-ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use nodecap_testkit::imds::{ImdsServer, Instance};
 
 fn emulator() -> String {
-    std::env::var("NODECAP_TEST_AWS_ENDPOINT")
-        .expect("NODECAP_TEST_AWS_ENDPOINT: the AWS API emulator's URL (tests/run.sh starts one)")
+    std::env::var("TEST_AWS_ENDPOINT")
+        .expect("TEST_AWS_ENDPOINT: the AWS API emulator's URL (tests/run.sh starts one)")
 }
 
 fn init(imds: &ImdsServer, root: &Path, endpoint: &str, extra: &[&str]) -> Output {

@@ -10,22 +10,26 @@
 //! datums that could not be sent wait in a bounded queue that drops the oldest beyond
 //! `queue_datums` (counted). The publisher runs in its own task: `/metrics` never waits on it.
 
+mod call;
 pub mod datums;
+// The SDK calls: aws-config and aws-sdk-cloudwatch. Built without the `aws` feature (the
+// fuzz targets' build, which must not compile the AWS crates), a stand-in fails every call.
+#[cfg_attr(feature = "aws", path = "sdk.rs")]
+#[cfg_attr(not(feature = "aws"), path = "sdk_unavailable.rs")]
+mod sdk;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::aws::imds::{Endpoint, ImdsClient};
 use crate::daemon::family::{Export, Family, Samples, count};
 use crate::daemon::snapshot::Snapshot;
-use crate::error::Chain;
 use crate::kubelet::{Targets, files};
+pub use call::ErrorKind;
 use datums::{Counters, Datum, Labels};
 
 /// What the publisher does (the `[cloudwatch]` section).
@@ -146,30 +150,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Time a single PutMetricData call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why a PutMetricData call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ErrorKind {
-    /// Throttled (429 or a throttling code): retried with backoff.
-    Throttling,
-    /// 5xx: retried with backoff.
-    Server,
-    /// Any other 4xx: the batch is dropped, not retried.
-    Validation,
-    /// No answer: retried with backoff.
-    Network,
-}
-
-impl std::fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ErrorKind::Throttling => "throttling",
-            ErrorKind::Server => "server",
-            ErrorKind::Validation => "validation",
-            ErrorKind::Network => "network",
-        })
-    }
-}
-
 /// What the publisher has done, for `nodecap_cloudwatch_*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -222,7 +202,7 @@ pub fn read_stats(stats: &SharedStats) -> Stats {
 #[derive(Debug)]
 pub struct Publisher {
     settings: Settings,
-    client: Option<aws_sdk_cloudwatch::Client>,
+    client: Option<sdk::Client>,
     counters: Counters,
     queue: VecDeque<Datum>,
     stats: SharedStats,
@@ -241,8 +221,9 @@ impl Publisher {
 
     /// Uses `client` instead of one built from the default chain (another endpoint, test
     /// credentials).
+    #[cfg(feature = "aws")]
     pub fn with_client(mut self, client: aws_sdk_cloudwatch::Client) -> Self {
-        self.client = Some(client);
+        self.client = Some(sdk::Client::from(client));
         self
     }
 
@@ -307,18 +288,12 @@ impl Publisher {
     /// the node's (IMDS).
     async fn ensure_client(&mut self, node_region: Option<&str>) {
         if self.client.is_none() {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                // nodecap retries itself, so its counts and deadlines hold.
-                .retry_config(aws_config::retry::RetryConfig::disabled());
             let region = self.settings.region.clone().or_else(|| {
                 std::env::var("AWS_REGION")
                     .ok()
                     .or_else(|| node_region.map(str::to_owned))
             });
-            if let Some(region) = region {
-                loader = loader.region(aws_config::Region::new(region));
-            }
-            self.client = Some(aws_sdk_cloudwatch::Client::new(&loader.load().await));
+            self.client = Some(sdk::Client::from_environment(region).await);
         }
     }
 
@@ -366,43 +341,7 @@ impl Publisher {
         let Some(client) = &self.client else {
             return Err(ErrorKind::Network);
         };
-        let data: Vec<MetricDatum> = batch.iter().map(to_sdk).collect();
-        let call = client
-            .put_metric_data()
-            .namespace(self.namespace())
-            .set_metric_data(Some(data))
-            .send();
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Err(_) => {
-                tracing::warn!("cloudwatch:PutMetricData: no answer within {CALL_TIMEOUT:?}");
-                Err(ErrorKind::Network)
-            }
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                let code = e.code().unwrap_or_default().to_owned();
-                let kind = match (status, code.as_str()) {
-                    (_, "Throttling" | "ThrottlingException") | (Some(429), _) => {
-                        ErrorKind::Throttling
-                    }
-                    (Some(s), _) if s >= 500 => ErrorKind::Server,
-                    (Some(_), _) => ErrorKind::Validation,
-                    (None, _) => ErrorKind::Network,
-                };
-                let first = batch.first().map(|d| d.name.as_str()).unwrap_or_default();
-                tracing::warn!(
-                    %kind,
-                    status = status.unwrap_or_default(),
-                    code,
-                    first_metric = first,
-                    datums = batch.len(),
-                    "cloudwatch:PutMetricData failed: {}",
-                    e.message()
-                        .map_or_else(|| Chain(&e).to_string(), str::to_owned)
-                );
-                Err(kind)
-            }
-        }
+        client.put(self.namespace(), batch, CALL_TIMEOUT).await
     }
 }
 
@@ -412,27 +351,6 @@ fn jitter_fraction() -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let fraction = (RandomState::new().hash_one(Instant::now()) % 1000) as f64 / 1000.0;
     fraction
-}
-
-fn to_sdk(datum: &Datum) -> MetricDatum {
-    MetricDatum::builder()
-        .metric_name(&datum.name)
-        .set_dimensions(Some(
-            datum
-                .dimensions
-                .iter()
-                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
-                .collect(),
-        ))
-        .value(datum.value)
-        .unit(match datum.unit {
-            datums::Unit::Count => StandardUnit::Count,
-            datums::Unit::Bytes => StandardUnit::Bytes,
-        })
-        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
-            datum.timestamp,
-        ))
-        .build()
 }
 
 /// When the next publication is due: the next multiple of `interval` (since the Unix epoch)

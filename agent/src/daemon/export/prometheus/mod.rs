@@ -1,12 +1,14 @@
 //! The Prometheus exporter: [`render`] encodes what the snapshot (and the CloudWatch
 //! publisher's counts) export as text format 0.0.4, with the `prometheus` crate's
-//! `TextEncoder` (escaped label values and help); [`server`] serves the rendered text.
+//! `TextEncoder` (escaped label values and help); [`server`] serves the rendered text, with
+//! the TLS and basic authentication of a [`web`] config file when given.
 //!
 //! Families are sorted by name, series by their label values (as a `prometheus` registry
 //! gathers them), so the output is deterministic. A fresh rendering per snapshot means a
 //! series that vanished is simply not there.
 
 pub mod server;
+pub mod web;
 
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};

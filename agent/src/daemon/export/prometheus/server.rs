@@ -24,11 +24,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot, watch};
+
+use super::web::{Auth, Web};
 
 /// Connections being served (they have sent something).
 pub const MAX_CONNECTIONS: u32 = 256;
@@ -230,6 +232,7 @@ const MAX_TASKS: u32 = MAX_CONNECTIONS + MAX_WAITING;
 /// keep-alive connections are closed) and returns once every connection has ended.
 pub async fn serve(
     listener: TcpListener,
+    web: Arc<Web>,
     published: watch::Receiver<Arc<Published>>,
     mut stop: watch::Receiver<bool>,
     stale_after: Duration,
@@ -261,6 +264,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let published = published.clone();
+        let web = Arc::clone(&web);
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _task = task;
@@ -280,31 +284,77 @@ pub async fn serve(
                 tracing::debug!(%peer, "closed: no free slot");
                 return;
             }
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let current = published.borrow().clone();
-                async move { Ok::<_, Infallible>(respond(&request, &current, stale_after)) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEADER_BYTES)
-                .max_headers(64);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = stopped(&mut stop) => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+            let auth = web.auth.clone();
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = &web.acceptor {
+                let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(tls)) => serve_http(tls, published, auth, stale_after, stop).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, "closed: TLS handshake: {e}"),
+                    Err(_) => tracing::debug!(%peer, "closed: no TLS handshake in time"),
                 }
+                return;
             }
-            drop(ticket);
+            serve_http(stream, published, auth, stale_after, stop).await;
         });
     }
     drop(listener);
     // Every connection task holds a slot: all of them back means all connections ended.
     let _ = tasks.acquire_many(MAX_TASKS).await;
+}
+
+/// HTTP/1 on one connection (plain or TLS) until it ends or `stop`, when open requests
+/// finish. With `auth`, `/metrics` needs the credentials; the probes never do.
+async fn serve_http<IO>(
+    io: IO,
+    published: watch::Receiver<Arc<Published>>,
+    auth: Option<Arc<Auth>>,
+    stale_after: Duration,
+    mut stop: watch::Receiver<bool>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let current = published.borrow().clone();
+        let auth = auth.clone();
+        async move {
+            if let Some(auth) = auth
+                && request.uri().path() == "/metrics"
+            {
+                let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+                if !auth.allows(header).await {
+                    return Ok::<_, Infallible>(unauthorized());
+                }
+            }
+            Ok::<_, Infallible>(respond(&request, &current, stale_after))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(64);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = stopped(&mut stop) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// 401, asking for basic credentials.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(b"credentials required\n")));
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    r.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Basic realm=\"nodecap\""),
+    );
+    r
 }
 
 /// Resolves once `stop` is true (or its sender is gone).

@@ -13,16 +13,18 @@
 //! ([`describe::to_facts`](crate::core::instance::describe::to_facts)) serves the table, the
 //! cache and the API.
 
-use std::time::{Duration, SystemTime};
+// The signed HTTPS POST: aws-config, aws-sigv4 and rustls. Built without the `aws` feature
+// (the fuzz targets' build, which must not compile the AWS crates), a stand-in answers
+// every call with `CallError::NotBuilt`.
+#[cfg_attr(feature = "aws", path = "transport.rs")]
+#[cfg_attr(not(feature = "aws"), path = "transport_unavailable.rs")]
+mod transport;
 
-use aws_credential_types::provider::ProvideCredentials;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+use hyper::StatusCode;
 use serde::Deserialize;
+use transport::Transport;
 
 use crate::core::instance::describe::{
     DescribedType, MemoryInfo, NetworkCard, NetworkInfo, VCpuInfo,
@@ -58,20 +60,8 @@ pub enum Error {
 pub enum CallError {
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("no credentials")]
-    NoCredentials,
-    #[error("credentials")]
-    Credentials(#[source] aws_credential_types::provider::error::CredentialsError),
-    #[error("TLS setup")]
-    Tls(#[source] std::io::Error),
-    #[error("invalid endpoint {0:?}")]
-    Endpoint(String),
-    #[error("signing the request")]
-    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("sending the request")]
-    Send(#[source] hyper_util::client::legacy::Error),
-    #[error("reading the answer")]
-    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Transport(#[from] transport::Error),
     #[error("HTTP {status}: {code}: {message}")]
     Api {
         status: u16,
@@ -108,15 +98,8 @@ pub async fn describe_instance_type(
         region: region.to_owned(),
         source,
     };
-    let call = async {
-        let client = Ec2::from_environment(region).await?;
-        client
-            .call::<DescribeInstanceTypesResponse>(
-                "DescribeInstanceTypes",
-                &[("InstanceType.1", instance_type)],
-            )
-            .await
-    };
+    let params = [("InstanceType.1", instance_type)];
+    let call = call::<DescribeInstanceTypesResponse>(region, "DescribeInstanceTypes", &params);
     let answer = tokio::time::timeout(timeout, call)
         .await
         .map_err(|_| call_error(CallError::Timeout(timeout)))?
@@ -136,136 +119,37 @@ pub async fn describe_instance_type(
     })
 }
 
-/// An EC2 Query API client for one region.
-struct Ec2 {
-    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
-    endpoint: String,
-    region: String,
-    credentials: aws_credential_types::provider::SharedCredentialsProvider,
-}
-
-impl Ec2 {
-    /// The default credential chain and endpoint for `region`.
-    async fn from_environment(region: &str) -> Result<Self, CallError> {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
-            .load()
-            .await;
-        let credentials = config
-            .credentials_provider()
-            .ok_or(CallError::NoCredentials)?;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_EC2")
-            .ok()
-            .or_else(|| config.endpoint_url().map(str::to_owned))
-            .unwrap_or_else(|| regional_endpoint(region));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(CallError::Tls)?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Ec2 {
-            http: Client::builder(TokioExecutor::new()).build(https),
-            endpoint,
-            region: region.to_owned(),
-            credentials,
-        })
-    }
-
-    /// One signed Query API call: `Action=…&Version=…&params`, the answer read as `T`.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        action: &str,
-        params: &[(&str, &str)],
-    ) -> Result<T, CallError> {
-        let body = form(
-            [("Action", action), ("Version", API_VERSION)]
-                .into_iter()
-                .chain(params.iter().copied()),
-        );
-        let uri: hyper::Uri = self
-            .endpoint
-            .parse()
-            .map_err(|_| CallError::Endpoint(self.endpoint.clone()))?;
-        let host = uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| CallError::Endpoint(self.endpoint.clone()))?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(&uri)
-            .header("host", &host)
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| CallError::Signing(Box::new(e)))?;
-        self.sign(&mut request, body.as_bytes()).await?;
-
-        let response = self.http.request(request).await.map_err(CallError::Send)?;
-        let status = response.status();
-        let answer = Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(CallError::Body)?
-            .to_bytes();
-        let text = String::from_utf8_lossy(&answer);
-        if status != StatusCode::OK {
-            return Err(match quick_xml::de::from_str::<ErrorResponse>(&text) {
-                Ok(ErrorResponse { errors }) if !errors.error.is_empty() => {
-                    let first = &errors.error[0];
-                    CallError::Api {
-                        status: status.as_u16(),
-                        code: first.code.clone(),
-                        message: first.message.clone(),
-                    }
-                }
-                _ => CallError::Status {
+/// One signed Query API call in `region`: `Action=…&Version=…&params`, the answer read as
+/// `T`, an error answer read as EC2's `<Response><Errors>`.
+async fn call<T: serde::de::DeserializeOwned>(
+    region: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Result<T, CallError> {
+    let body = form(
+        [("Action", action), ("Version", API_VERSION)]
+            .into_iter()
+            .chain(params.iter().copied()),
+    );
+    let transport = Transport::from_environment(region, &regional_endpoint(region)).await?;
+    let (status, answer) = transport.post(body, MAX_ANSWER).await?;
+    let text = String::from_utf8_lossy(&answer);
+    if status != StatusCode::OK {
+        return Err(match quick_xml::de::from_str::<ErrorResponse>(&text) {
+            Ok(ErrorResponse { errors }) if !errors.error.is_empty() => {
+                let first = &errors.error[0];
+                CallError::Api {
                     status: status.as_u16(),
-                },
-            });
-        }
-        quick_xml::de::from_str(&text).map_err(CallError::Xml)
+                    code: first.code.clone(),
+                    message: first.message.clone(),
+                }
+            }
+            _ => CallError::Status {
+                status: status.as_u16(),
+            },
+        });
     }
-
-    /// Adds the SigV4 headers for service `ec2` in this region.
-    async fn sign(&self, request: &mut Request<Full<Bytes>>, body: &[u8]) -> Result<(), CallError> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(CallError::Credentials)?;
-        let identity = credentials.into();
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("ec2")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| CallError::Signing(Box::new(e)))?
-            .into();
-        let uri = request.uri().to_string();
-        let headers: Vec<(&str, &str)> = request
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-            .collect();
-        let signable = SignableRequest::new(
-            request.method().as_str(),
-            uri.as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| CallError::Signing(Box::new(e)))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| CallError::Signing(Box::new(e)))?
-            .into_parts();
-        instructions.apply_to_request_http1x(request);
-        Ok(())
-    }
+    quick_xml::de::from_str(&text).map_err(CallError::Xml)
 }
 
 /// `https://ec2.REGION.amazonaws.com` (`.com.cn` in the China regions).

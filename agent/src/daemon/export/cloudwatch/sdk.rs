@@ -1,0 +1,102 @@
+//! The one place the CloudWatch SDK is called: a client from the default chain (SDK retries
+//! off: the publisher retries itself, so its counts and deadlines hold), one PutMetricData
+//! call, and its failure told as an [`ErrorKind`].
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+
+use super::call::ErrorKind;
+use super::datums::{self, Datum};
+use crate::error::Chain;
+
+#[derive(Debug)]
+pub struct Client(aws_sdk_cloudwatch::Client);
+
+impl From<aws_sdk_cloudwatch::Client> for Client {
+    fn from(client: aws_sdk_cloudwatch::Client) -> Self {
+        Client(client)
+    }
+}
+
+impl Client {
+    /// The default credential chain, in `region` when given (else the chain's own).
+    pub async fn from_environment(region: Option<String>) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::disabled());
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        Client(aws_sdk_cloudwatch::Client::new(&loader.load().await))
+    }
+
+    /// One PutMetricData call of `batch` into `namespace`, within `timeout`; a failure is
+    /// logged with its status, code and first metric.
+    pub async fn put(
+        &self,
+        namespace: &str,
+        batch: &[Datum],
+        timeout: Duration,
+    ) -> Result<(), ErrorKind> {
+        let data: Vec<MetricDatum> = batch.iter().map(to_sdk).collect();
+        let call = self
+            .0
+            .put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(data))
+            .send();
+        match tokio::time::timeout(timeout, call).await {
+            Err(_) => {
+                tracing::warn!("cloudwatch:PutMetricData: no answer within {timeout:?}");
+                Err(ErrorKind::Network)
+            }
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                let code = e.code().unwrap_or_default().to_owned();
+                let kind = match (status, code.as_str()) {
+                    (_, "Throttling" | "ThrottlingException") | (Some(429), _) => {
+                        ErrorKind::Throttling
+                    }
+                    (Some(s), _) if s >= 500 => ErrorKind::Server,
+                    (Some(_), _) => ErrorKind::Validation,
+                    (None, _) => ErrorKind::Network,
+                };
+                let first = batch.first().map(|d| d.name.as_str()).unwrap_or_default();
+                tracing::warn!(
+                    %kind,
+                    status = status.unwrap_or_default(),
+                    code,
+                    first_metric = first,
+                    datums = batch.len(),
+                    "cloudwatch:PutMetricData failed: {}",
+                    e.message()
+                        .map_or_else(|| Chain(&e).to_string(), str::to_owned)
+                );
+                Err(kind)
+            }
+        }
+    }
+}
+
+fn to_sdk(datum: &Datum) -> MetricDatum {
+    MetricDatum::builder()
+        .metric_name(&datum.name)
+        .set_dimensions(Some(
+            datum
+                .dimensions
+                .iter()
+                .map(|(k, v)| Dimension::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .value(datum.value)
+        .unit(match datum.unit {
+            datums::Unit::Count => StandardUnit::Count,
+            datums::Unit::Bytes => StandardUnit::Bytes,
+        })
+        .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+            datum.timestamp,
+        ))
+        .build()
+}
