@@ -293,8 +293,14 @@ pub mod tls {
 
     use super::{Error, Tls};
 
-    /// A TLS acceptor from the certificate, key and client CA files of `tls`.
+    /// The most bytes of a certificate, key or CA file read: a chain of a few certificates
+    /// is a few KiB.
+    const MAX_PEM: u64 = 256 * 1024;
+
+    /// A TLS acceptor from the certificate, key and client CA files of `tls`, each read as
+    /// every file nodecap reads (`file::read_bytes`: regular files only, bounded).
     pub fn acceptor(tls: &Tls, config: &Path) -> Result<tokio_rustls::TlsAcceptor, Error> {
+        let read = |file: &Path| crate::file::read_bytes(file, MAX_PEM).map_err(Error::Read);
         let pem = |what: &'static str, file: &Path| {
             let file = file.to_owned();
             let path = config.to_owned();
@@ -305,13 +311,14 @@ pub mod tls {
                 source,
             }
         };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
-            .and_then(|certs| certs.collect::<Result<_, _>>())
-            .map_err(|e| pem("cannot read the certificates in", &tls.cert_file)(Box::new(e)))?;
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(&read(&tls.cert_file)?)
+                .collect::<Result<_, _>>()
+                .map_err(|e| pem("cannot read the certificates in", &tls.cert_file)(Box::new(e)))?;
         if certs.is_empty() {
             return Err(pem("no certificate in", &tls.cert_file)("empty".into()));
         }
-        let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        let key = PrivateKeyDer::from_pem_slice(&read(&tls.key_file)?)
             .map_err(|e| pem("cannot read the private key in", &tls.key_file)(Box::new(e)))?;
         let versions: &[&rustls::SupportedProtocolVersion] = if tls.tls13_only {
             &[&rustls::version::TLS13]
@@ -323,9 +330,7 @@ pub mod tls {
             None => builder.with_no_client_auth(),
             Some(ca) => {
                 let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_file_iter(ca)
-                    .map_err(|e| pem("cannot read the client CA in", ca)(Box::new(e)))?
-                {
+                for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
                     let cert =
                         cert.map_err(|e| pem("cannot read the client CA in", ca)(Box::new(e)))?;
                     roots
@@ -395,6 +400,33 @@ mod tests {
         ] {
             let err = problem(bad);
             assert!(err.contains(expected), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn files_past_their_bounds_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("web.yml");
+        std::fs::write(&config, format!("# {}\n", "x".repeat(64 * 1024))).unwrap();
+        let err = crate::error::Chain(&load(&config).unwrap_err()).to_string();
+        assert!(
+            err.ends_with("expected at most 65536 bytes; this is not a file nodecap reads"),
+            "{err}"
+        );
+        #[cfg(feature = "tls")]
+        {
+            let big = dir.path().join("server.crt");
+            std::fs::write(&big, vec![b'-'; 300 * 1024]).unwrap();
+            std::fs::write(
+                &config,
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+            )
+            .unwrap();
+            let err = crate::error::Chain(&load(&config).unwrap_err()).to_string();
+            assert!(
+                err.contains("server.crt: expected at most 262144 bytes"),
+                "{err}"
+            );
         }
     }
 
