@@ -269,7 +269,7 @@ fn concurrent_inits_on_one_directory_all_succeed() {
 }
 
 /// The words bash gets from `$KUBELET_EXTRA_ARGS` after sourcing `path`.
-fn bash_words(path: &Path) -> Vec<String> {
+pub(crate) fn bash_words(path: &Path) -> Vec<String> {
     let out = Command::new("bash")
         .arg("-c")
         .arg(r#"set -eu; . "$1"; printf '%s\n' $KUBELET_EXTRA_ARGS"#)

@@ -280,16 +280,9 @@ fn the_flags_file_reads_the_same_to_systemd_and_bash() {
         "--eviction-hard=imagefs.available<15%,imagefs.inodesFree<5%,memory.available<200Mi,nodefs.available<10%,nodefs.inodesFree<5%",
     ];
     assert_eq!(seen.lines().collect::<Vec<_>>(), expected, "{log}");
-    let bash = Command::new("bash")
-        .arg("-c")
-        .arg(r#"set -eu; . "$1"; printf '%s\n' $KUBELET_EXTRA_ARGS"#)
-        .arg("bash")
-        .arg(etc_default.join("kubelet"))
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&bash.stdout),
-        seen,
+        crate::hostile::bash_words(&etc_default.join("kubelet")),
+        seen.lines().collect::<Vec<_>>(),
         "bash reads it as systemd does"
     );
 }
