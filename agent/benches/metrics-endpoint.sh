@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The daemon's endpoint and collection cost, against prometheus-node-exporter in the same run.
+# The daemon's endpoint and collection cost, for each build of nodecap side by side and
+# against prometheus-node-exporter, all in the same run.
 #
 #   1. `wrk -t2 -c2 -d10s --latency` on /metrics of `nodecap run` and of node_exporter (the
 #      Debian package, default collectors): requests/s, p99 latency, RSS after the load.
@@ -10,7 +11,14 @@
 #      ipamd answers the same every tick, as on a quiet node, so its answer is parsed once; a
 #      datastore that changes every tick costs one parse more (about 0.5 ms here).
 #
-# Run: agent/benches/metrics-endpoint.sh   (installs wrk and prometheus-node-exporter if missing)
+# The builds compared (issue 13: the static build must be no worse than the glibc one):
+#   static  the shipped binary: x86_64-unknown-linux-musl, mimalloc (packaging/build.sh)
+#   glibc   the same source for the host's glibc target, glibc's allocator
+# or any NAME=BINARY pairs given as arguments (an older release, a musl build without mimalloc).
+#
+# Run: agent/benches/metrics-endpoint.sh [NAME=BINARY ...]
+#      (installs wrk and prometheus-node-exporter if missing; the static build needs
+#      packaging/build.sh's tools: cargo-zigbuild and zig)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -21,7 +29,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 cargo build --quiet --release --locked -p nodecap --bin nodecap -p nodecap-testkit --bin testkit
-bin=$root/target/release/nodecap
+builds=("$@")
+if ((${#builds[@]} == 0)); then
+  cargo zigbuild --quiet --release --locked -p nodecap --bin nodecap --target x86_64-unknown-linux-musl
+  builds=(static="$root/target/x86_64-unknown-linux-musl/release/nodecap" glibc="$root/target/release/nodecap")
+fi
 testkit=$root/target/release/testkit
 work=$(mktemp -d)
 pids=()
@@ -63,56 +75,86 @@ sources=(--imds-endpoint "$imds" --ipamd-metrics-url "$ipamd/metrics" --ipamd-in
   --kubelet-config-dir "$work/none" --nodeadm-config-dir "$work/none" --kubelet-env-file "$work/none"
   --state-dir "$work/state")
 
-# --- 1. the endpoint under load ---------------------------------------------------------------
-ours_port=$(free_port)
-RUST_LOG=warn "$bin" run --listen "127.0.0.1:$ours_port" --interval 60s "${sources[@]}" 2>"$work/ours.log" & ours=$!; pids+=("$ours")
+load() { wrk -t2 -c2 -d10s --latency "$1" >"$2"; }
+
+# --- 1. the endpoint under load: the peer, then each build ------------------------------------
 peer_port=$(free_port)
 prometheus-node-exporter --web.listen-address="127.0.0.1:$peer_port" >"$work/peer.log" 2>&1 & peer=$!; pids+=("$peer")
-wait_ok "http://127.0.0.1:$ours_port/readyz"
 wait_ok "http://127.0.0.1:$peer_port/metrics"
-ours_bytes=$(curl -s "http://127.0.0.1:$ours_port/metrics" | wc -c)
-peer_bytes=$(curl -s "http://127.0.0.1:$peer_port/metrics" | wc -c)
+curl -s "http://127.0.0.1:$peer_port/metrics" | wc -c >"$work/node_exporter.bytes"
+load "http://127.0.0.1:$peer_port/metrics" "$work/node_exporter.wrk"
+rss_kib "$peer" >"$work/node_exporter.rss"
+kill "$peer"
 
-load() { wrk -t2 -c2 -d10s --latency "$1" >"$2"; }
-load "http://127.0.0.1:$peer_port/metrics" "$work/peer.wrk"
-peer_rss=$(rss_kib "$peer")
-load "http://127.0.0.1:$ours_port/metrics" "$work/ours.wrk"
-ours_rss=$(rss_kib "$ours")
-kill "$ours" "$peer"
+# Builds take turns, round after round (ROUNDS, default 3), and each figure is the median of
+# its rounds: one build's ten seconds are not another's machine.
+names=()
+for build in "${builds[@]}"; do
+  name=${build%%=*} bin=${build#*=}
+  [[ -x $bin ]] || { echo "metrics-endpoint.sh: $bin is not an executable (NAME=BINARY)" >&2; exit 64; }
+  names+=("$name")
+done
+for round in $(seq 1 "${ROUNDS:-3}"); do
+  for build in "${builds[@]}"; do
+    name=${build%%=*} bin=${build#*=} run=$work/$name.$round
+    port=$(free_port)
+    RUST_LOG=warn "$bin" run --listen "127.0.0.1:$port" --interval 60s "${sources[@]}" 2>"$run.log" & ours=$!; pids+=("$ours")
+    wait_ok "http://127.0.0.1:$port/readyz"
+    curl -s "http://127.0.0.1:$port/metrics" | wc -c >"$run.bytes"
+    load "http://127.0.0.1:$port/metrics" "$run.wrk"
+    rss_kib "$ours" >"$run.rss"
+    kill "$ours"
 
-# --- 2. CPU per collection tick ---------------------------------------------------------------
-tick_port=$(free_port)
-RUST_LOG=nodecap=debug "$bin" run --listen "127.0.0.1:$tick_port" --interval 1s "${sources[@]}" 2>"$work/ticks.log" & ticker=$!; pids+=("$ticker")
-wait_ok "http://127.0.0.1:$tick_port/readyz"
-cpu_before=$(cpu_ns "$ticker")
-ticks_before=$(grep -c "snapshot published" "$work/ticks.log" || true)
-sleep 30
-cpu_after=$(cpu_ns "$ticker")
-ticks_after=$(grep -c "snapshot published" "$work/ticks.log" || true)
-kill "$ticker"
-failed=$(grep -c "collector failed" "$work/ticks.log" || true)
+    # --- 2. CPU per collection tick -----------------------------------------------------------
+    port=$(free_port)
+    RUST_LOG=nodecap=debug "$bin" run --listen "127.0.0.1:$port" --interval 1s "${sources[@]}" 2>"$run.ticks" & ticker=$!; pids+=("$ticker")
+    wait_ok "http://127.0.0.1:$port/readyz"
+    cpu_before=$(cpu_ns "$ticker")
+    ticks_before=$(grep -c "snapshot published" "$run.ticks" || true)
+    sleep 30
+    cpu_after=$(cpu_ns "$ticker")
+    ticks_after=$(grep -c "snapshot published" "$run.ticks" || true)
+    kill "$ticker"
+    echo "$((cpu_after - cpu_before)) $((ticks_after - ticks_before)) $(grep -c "collector failed" "$run.ticks" || true)" >"$run.cpu"
+  done
+done
 
-python3 - "$work" "$ours_rss" "$peer_rss" "$ours_bytes" "$peer_bytes" \
-  "$((cpu_after - cpu_before))" "$((ticks_after - ticks_before))" "$failed" <<'PY'
-import re, sys
-work, ours_rss, peer_rss, ours_bytes, peer_bytes, cpu_ns, ticks, failed = sys.argv[1:]
-def parse(path):
-    text = open(path).read()
+python3 - "$work" "${ROUNDS:-3}" "${names[@]}" <<'PY'
+import re, statistics, sys
+work, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def read(path):
+    return open(path).read()
+def parse(stem):
+    text = read(f"{stem}.wrk")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return rps, float(p99.group(1)) * scale
-o_rps, o_p99 = parse(f"{work}/ours.wrk")
-p_rps, p_p99 = parse(f"{work}/peer.wrk")
-ours_rss, peer_rss = int(ours_rss) / 1024, int(peer_rss) / 1024
-print(f"{'':16} {'req/s':>10} {'p99 ms':>8} {'RSS MiB':>8} {'body KiB':>9}")
-print(f"{'nodecap':16} {o_rps:10.0f} {o_p99:8.3f} {ours_rss:8.1f} {int(ours_bytes)/1024:9.1f}")
-print(f"{'node_exporter':16} {p_rps:10.0f} {p_p99:8.3f} {peer_rss:8.1f} {int(peer_bytes)/1024:9.1f}")
-print(f"req/s ratio {o_rps / p_rps:.1f}x (target >= 20x: {'met' if o_rps >= 20 * p_rps else 'NOT met'})")
-print(f"p99 {o_p99:.3f} ms (target <= 2 ms: {'met' if o_p99 <= 2 else 'NOT met'})")
-print(f"RSS ratio {ours_rss / peer_rss:.2f} (target <= 0.5: {'met' if ours_rss <= 0.5 * peer_rss else 'NOT met'})")
-ticks, cpu_ns = int(ticks), int(cpu_ns)
-per_tick = cpu_ns / 1e6 / ticks if ticks else float("nan")
-print(f"collection tick, 15 ENIs x 50 IPs: {per_tick:.2f} ms CPU ({cpu_ns / 1e6:.1f} ms over {ticks} ticks; {failed} collector failures) "
-      f"(target <= 3 ms: {'met' if per_tick <= 3 else 'NOT met'})")
+    return rps, float(p99.group(1)) * scale, int(read(f"{stem}.rss")) / 1024, int(read(f"{stem}.bytes")) / 1024
+p_rps, p_p99, p_rss, p_kib = parse(f"{work}/node_exporter")
+print(f"medians of {rounds} rounds, builds taking turns")
+print(f"{'':22} {'req/s':>10} {'p99 ms':>8} {'RSS MiB':>8} {'body KiB':>9} {'tick CPU ms':>12}")
+rows = {}
+for name in names:
+    runs, ticks_cpu, failed = [], [], 0
+    for r in range(1, rounds + 1):
+        stem = f"{work}/{name}.{r}"
+        runs.append(parse(stem))
+        cpu_ns, ticks, f = (int(x) for x in read(f"{stem}.cpu").split())
+        failed += f
+        ticks_cpu.append(cpu_ns / 1e6 / ticks if ticks else float("nan"))
+    rps, p99, rss, kib = (statistics.median(col) for col in zip(*runs))
+    per_tick = statistics.median(ticks_cpu)
+    rows[name] = (rps, p99, rss, per_tick)
+    print(f"{'nodecap ' + name:22} {rps:10.0f} {p99:8.3f} {rss:8.1f} {kib:9.1f} {per_tick:12.2f}"
+          + (f"   ({failed} collector failures)" if failed else ""))
+print(f"{'node_exporter':22} {p_rps:10.0f} {p_p99:8.3f} {p_rss:8.1f} {p_kib:9.1f} {'':>12}")
+for name, (rps, p99, rss, per_tick) in rows.items():
+    ok = lambda c: "met" if c else "NOT met"
+    print(f"{name}: req/s {rps / p_rps:.1f}x node_exporter (>= 20x: {ok(rps >= 20 * p_rps)}), "
+          f"p99 {p99:.3f} ms (<= 2 ms: {ok(p99 <= 2)}), RSS {rss / p_rss:.2f} of node_exporter's "
+          f"(<= 0.5: {ok(rss <= 0.5 * p_rss)}), tick {per_tick:.2f} ms (<= 3 ms: {ok(per_tick <= 3)})")
+if "static" in rows and "glibc" in rows:
+    s, g = rows["static"], rows["glibc"]
+    print(f"static / glibc: req/s {s[0] / g[0]:.2f}, p99 {s[1] / g[1]:.2f}, RSS {s[2] / g[2]:.2f}, tick CPU {s[3] / g[3]:.2f} "
+          f"(no worse: {'met' if s[0] >= 0.95 * g[0] and s[1] <= 1.05 * g[1] and s[2] <= 1.05 * g[2] and s[3] <= 1.05 * g[3] else 'NOT met'}, 5 % noise allowed)")
 PY

@@ -50,7 +50,7 @@ impl Memo {
     /// `body`'s pools as of `now`: the last ones when nothing can have changed.
     fn pools(last: &mut Option<Memo>, body: Bytes, now: f64) -> Result<IpamdPools, ParseError> {
         if let Some(memo) = last
-            && memo.body == body
+            && same_bytes(&memo.body, &body)
             && now < memo.parsed.settled_until
         {
             return Ok(memo.parsed.pools.clone());
@@ -61,6 +61,15 @@ impl Memo {
         *last = Some(Memo { body, parsed });
         Ok(pools)
     }
+}
+
+/// Whether two answers are the same bytes. Slice `==` is a `memcmp` call, and musl's (the
+/// static builds' libc) compares one byte at a time: on a 15-ENI node's ~250 KB answer that
+/// was the largest single cost of a tick (7 % of its CPU, `perf`). Compared 32 bytes at a
+/// time, each step is a fixed-size compare the compiler does in registers.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let ((a_blocks, a_tail), (b_blocks, b_tail)) = (a.as_chunks::<32>(), b.as_chunks::<32>());
+    a.len() == b.len() && a_tail == b_tail && a_blocks.iter().zip(b_blocks).all(|(x, y)| x == y)
 }
 
 impl Collector for IntrospectionCollector {
@@ -588,6 +597,20 @@ mod tests {
 
     /// An answer repeated byte for byte is not parsed again, yet its pools follow the clock:
     /// the address released at 10:05:00.5 stops cooling down at 10:05:30.5.
+    #[test]
+    fn same_bytes_finds_a_difference_in_any_block_or_the_tail() {
+        let a: Vec<u8> = (0..100u8).collect();
+        assert!(same_bytes(&a, &a.clone()));
+        assert!(same_bytes(&[], &[]));
+        for i in [0, 31, 32, 63, 64, 95, 96, 99] {
+            let mut b = a.clone();
+            b[i] ^= 1;
+            assert!(!same_bytes(&a, &b), "a difference at byte {i}");
+        }
+        assert!(!same_bytes(&a, &a[..99]));
+        assert!(!same_bytes(&a[..64], &a[..96]));
+    }
+
     #[test]
     fn a_repeated_answer_keeps_its_pools_until_a_cooldown_ends() {
         let body = Bytes::from(v1_20());
