@@ -1,48 +1,113 @@
 #!/usr/bin/env bash
-# Builds nodecap's release binary and both packages into target/packages/:
-#   nodecap_<version>-1_<arch>.deb   (cargo-deb)
-#   nodecap-<version>-1.<arch>.rpm   (cargo-generate-rpm, gzip payload: readable by rpm 4.11+)
+# Builds nodecap for both node architectures into target/packages/:
+#   nodecap_<version>-1_amd64.deb, nodecap_<version>-1_arm64.deb          (cargo-deb)
+#   nodecap-<version>-1.x86_64.rpm, nodecap-<version>-1.aarch64.rpm       (cargo-generate-rpm,
+#                                          gzip payload: readable by rpm 4.11+)
+#   nodecap-<version>.oci.tar        one OCI image index, linux/amd64 + linux/arm64 (podman)
 #
-#   packaging/build.sh                                    # x86_64 (the host)
-#   packaging/build.sh --target aarch64-unknown-linux-gnu # Graviton: needs the Rust target
-#                                                         # and an aarch64 linker (see below)
+#   packaging/build.sh                 # both architectures
+#   packaging/build.sh --arch arm64    # one: amd64 (x86_64) or arm64 (aarch64, Graviton)
+#
+# The binaries are static (musl, non-PIE, mimalloc as the allocator): they run on any Linux
+# distribution's userland, whatever its glibc, and load nothing at start. They are built with
+# cargo-zigbuild, whose `zig cc` links and cross-compiles the C parts (aws-lc, mimalloc) for
+# either architecture from this one host; zig itself comes from PyPI (`pip install ziglang`).
 #
 # Before packaging, `cargo xtask docs` writes from the binary's own definitions the default
 # configuration (`nodecap config defaults`, installed as /etc/nodecap/config.toml and kept
 # across upgrades), the man pages and the shell completions under target/package-assets/.
-# Needs cargo-deb and cargo-generate-rpm (cargo install --locked cargo-deb cargo-generate-rpm).
+# The image (packaging/Containerfile, FROM scratch) is built from a context staged under
+# target/image/, in a podman store of its own under target/podman/ (nothing is pulled).
 #
-# aarch64: `rustup target add aarch64-unknown-linux-gnu`, `apt-get install
-# gcc-aarch64-linux-gnu`, and CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc.
+# Needs: rustup (adds the musl targets), cargo-zigbuild, zig or the ziglang Python package,
+# cargo-deb, cargo-generate-rpm, podman, and a CA bundle at /etc/ssl/certs/ca-certificates.crt
+# (Debian's ca-certificates). tests/run.sh installs all of them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+die() { echo "packaging/build.sh: $1" >&2; exit "${2:-64}"; }
 
-target=()
+arches=(amd64 arm64)
 case "${1:-}" in
   "") ;;
-  --target) [[ -n "${2:-}" ]] || { echo "packaging/build.sh: --target needs a triple" >&2; exit 64; }
-            target=(--target "$2") ;;
-  *) echo "packaging/build.sh: unknown argument ${1}; usage: packaging/build.sh [--target TRIPLE]" >&2; exit 64 ;;
+  --arch)
+    case "${2:-}" in
+      amd64|arm64) arches=("$2") ;;
+      *) die "--arch takes amd64 or arm64, not '${2:-}'" ;;
+    esac ;;
+  *) die "unknown argument ${1}; usage: packaging/build.sh [--arch amd64|arm64]" ;;
 esac
-for tool in cargo-deb cargo-generate-rpm; do
-  command -v "$tool" >/dev/null || { echo "packaging/build.sh: $tool is required (cargo install --locked $tool)" >&2; exit 69; }
+
+triple() { case $1 in amd64) echo x86_64-unknown-linux-musl ;; arm64) echo aarch64-unknown-linux-musl ;; esac; }
+rpm_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }
+
+for tool in cargo-zigbuild cargo-deb cargo-generate-rpm podman; do
+  command -v "$tool" >/dev/null || die "$tool is required (see the comment at the top of this script)" 69
+done
+# cargo-zigbuild finds zig on PATH, else runs `python3 -m ziglang`.
+command -v zig >/dev/null || python3 -c 'import ziglang' 2>/dev/null \
+  || die "zig is required: pip install ziglang (or zig on PATH)" 69
+certs=/etc/ssl/certs/ca-certificates.crt
+[[ -s $certs ]] || die "$certs is missing: install ca-certificates" 69
+
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+
+for arch in "${arches[@]}"; do
+  t=$(triple "$arch")
+  rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+  cargo zigbuild --release --locked -p nodecap --bin nodecap --target "$t"
+  file "target/$t/release/nodecap" | grep -q 'statically linked' \
+    || die "target/$t/release/nodecap is not statically linked: $(file -b "target/$t/release/nodecap")" 70
 done
 
-cargo build --release --locked -p nodecap --bin nodecap "${target[@]}"
-
-# The generator runs on the build host, in the same profile (the library is built once).
+# The generator runs on the build host in the dev profile: the test suite's build of the
+# library serves it, instead of a third optimised build.
 assets=target/package-assets
 rm -rf "$assets"
 mkdir -p "$assets"
-cargo run --quiet --release --locked -p nodecap-xtask -- docs "$assets"
+cargo run --quiet --locked -p nodecap-xtask -- docs "$assets"
 gzip -9n "$assets"/man/*.1
 
 out=target/packages
 mkdir -p "$out"
-rm -f "$out"/*.deb "$out"/*.rpm
-# cargo-deb warns about every asset path with "target/" in it that is not its own output.
-cargo deb -p nodecap --no-build --no-strip "${target[@]}" --output "$out/" \
-  2> >(grep -v "are detected as Cargo target dir" >&2)
-cargo generate-rpm -p agent --payload-compress gzip "${target[@]}" --output "$out/"
+rm -f "$out"/*.deb "$out"/*.rpm "$out"/*.oci.tar
+for arch in "${arches[@]}"; do
+  t=$(triple "$arch")
+  # Both tools read the binary from target/<triple>/release/ when given --target. Static:
+  # no shared-library dependencies to compute.
+  # cargo-deb warns about every asset path with "target/" in it that is not its own output.
+  cargo deb -p nodecap --no-build --no-strip --target "$t" --output "$out/" \
+    2> >(grep -v "are detected as Cargo target dir" >&2)
+  cargo generate-rpm -p agent --payload-compress gzip --auto-req disabled \
+    --target "$t" --arch "$(rpm_arch "$arch")" --output "$out/"
+done
+
+# The image: one context, one Containerfile, one platform per architecture.
+context=target/image
+rm -rf "$context"
+mkdir -p "$context"
+for arch in "${arches[@]}"; do
+  install -D -m 0755 "target/$(triple "$arch")/release/nodecap" "$context/bin/$arch/nodecap"
+done
+cp "$certs" "$context/ca-certificates.crt"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n' >"$context/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$context/group"
+podman_() {
+  podman --root "$root/target/podman/storage" --runroot "$root/target/podman/run" \
+    --storage-driver vfs "$@"
+}
+image=localhost/nodecap:$version
+podman_ manifest rm "$image" >/dev/null 2>&1 || true
+platforms=$(printf 'linux/%s,' "${arches[@]}")
+podman_ build --quiet --platform "${platforms%,}" --manifest "$image" \
+  --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+  --file packaging/Containerfile "$context" >/dev/null
+podman_ manifest push --quiet --all --format oci "$image" \
+  "oci-archive:$out/nodecap-$version.oci.tar:nodecap:$version"
+
 ls -l "$out"
+for arch in "${arches[@]}"; do
+  t=$(triple "$arch")
+  echo "$t: $(stat -c %s "target/$t/release/nodecap") bytes, $(file -b "target/$t/release/nodecap" | cut -d, -f1-2,4)"
+done

@@ -5,9 +5,10 @@
 #   - Prometheus alert rules: promtool check rules and promtool test rules;
 #   - CloudFormation alarms: cfn-lint;
 #   - the AMI template: packer validate and packer fmt -check;
-#   - the .deb and .rpm packaging/build.sh made: contents, configuration-file marking,
-#     scriptlets, lintian and rpmlint, then install, upgrade and removal under real systemd
-#     (systemd-nspawn), the RPM through ami/provision.sh;
+#   - the four packages packaging/build.sh made (.deb amd64/arm64, .rpm x86_64/aarch64):
+#     contents, the static binary of the right architecture, configuration-file marking,
+#     scriptlets, lintian and rpmlint; then, for the amd64 ones (the host's), install,
+#     upgrade and removal under real systemd (systemd-nspawn), the RPM through ami/provision.sh;
 #   - every shell script: shellcheck.
 # (That the rules, dashboard and alarms name only metrics nodecap serves is checked by the
 # Rust tests.) tests/run.sh installs the tools and runs this; it needs them on PATH and
@@ -21,9 +22,19 @@ trap 'rm -rf "$work"' EXIT
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "tests/packaging.sh: $*" >&2; exit 1; }
 
-deb=$(find target/packages -name '*.deb' 2>/dev/null | head -1 || true)
-rpm=$(find target/packages -name '*.rpm' 2>/dev/null | head -1 || true)
-[[ -n "$deb" && -n "$rpm" ]] || fail "no packages in target/packages: run packaging/build.sh first"
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+debs=() rpms=()
+for arch in amd64 arm64; do
+  debs+=("target/packages/nodecap_${version}-1_${arch}.deb")
+done
+for arch in x86_64 aarch64; do
+  rpms+=("target/packages/nodecap-${version}-1.${arch}.rpm")
+done
+for package in "${debs[@]}" "${rpms[@]}"; do
+  [[ -f $package ]] || fail "$package is missing: run packaging/build.sh first"
+done
+# The lifecycle under systemd runs the packages this host can execute.
+deb=${debs[0]} rpm=${rpms[0]}
 
 step "Kubernetes manifests (kubernetes-validate --strict, 1.30–1.35)"
 kubectl kustomize packaging/kubernetes >"$work/kustomized.yaml"
@@ -61,51 +72,85 @@ promtool check rules packaging/prometheus/rules.yaml
 step "CloudFormation alarms (cfn-lint)"
 "$venv/bin/cfn-lint" packaging/cloudwatch/alarms.yaml && echo "  clean"
 
-step "AMI template (packer validate, packer fmt -check)"
-# The template's default RPM is what packaging/build.sh builds.
+step "AMI template (packer validate for both architectures, packer fmt -check)"
+# The template's default RPM for each architecture is what packaging/build.sh builds.
 packer validate ami/nodecap-al2023.pkr.hcl
+packer validate -var architecture=arm64 ami/nodecap-al2023.pkr.hcl
+if packer validate -var architecture=sparc ami/nodecap-al2023.pkr.hcl >"$work/packer.log" 2>&1 \
+   || ! grep -q "must be x86_64 or arm64" "$work/packer.log"; then
+  fail "ami/nodecap-al2023.pkr.hcl accepts architecture=sparc: $(cat "$work/packer.log")"
+fi
 packer fmt -check ami/nodecap-al2023.pkr.hcl || fail "ami/nodecap-al2023.pkr.hcl: packer fmt would change it"
 echo "  valid, formatted"
 
 
-step "package contents (dpkg-deb, rpm -qp)"
-dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' | sort >"$work/deb.files"
-rpm -qpl "$rpm" 2>/dev/null | sort >"$work/rpm.files"
-for file in /usr/bin/nodecap /etc/nodecap/config.toml /usr/lib/systemd/system/nodecap.service \
-            /usr/lib/systemd/system/nodecap-init.service /usr/lib/sysctl.d/50-nodecap.conf \
-            /usr/lib/tmpfiles.d/nodecap.conf /usr/share/man/man1/nodecap.1.gz \
-            /usr/share/man/man1/nodecap-init.1.gz /usr/share/bash-completion/completions/nodecap \
-            /usr/share/fish/vendor_completions.d/nodecap.fish; do
-  grep -qx "$file" "$work/deb.files" || fail "$deb lacks $file"
-  grep -qx "$file" "$work/rpm.files" || fail "$rpm lacks $file"
+step "package contents (dpkg-deb, rpm -qp), for both architectures"
+files=(/usr/bin/nodecap /etc/nodecap/config.toml /usr/lib/systemd/system/nodecap.service
+       /usr/lib/systemd/system/nodecap-init.service /usr/lib/sysctl.d/50-nodecap.conf
+       /usr/lib/tmpfiles.d/nodecap.conf /usr/share/man/man1/nodecap.1.gz
+       /usr/share/man/man1/nodecap-init.1.gz /usr/share/bash-completion/completions/nodecap
+       /usr/share/fish/vendor_completions.d/nodecap.fish)
+# What `file` says of each architecture's binary.
+machine() { case $1 in amd64|x86_64) echo x86-64 ;; arm64|aarch64) echo "ARM aarch64" ;; esac; }
+for deb_ in "${debs[@]}"; do
+  arch=$(dpkg-deb -f "$deb_" Architecture)
+  [[ $deb_ == *"_$arch.deb" ]] || fail "$deb_: Architecture is $arch"
+  dpkg-deb -c "$deb_" | awk '{print $6}' | sed 's|^\./|/|' | sort >"$work/deb.files"
+  for file in "${files[@]}"; do grep -qx "$file" "$work/deb.files" || fail "$deb_ lacks $file"; done
+  dpkg-deb --fsys-tarfile "$deb_" | tar -xO ./usr/bin/nodecap >"$work/nodecap"
+  file -b "$work/nodecap" | grep -q "$(machine "$arch").*statically linked" \
+    || fail "$deb_: /usr/bin/nodecap is not a static $arch binary: $(file -b "$work/nodecap")"
+  [[ $(dpkg-deb -f "$deb_" Depends) == systemd ]] || fail "$deb_: Depends is '$(dpkg-deb -f "$deb_" Depends)', expected systemd alone (static binary)"
+  [[ $(dpkg-deb --ctrl-tarfile "$deb_" | tar -xO ./conffiles) == /etc/nodecap/config.toml ]] \
+    || fail "$deb_: /etc/nodecap/config.toml is not its one conffile"
+  dpkg-deb --ctrl-tarfile "$deb_" | tar -xO ./postinst | grep -q 'deb-systemd-helper enable' \
+    || fail "$deb_: postinst does not enable the units"
+  dpkg-deb -f "$deb_" Package Version Architecture Depends | paste -sd' ' | sed 's/^/  deb: /'
 done
-dpkg-deb -f "$deb" Package Version Architecture Depends | sed 's/^/  deb: /'
-[[ $(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles) == /etc/nodecap/config.toml ]] \
-  || fail "$deb: /etc/nodecap/config.toml is not its one conffile"
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postinst | grep -q 'deb-systemd-helper enable' \
-  || fail "$deb: postinst does not enable the units"
-[[ $(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm" 2>/dev/null | grep ' /etc/nodecap/config.toml$') == "cn /etc/nodecap/config.toml" ]] \
-  || fail "$rpm: /etc/nodecap/config.toml is not %config(noreplace)"
-rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'systemctl enable nodecap-init.service nodecap.service' \
-  || fail "$rpm: %post does not enable the units"
-rpm -qp --qf '%{PAYLOADCOMPRESSOR}\n' "$rpm" 2>/dev/null | grep -qx gzip || fail "$rpm: payload is not gzip"
-echo "  both packages hold the binary, units, config (conffile / noreplace), sysctl, tmpfiles, man pages, completions"
+for rpm_ in "${rpms[@]}"; do
+  arch=$(rpm -qp --qf '%{ARCH}' "$rpm_" 2>/dev/null)
+  [[ $rpm_ == *".$arch.rpm" ]] || fail "$rpm_: ARCH is $arch"
+  rpm -qpl "$rpm_" 2>/dev/null | sort >"$work/rpm.files"
+  for file in "${files[@]}"; do grep -qx "$file" "$work/rpm.files" || fail "$rpm_ lacks $file"; done
+  # The packaged binary is the build of that architecture (same SHA-256), and that is static.
+  case $arch in x86_64) built=target/x86_64-unknown-linux-musl/release/nodecap ;; *) built=target/aarch64-unknown-linux-musl/release/nodecap ;; esac
+  [[ $(rpm -qp --dump "$rpm_" 2>/dev/null | awk '$1 == "/usr/bin/nodecap" { print $4 }') == "$(sha256sum "$built" | cut -d' ' -f1)" ]] \
+    || fail "$rpm_: /usr/bin/nodecap is not $built"
+  file -b "$built" | grep -q "$(machine "$arch").*statically linked" \
+    || fail "$rpm_: /usr/bin/nodecap is not a static $arch binary: $(file -b "$built")"
+  requires=$(rpm -qp --requires "$rpm_" 2>/dev/null | paste -sd' ')
+  [[ " $requires " == *" systemd "* && $requires != *.so* ]] \
+    || fail "$rpm_: requires $requires; expected systemd and no shared library (static binary)"
+  [[ $(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$rpm_" 2>/dev/null | grep ' /etc/nodecap/config.toml$') == "cn /etc/nodecap/config.toml" ]] \
+    || fail "$rpm_: /etc/nodecap/config.toml is not %config(noreplace)"
+  rpm -qp --scripts "$rpm_" 2>/dev/null | grep -q 'systemctl enable nodecap-init.service nodecap.service' \
+    || fail "$rpm_: %post does not enable the units"
+  rpm -qp --qf '%{PAYLOADCOMPRESSOR}\n' "$rpm_" 2>/dev/null | grep -qx gzip || fail "$rpm_: payload is not gzip"
+  echo "  rpm: $(rpm -qp --qf '%{NAME} %{VERSION}-%{RELEASE} %{ARCH}' "$rpm_" 2>/dev/null)"
+done
+echo "  all four hold the static binary of their architecture, units, config (conffile / noreplace), sysctl, tmpfiles, man pages, completions"
 
-step "package lint (lintian, rpmlint)"
-lintian_rc=0
-lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt \
-  "$deb" >"$work/lintian.log" 2>&1 || lintian_rc=$?
-grep -v 'running with root privileges is not recommended' "$work/lintian.log" || true
-((lintian_rc == 0)) || fail "lintian found errors or warnings in $deb (rc $lintian_rc)"
-rpmlint -r packaging/rpm/nodecap.rpmlintrc "$rpm" || fail "rpmlint found errors in $rpm"
+step "package lint (lintian, rpmlint), for both architectures"
+for deb_ in "${debs[@]}"; do
+  lintian_rc=0
+  lintian --fail-on error,warning --suppress-tags-from-file packaging/debian/lintian-overrides.txt \
+    "$deb_" >"$work/lintian.log" 2>&1 || lintian_rc=$?
+  grep -v 'running with root privileges is not recommended' "$work/lintian.log" || true
+  ((lintian_rc == 0)) || fail "lintian found errors or warnings in $deb_ (rc $lintian_rc)"
+  echo "  lintian: $deb_ clean"
+done
+for rpm_ in "${rpms[@]}"; do
+  rpmlint -r packaging/rpm/nodecap.rpmlintrc "$rpm_" || fail "rpmlint found errors in $rpm_"
+done
 
 step "install, upgrade and remove under systemd (systemd-nspawn)"
 # The upgrade: the same build as release 2.
 upgrade=$work/upgrade
 mkdir -p "$upgrade"
-cargo deb -p nodecap --no-build --no-strip --deb-revision 2 --output "$upgrade/" >/dev/null \
-  2> >(grep -v "are detected as Cargo target dir" >&2)
-cargo generate-rpm -p agent --payload-compress gzip --set-metadata 'release = "2"' --output "$upgrade/" >/dev/null
+cargo deb -p nodecap --no-build --no-strip --target x86_64-unknown-linux-musl --deb-revision 2 \
+  --output "$upgrade/" >/dev/null 2> >(grep -v "are detected as Cargo target dir" >&2)
+cargo generate-rpm -p agent --payload-compress gzip --auto-req disabled --target x86_64-unknown-linux-musl \
+  --arch x86_64 --set-metadata 'release = "2"' --output "$upgrade/" >/dev/null
 testkit=target/debug/testkit
 [[ -x $testkit ]] || cargo build --quiet --locked -p nodecap-testkit --bin testkit
 
