@@ -7,12 +7,15 @@
 #                         check, the daemon against the test IMDS and ipamd); a minute or two
 #
 # The whole suite installs what the tests need when it is missing (idempotent: Debian
-# packages — systemd, Prometheus and promtool, packer, shellcheck, openssl —, cargo-deb,
-# cargo-generate-rpm and cargo-fuzz, and Python venvs under target/ with the AWS API emulator
-# and the manifest linters, those in the background), then runs in order: formatting, clippy
-# with warnings as errors, the emulator, every unit, golden, CLI, end-to-end, emulator and
-# systemd test (the last two kinds are #[ignore]d in a plain `cargo test` and run here with
-# --include-ignored), every fuzz target for a bounded time (tests/fuzz.sh), then
+# packages — systemd, Prometheus and promtool, packer, shellcheck, openssl, podman, runc,
+# qemu-user-static —, cargo-deb, cargo-generate-rpm, cargo-fuzz and cargo-zigbuild, and Python
+# venvs under target/ with the AWS API emulator, the manifest linters and zig, those in the
+# background), then runs in order: formatting, clippy with warnings as errors, the emulator,
+# every unit, golden, CLI, end-to-end, emulator and systemd test (the last two kinds are
+# #[ignore]d in a plain `cargo test` and run here with --include-ignored), every fuzz target
+# for a bounded time (tests/fuzz.sh), packaging/build.sh (static amd64 and arm64 binaries, four
+# packages, the two-platform image), the CLI, init and daemon tests again on the arm64 binary
+# under qemu-user, the image run as the DaemonSet runs it (tests/image.sh), then
 # tests/packaging.sh. One target directory (target/) serves every step; each step prints the
 # seconds since the start.
 set -euo pipefail
@@ -60,6 +63,13 @@ command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
 command -v lintian >/dev/null || apt_packages+=(lintian)
 command -v rpm >/dev/null || apt_packages+=(rpm)
 command -v rpmlint >/dev/null || apt_packages+=(rpmlint)
+command -v file >/dev/null || apt_packages+=(file)
+# Both architectures (packaging/build.sh): the arm64 binary's tests run under qemu-user; the
+# image is built and run with podman (and Debian's runc), carrying the host's CA bundle.
+command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
+command -v podman >/dev/null || apt_packages+=(podman)
+command -v runc >/dev/null || apt_packages+=(runc)
+[[ -s /etc/ssl/certs/ca-certificates.crt ]] || apt_packages+=(ca-certificates)
 if ((${#apt_packages[@]})); then
   step "apt-get install ${apt_packages[*]}"
   apt-get update -qq
@@ -76,7 +86,8 @@ python_envs() {
     python3.11 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-localstack.txt
   fi
-  if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]]; then
+  if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]] \
+     || ! "$tools/bin/python" -c 'import ziglang' 2>/dev/null; then
     echo "linters for the manifests and templates (pinned in tests/requirements-tools.txt)"
     python3.11 -m venv "$tools"
     "$tools/bin/pip" install -q --disable-pip-version-check -r tests/requirements-tools.txt
@@ -98,7 +109,7 @@ export CARGO_INCREMENTAL=0
 # The SDK's own credential and region chains must never probe a real instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 
-for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1; do
+for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1 cargo-zigbuild@0.24.1; do
   if ! command -v "${tool%@*}" >/dev/null; then
     step "cargo install $tool"
     cargo install --quiet --locked "$tool"
@@ -115,7 +126,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "wait for the Python environments"
 wait "$envs_pid" || { cat target/python-envs.log >&2; echo "tests/run.sh: the Python environments did not install" >&2; exit 69; }
 cat target/python-envs.log
-command -v kubectl >/dev/null || export PATH="$root/$tools/bin:$PATH"
+# kubectl (kustomize) when the machine has none, and zig (the ziglang package's python3) for
+# cargo-zigbuild.
+export PATH="$root/$tools/bin:$PATH"
 
 # --- the AWS API emulator -------------------------------------------------------------------
 ls_port=4566
@@ -144,8 +157,21 @@ cargo test --locked --workspace --exclude nodecap-fuzz --no-fail-fast -- --inclu
 
 tests/fuzz.sh
 
-step "packaging/build.sh: the release binary, the .deb and the .rpm"
+step "packaging/build.sh: static binaries for amd64 and arm64, four packages, the image"
 packaging/build.sh
+
+# The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
+# the CLI contract, init against the test IMDS writing each backend's file, and the daemon
+# serving /metrics from the test ipamd (the tests that measure the process itself — its RSS,
+# its peak memory — would measure qemu, and stay on the host's binary).
+arm64=target/aarch64-unknown-linux-musl/release/nodecap
+step "arm64 under qemu-user: $(file -b "$arm64" | cut -d, -f1-2)"
+file -b "$arm64" | grep -q 'ARM aarch64.*statically linked' || { echo "tests/run.sh: $arm64 is not a static arm64 binary" >&2; exit 1; }
+TEST_NODECAP_BIN=$root/$arm64 TEST_NODECAP_RUNNER=qemu-aarch64-static \
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon::
+
+step "the image, run as the DaemonSet runs it (podman)"
+tests/image.sh
 
 step "packaging: manifests, alert rules, alarms, AMI template, packages, shell scripts"
 tests/packaging.sh

@@ -13,6 +13,28 @@ use std::time::{Duration, Instant, SystemTime};
 use nodecap_testkit::imds::{ImdsServer, Instance};
 use nodecap_testkit::ipamd::IpamdServer;
 
+/// A command running the `nodecap` under test: this build's binary, or `TEST_NODECAP_BIN`
+/// (an absolute path: the release binary of another architecture, tests/run.sh's qemu-user
+/// pass), started through `TEST_NODECAP_RUNNER` when set (`qemu-aarch64-static`).
+pub fn nodecap() -> Command {
+    let bin = std::env::var_os("TEST_NODECAP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_nodecap").into());
+    assert!(
+        bin.is_absolute() && bin.is_file(),
+        "TEST_NODECAP_BIN={}: not an absolute path to a file",
+        bin.display()
+    );
+    match std::env::var_os("TEST_NODECAP_RUNNER") {
+        Some(runner) if !runner.is_empty() => {
+            let mut command = Command::new(runner);
+            command.arg(bin);
+            command
+        }
+        _ => Command::new(bin),
+    }
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
@@ -106,7 +128,7 @@ impl Node {
     }
 
     pub fn check(&self) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        nodecap()
             .arg("check")
             .args(self.args())
             .env_remove("RUST_LOG")
@@ -143,7 +165,7 @@ impl Daemon {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        let child = nodecap()
             .arg("run")
             .args(["--listen", &addr.to_string()])
             .args(extra)

@@ -5,10 +5,10 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn nodecap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    crate::common::nodecap()
         .args(args)
         .env_remove("RUST_LOG")
         .output()
@@ -316,7 +316,7 @@ fn max_pods_reads_the_instance_type_from_imds() {
     use nodecap_testkit::imds::{ImdsServer, Instance};
     let imds = ImdsServer::start(&Instance::example("m5.4xlarge", 8, 30)).unwrap();
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        crate::common::nodecap()
             .args([
                 "max-pods",
                 "--instance-type-from-imds",

@@ -330,7 +330,7 @@ fn bad_configuration_exits_64_before_binding() {
         if let Some(i) = args.iter().position(|a| a == flag) {
             args.drain(i..i + 2);
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        let out = crate::common::nodecap()
             .args(["run", flag, value])
             .args(args)
             .output()
@@ -345,7 +345,7 @@ fn bad_configuration_exits_64_before_binding() {
     }
     // A taken port is "unavailable", 69.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    let out = crate::common::nodecap()
         .args(["run", "--listen", &taken.local_addr().unwrap().to_string()])
         .args(node.args())
         .output()
@@ -362,7 +362,7 @@ fn cluster_name_is_read_from_an_instance_tag_or_a_node_label_only_when_asked() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let aws = aws_env(&dead);
     let run = |from: &str| {
-        Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        crate::common::nodecap()
             .args(["run", "--cloudwatch", "--cluster-name-from", from])
             .args(["--listen", &format!("127.0.0.1:{}", free_port())])
             .args(node.args())
@@ -811,7 +811,7 @@ fn a_real_prometheus_scrapes_over_tls_with_basic_auth() {
 
     // A bad web config is a configuration error, before anything listens.
     std::fs::write(&web, "basic_auth_users:\n  prometheus: plaintext\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    let out = crate::common::nodecap()
         .args(["run", "--web-config-file", &web.display().to_string()])
         .args(node.args())
         .output()

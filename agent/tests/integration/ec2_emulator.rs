@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nodecap_testkit::imds::{ImdsServer, Instance};
 
@@ -16,7 +16,7 @@ fn emulator() -> String {
 }
 
 fn init(imds: &ImdsServer, root: &Path, endpoint: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    crate::common::nodecap()
         .args([
             "init",
             "--config",

@@ -152,7 +152,7 @@ fn files_that_are_not_files_are_refused_at_once() {
     }
     // A device as the configuration file: refused before a byte is read.
     let node = Node::new("m5.large", 3, 10);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nodecap"));
+    let mut command = crate::common::nodecap();
     command.args(["init", "--dry-run", "--config", "/dev/zero"]);
     command.env("AWS_EC2_METADATA_SERVICE_ENDPOINT", node.imds.url());
     let (exit, stderr) = within(command, Duration::from_secs(10)).expect("init hung on /dev/zero");
@@ -163,7 +163,7 @@ fn files_that_are_not_files_are_refused_at_once() {
     );
     // A configuration file far larger than any real one.
     fs::write(node.path("big.toml"), "# x\n".repeat(1 << 20)).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nodecap"));
+    let mut command = crate::common::nodecap();
     command
         .args(["init", "--dry-run", "--config"])
         .arg(node.path("big.toml"));
@@ -536,7 +536,7 @@ fn sighup_does_not_stop_the_daemon() {
 /// Finding 8: output that cannot be written is an error with a message, not a silent 70.
 #[test]
 fn unwritable_standard_output_is_reported() {
-    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    let out = crate::common::nodecap()
         .arg("instance-types")
         .stdout(fs::File::create("/dev/full").unwrap())
         .output()
@@ -570,7 +570,7 @@ fn misspelled_variables_are_named_and_huge_names_quoted_short() {
     assert!(warnings[0].contains("variable=NODECAP_MAX_ENI"), "{stderr}");
 
     let huge = format!("m5.{}", "x".repeat(10_000));
-    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    let out = crate::common::nodecap()
         .args(["plan", "--instance-type", &huge])
         .output()
         .unwrap();

@@ -42,7 +42,7 @@ impl Node {
 
     /// The `nodecap init` command [`init`](Self::init) runs, not started.
     pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nodecap"));
+        let mut cmd = crate::common::nodecap();
         cmd.arg("init")
             .arg("--config")
             .arg(self.path("etc/nodecap/config.toml"))
@@ -408,7 +408,7 @@ fn bad_configuration_exits_64_naming_the_key() {
         line.starts_with("nodecap: environment NODECAP_PROFILE=\"gke\": unknown variant `gke`"),
         "{line}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+    let out = crate::common::nodecap()
         .args(["init", "--config", "/nonexistent/nodecap.toml"])
         .output()
         .unwrap();
@@ -545,7 +545,7 @@ fn killed_mid_write_leaves_old_or_new() {
         ok(&node.init(&["--backend", "kubelet-dropin", "--max-pods", from]));
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
         let delay = Duration::from_micros(u64::from(seed >> 8) % 12_000);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nodecap"))
+        let mut child = crate::common::nodecap()
             .args([
                 "init",
                 "--backend",

@@ -4,8 +4,6 @@
 //! blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
 
 /// The text between `<!-- name:begin -->` and `<!-- name:end -->` (inside a ```text fence for
@@ -28,10 +26,7 @@ fn block(readme: &str, name: &str, fenced: bool) -> std::ops::Range<usize> {
 }
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nodecap"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = crate::common::nodecap().args(args).output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()
 }
