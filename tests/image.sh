@@ -10,9 +10,10 @@
 #      must answer 200 on the manifest's port, and /metrics must show the test node
 #      (maxPods 29 for the m5.large, ipamd's addresses, no collector failing).
 #   2. The manifest check: `podman inspect` of that container and its process's
-#      /proc/PID/status must show exactly what the kustomize output asks for — the image, user
-#      65532, a read-only root, no capabilities, no new privileges, the host's network, every
-#      mount read-only at its mountPath — so the run cannot drift from the manifest.
+#      /proc/PID/status and /proc/PID/mounts must show exactly what the kustomize output asks
+#      for — the image, user 65532, a read-only root without writable scratch mounts, no
+#      capabilities, no new privileges, the host's network, every mount read-only at its
+#      mountPath — so the run cannot drift from the manifest.
 #
 # Needs podman and runc (Debian's), the image from packaging/build.sh, kubectl (kustomize) and
 # the tools venv (PyYAML); tests/run.sh provides all of them.
@@ -148,7 +149,8 @@ podman_ pull --quiet --arch amd64 "oci-archive:$archive" >/dev/null
 image=$(jq_ 'd["image"]')
 args=(run --detach --name "$container")
 [[ $(jq_ 'd["hostNetwork"]') == True ]] && args+=(--network host)
-[[ $(jq_ 'd["readOnlyRoot"]') == True ]] && args+=(--read-only)
+# Kubernetes mounts no writable tmpfs on a read-only root; podman does unless told not to.
+[[ $(jq_ 'd["readOnlyRoot"]') == True ]] && args+=(--read-only --read-only-tmpfs=false)
 [[ $(jq_ 'd["noNewPrivileges"]') == True ]] && args+=(--security-opt no-new-privileges)
 args+=(--user "$(jq_ 'd["user"]'):$(jq_ 'd["group"]')")
 for cap in $(jq_ '" ".join(d["dropCapabilities"])'); do args+=(--cap-drop "$cap"); done
@@ -210,11 +212,13 @@ step "the running container is the one the manifest describes"
 podman_ inspect "$container" >"$work/inspect.json"
 pid=$(podman_ inspect -f '{{.State.Pid}}' "$container")
 cp "/proc/$pid/status" "$work/status"
-"$python" - "$work/pod.json" "$work/inspect.json" "$work/status" <<'PY'
+cp "/proc/$pid/mounts" "$work/mounts"
+"$python" - "$work/pod.json" "$work/inspect.json" "$work/status" "$work/mounts" <<'PY'
 import json, sys
 pod = json.load(open(sys.argv[1]))
 (c,) = json.load(open(sys.argv[2]))
 status = dict(line.split(":\t", 1) for line in open(sys.argv[3]).read().splitlines() if ":\t" in line)
+seen = {fields[1]: fields[3].split(",") for fields in (line.split() for line in open(sys.argv[4]))}
 cfg, host = c["Config"], c["HostConfig"]
 problems = []
 def check(what, got, want):
@@ -228,6 +232,9 @@ check("process gid", status["Gid"].split()[0], str(pod["group"]))
 if pod["runAsNonRoot"]:
     check("runAsNonRoot", pod["user"] != 0, True)
 check("read-only root", host["ReadonlyRootfs"], pod["readOnlyRoot"])
+check("/ mounted read-only in the container", "ro" in seen.get("/", []), pod["readOnlyRoot"])
+if pod["readOnlyRoot"]:
+    check("writable scratch mounts", [p for p in ("/tmp", "/var/tmp", "/run") if p in seen], [])
 check("no new privileges", status["NoNewPrivs"].strip() == "1", pod["noNewPrivileges"])
 if "ALL" in pod["dropCapabilities"] and not pod["addCapabilities"]:
     for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
