@@ -14,8 +14,9 @@
 # every unit, golden, CLI, end-to-end, emulator and systemd test (the last two kinds are
 # #[ignore]d in a plain `cargo test` and run here with --include-ignored), every fuzz target
 # for a bounded time (tests/fuzz.sh), packaging/build.sh (static amd64 and arm64 binaries, four
-# packages, the two-platform image), the CLI, init and daemon tests again on the arm64 binary
-# under qemu-user, the image run as the DaemonSet runs it (tests/image.sh), then
+# packages, the two-platform image), the CLI, init and daemon tests again on the shipped
+# binaries (amd64 natively, with the hostile-input and memory-budget tests; arm64 under
+# qemu-user), the image run as the DaemonSet runs it (tests/image.sh), then
 # tests/packaging.sh. One target directory (target/) serves every step; each step prints the
 # seconds since the start.
 set -euo pipefail
@@ -159,6 +160,14 @@ tests/fuzz.sh
 
 step "packaging/build.sh: static binaries for amd64 and arm64, four packages, the image"
 packaging/build.sh
+
+# The shipped binaries themselves. amd64: the CLI, init and daemon tests, and the hostile-input
+# tests with the daemon's memory budget, since the release build's allocator (mimalloc) is
+# not the debug build's (glibc's).
+amd64=target/x86_64-unknown-linux-musl/release/nodecap
+step "the static amd64 binary: $(file -b "$amd64" | cut -d, -f1-2)"
+TEST_NODECAP_BIN=$root/$amd64 \
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: hostile::
 
 # The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
 # the CLI contract, init against the test IMDS writing each backend's file, and the daemon
