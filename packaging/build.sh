@@ -41,7 +41,7 @@ esac
 triple() { case $1 in amd64) echo x86_64-unknown-linux-musl ;; arm64) echo aarch64-unknown-linux-musl ;; esac; }
 rpm_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }
 
-for tool in cargo-zigbuild cargo-deb cargo-generate-rpm podman; do
+for tool in cargo-zigbuild cargo-deb cargo-generate-rpm podman file; do
   command -v "$tool" >/dev/null || die "$tool is required (see the comment at the top of this script)" 69
 done
 # cargo-zigbuild finds zig on PATH, else runs `python3 -m ziglang`.
