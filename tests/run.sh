@@ -117,6 +117,15 @@ for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1 cargo-zi
   fi
 done
 
+# The standard libraries of the two static targets packaging/build.sh builds (rustup's
+# distribution server), fetched before the long steps so a missing one fails at once.
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    step "rustup target add $target"
+    rustup target add "$target"
+  fi
+done
+
 # --- the checks -----------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
