@@ -45,7 +45,7 @@ printf '\n== fuzzing: %s, %ss each (cargo-fuzz, libFuzzer)\n' "${targets[*]}" "$
 
 seeds_of() {
   case "$1" in
-    ipamd_metrics|ipamd_enis) echo tests/fixtures/ipamd ;;
+    ipamd_metrics|ipamd_enis|ipamd_settings) echo tests/fixtures/ipamd ;;
     *) echo "agent/fuzz/seeds/$1" ;;
   esac
 }

@@ -152,6 +152,13 @@ pub struct SourceArgs {
     /// ipamd's introspection endpoint. [default: http://127.0.0.1:61679/v1/enis]
     #[arg(long, value_name = "URL")]
     pub ipamd_introspection_url: Option<String>,
+    /// aws-node's MINIMUM_IP_TARGET, which ipamd does not expose (for the warm pool's
+    /// shortfall). [default: unknown]
+    #[arg(long, value_name = "N")]
+    pub minimum_ip_target: Option<u32>,
+    /// aws-node's WARM_PREFIX_TARGET, which ipamd does not expose. [default: unknown]
+    #[arg(long, value_name = "N")]
+    pub warm_prefix_target: Option<u32>,
     /// The host's procfs. [default: /proc]
     #[arg(long, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,

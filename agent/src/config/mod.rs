@@ -19,6 +19,7 @@ use crate::aws::limits::Lookup;
 use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
 use crate::core::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
 use crate::daemon::collect::Sources;
+use crate::daemon::collect::ipamd_settings::Declared;
 use crate::daemon::export::cloudwatch::{self, ClusterNameSource, DimensionError};
 use crate::kubelet::{Backend, Targets};
 use crate::logging::LogFormat;
@@ -78,6 +79,8 @@ struct RawRun {
     proc_root: Option<PathBuf>,
     sys_root: Option<PathBuf>,
     web_config_file: Option<PathBuf>,
+    minimum_ip_target: Option<u32>,
+    warm_prefix_target: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +128,8 @@ pub struct RunSettings {
     pub sys_root: PathBuf,
     /// TLS and basic authentication for `/metrics` (exporter-toolkit's web-config format).
     pub web_config_file: Option<PathBuf>,
+    /// aws-node's targets that ipamd does not expose.
+    pub cni_declared: Declared,
 }
 
 /// The checked configuration.
@@ -163,6 +168,7 @@ impl Default for Config {
                 proc_root: daemon.sources.proc_root,
                 sys_root: daemon.sources.sys_root,
                 web_config_file: daemon.web_config_file,
+                cni_declared: daemon.sources.cni_declared,
             },
             cloudwatch: None,
         }
@@ -200,6 +206,7 @@ impl Config {
                 lookup: self.lookup(),
                 ipamd_metrics_url: self.run.ipamd_metrics_url.clone(),
                 ipamd_introspection_url: self.run.ipamd_introspection_url.clone(),
+                cni_declared: self.run.cni_declared,
                 proc_root: self.run.proc_root.clone(),
                 sys_root: self.run.sys_root.clone(),
                 kubelet: self.kubelet.clone(),
@@ -284,6 +291,8 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("run"), "proc_root"),
     (Some("run"), "sys_root"),
     (Some("run"), "web_config_file"),
+    (Some("run"), "minimum_ip_target"),
+    (Some("run"), "warm_prefix_target"),
     (Some("cloudwatch"), "enabled"),
     (Some("cloudwatch"), "cluster_name"),
     (Some("cloudwatch"), "cluster_name_from"),
@@ -634,6 +643,10 @@ fn validate_run(raw: RawRun, defaults: RunSettings) -> Result<RunSettings, Error
         proc_root: raw.proc_root.unwrap_or(defaults.proc_root),
         sys_root: raw.sys_root.unwrap_or(defaults.sys_root),
         web_config_file: raw.web_config_file.or(defaults.web_config_file),
+        cni_declared: Declared {
+            minimum_ip_target: raw.minimum_ip_target,
+            warm_prefix_target: raw.warm_prefix_target,
+        },
     })
 }
 
@@ -721,7 +734,9 @@ mod tests {
             shown.remove(key);
         }
         if let Some(run) = shown.get_mut("run").and_then(|v| v.as_table_mut()) {
-            run.remove("web_config_file");
+            for key in ["web_config_file", "minimum_ip_target", "warm_prefix_target"] {
+                run.remove(key);
+            }
         }
         // The cloudwatch section shows examples of unset keys too (and is off by default).
         if let Some(cw) = shown.get_mut("cloudwatch").and_then(|v| v.as_table_mut()) {

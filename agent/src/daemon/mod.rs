@@ -75,7 +75,7 @@ pub enum Error {
 
 /// Every metric nodecap serves, in the README's order (the README's table is made from this;
 /// a test checks that a full snapshot serves exactly these).
-pub static CATALOGUE: [&Describe; 43] = [
+pub static CATALOGUE: [&Describe; 48] = [
     &snapshot::BUILD_INFO.describe,
     &collect::imds::INSTANCE_INFO.describe,
     &snapshot::MAX_PODS.describe,
@@ -87,6 +87,11 @@ pub static CATALOGUE: [&Describe; 43] = [
     &snapshot::IPV4_ADDRESSES.describe,
     &snapshot::IPV4_PREFIXES.describe,
     &snapshot::POD_HEADROOM.describe,
+    &snapshot::cni::MAX_PODS.describe,
+    &snapshot::cni::SETTING.describe,
+    &snapshot::cni::ENI_CONFIG.describe,
+    &snapshot::cni::ADDRESSES_NEEDED.describe,
+    &snapshot::cni::AT_CAPACITY.describe,
     &collect::imds::ENI_INFO.describe,
     &collect::imds::ENI_IPV4_ADDRESSES.describe,
     &collect::imds::ENI_IPV4_PREFIXES.describe,
@@ -295,8 +300,8 @@ pub(crate) mod tests {
     use crate::core::sizing::SizingOptions;
     use collect::memory::{Slice, SliceUsage};
     use collect::{
-        CollectorId, Health, Observations, Status, ena, imds, ipamd_enis, ipamd_metrics, kubelet,
-        memory,
+        CollectorId, Health, Observations, Status, ena, imds, ipamd_enis, ipamd_metrics,
+        ipamd_settings, kubelet, memory,
     };
     use snapshot::{Drift, DriftKind, MemoryScope, Verdict};
 
@@ -370,6 +375,20 @@ pub(crate) mod tests {
             ipamd_pools: Some(ipamd_enis::IpamdPools {
                 enis: vec![pool("eni-01", 0, 4, 1), pool("eni-02", 1, 1, 0)],
             }),
+            ipamd_settings: Some(ipamd_settings::IpamdSettings {
+                env: ipamd_settings::EnvSettings {
+                    warm_ip_target: Some(15),
+                    warm_eni_target: Some(1),
+                    custom_networking: Some(false),
+                    manage_enis_non_schedulable: Some(false),
+                    subnet_discovery: Some(true),
+                },
+                eni_config: ipamd_settings::EniConfig::Named("us-east-1a".to_owned()),
+                declared: ipamd_settings::Declared {
+                    minimum_ip_target: Some(0),
+                    warm_prefix_target: None,
+                },
+            }),
             memory: Some(memory::Memory {
                 total_bytes: 8 << 30,
                 available_bytes: Some(6 << 30),
@@ -406,7 +425,11 @@ pub(crate) mod tests {
                 )],
             }),
             kubelet: Some(kubelet::KubeletView {
-                max_pods: Some((110, "/etc/kubernetes/kubelet/config.json".into())),
+                max_pods: Some((
+                    110,
+                    "/etc/kubernetes/kubelet/config.json".into(),
+                    crate::kubelet::files::Format::KubeletConfig,
+                )),
                 kube_reserved_memory: Some((
                     574 << 20,
                     "/etc/kubernetes/kubelet/config.json".into(),
@@ -523,12 +546,26 @@ pub(crate) mod tests {
             ]
         );
         let drift = |kind, verdict| Drift { kind, verdict };
+        // The kubelet's 110 is above the 29 the CNI's secondary addresses serve.
+        assert_eq!(
+            (d.cni.max_pods, d.cni.ip_limited_pods),
+            (Some(29), Some(29))
+        );
         assert_eq!(
             d.drift,
             vec![
                 drift(DriftKind::MaxPods, Verdict::Drift),
-                drift(DriftKind::PrefixDelegation, Verdict::Ok)
+                drift(DriftKind::MaxPodsAboveCniCapacity, Verdict::Drift),
+                drift(DriftKind::MaxPodsBelowCniCapacity, Verdict::Ok),
+                drift(DriftKind::PrefixDelegationMismatch, Verdict::Ok),
+                drift(DriftKind::CustomNetworkingMismatch, Verdict::Ok),
             ]
+        );
+        // WARM_IP_TARGET 15 against 13 available (18 total, 5 assigned): 2 short.
+        let pool = d.cni.pools[0];
+        assert_eq!(
+            (pool.network_card, pool.addresses_needed, pool.at_capacity),
+            (0, Some(2), Some(false))
         );
 
         // Without introspection, ipamd's metrics give total and assigned, no cooldown.
@@ -544,6 +581,7 @@ pub(crate) mod tests {
         let mut o = full_observations();
         o.ipamd_pools = None;
         o.ipamd_metrics = None;
+        o.ipamd_settings = None;
         o.kubelet = None;
         let imds = o.imds.as_mut().unwrap();
         let mut enis = (*imds.enis).clone();
@@ -557,7 +595,10 @@ pub(crate) mod tests {
             d.drift,
             vec![
                 drift(DriftKind::MaxPods, Verdict::Unknown),
-                drift(DriftKind::PrefixDelegation, Verdict::Drift)
+                drift(DriftKind::MaxPodsAboveCniCapacity, Verdict::Unknown),
+                drift(DriftKind::MaxPodsBelowCniCapacity, Verdict::Unknown),
+                drift(DriftKind::PrefixDelegationMismatch, Verdict::Drift),
+                drift(DriftKind::CustomNetworkingMismatch, Verdict::Unknown),
             ]
         );
         let reserved: Vec<_> = d

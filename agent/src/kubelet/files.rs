@@ -21,7 +21,8 @@ use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
 /// The kubelet's effective settings, each with the file it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KubeletView {
-    pub max_pods: Option<(u32, PathBuf)>,
+    /// With the file it came from and that file's format (to write a fix in).
+    pub max_pods: Option<(u32, PathBuf, Format)>,
     pub kube_reserved_memory: Option<(u64, PathBuf)>,
     pub system_reserved_memory: Option<(u64, PathBuf)>,
     /// Every file read, in order.
@@ -77,11 +78,26 @@ pub enum ParseError {
 #[error("expected a quantity such as 574Mi or 1Gi, got {0}")]
 pub struct QuantityError(Excerpt);
 
+/// The formats the kubelet's settings are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Format {
+    /// nodeadm's `NodeConfig` (`spec.kubelet.config`).
     NodeConfig,
+    /// A `KubeletConfiguration` file or `--config-dir` drop-in.
     KubeletConfig,
+    /// `KUBELET_EXTRA_ARGS` in an environment file.
     EnvFile,
+}
+
+impl Format {
+    /// The line that sets maxPods to `n` in this format.
+    pub fn max_pods_line(self, n: u32) -> String {
+        match self {
+            Format::NodeConfig => format!("spec.kubelet.config.maxPods: {n}"),
+            Format::KubeletConfig => format!("\"maxPods\": {n}"),
+            Format::EnvFile => format!("--max-pods={n} in KUBELET_EXTRA_ARGS"),
+        }
+    }
 }
 
 fn read_file(path: &Path) -> Result<String, Error> {
@@ -101,18 +117,18 @@ pub fn read(targets: &Targets) -> Result<Option<KubeletView>, Error> {
     files.extend(
         dir_files(&targets.nodeadm_config_dir, &["yaml", "yml", "json"])?
             .into_iter()
-            .map(|p| (p, Kind::NodeConfig)),
+            .map(|p| (p, Format::NodeConfig)),
     );
     if targets.kubelet_config.is_file() {
-        files.push((targets.kubelet_config.clone(), Kind::KubeletConfig));
+        files.push((targets.kubelet_config.clone(), Format::KubeletConfig));
     }
     files.extend(
         dir_files(&targets.kubelet_config_dir, &["conf"])?
             .into_iter()
-            .map(|p| (p, Kind::KubeletConfig)),
+            .map(|p| (p, Format::KubeletConfig)),
     );
     if targets.kubelet_env_file.is_file() {
-        files.push((targets.kubelet_env_file.clone(), Kind::EnvFile));
+        files.push((targets.kubelet_env_file.clone(), Format::EnvFile));
     }
     if files.is_empty() {
         return Ok(None);
@@ -121,13 +137,13 @@ pub fn read(targets: &Targets) -> Result<Option<KubeletView>, Error> {
     for (path, kind) in files {
         let text = read_file(&path)?;
         let settings = match kind {
-            Kind::NodeConfig => parse_nodeconfig(&text),
-            Kind::KubeletConfig => parse_kubelet_config(&text),
-            Kind::EnvFile => parse_env_file(&text),
+            Format::NodeConfig => parse_nodeconfig(&text),
+            Format::KubeletConfig => parse_kubelet_config(&text),
+            Format::EnvFile => parse_env_file(&text),
         }
         .map_err(parse_error(&path))?;
         if let Some(n) = settings.max_pods {
-            view.max_pods = Some((n, path.clone()));
+            view.max_pods = Some((n, path.clone(), kind));
         }
         if let Some(n) = settings.kube_reserved_memory {
             view.kube_reserved_memory = Some((n, path.clone()));
@@ -468,14 +484,17 @@ mod tests {
         std::fs::write(p("config.json.d/README"), "not a drop-in").unwrap();
         let targets = targets_in(root.path());
         let view = read(&targets).unwrap().unwrap();
-        assert_eq!(view.max_pods, Some((50, p("config.json.d/90-user.conf"))));
+        assert_eq!(
+            view.max_pods,
+            Some((50, p("config.json.d/90-user.conf"), Format::KubeletConfig))
+        );
         assert_eq!(view.kube_reserved_memory, Some((1 << 30, p("config.json"))));
         assert_eq!(view.system_reserved_memory, None);
         assert_eq!(view.files.len(), 4);
         std::fs::write(p("kubelet.env"), "KUBELET_EXTRA_ARGS=--max-pods=12\n").unwrap();
         assert_eq!(
             read(&targets).unwrap().unwrap().max_pods,
-            Some((12, p("kubelet.env")))
+            Some((12, p("kubelet.env"), Format::EnvFile))
         );
         std::fs::write(p("config.json"), "{").unwrap();
         let err = read(&targets).unwrap_err();

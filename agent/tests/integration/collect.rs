@@ -42,6 +42,7 @@ async fn a_tick_takes_as_long_as_its_slowest_source() {
         },
         ipamd_metrics_url: ipamd.metrics_url().parse().unwrap(),
         ipamd_introspection_url: ipamd.enis_url().parse().unwrap(),
+        cni_declared: nodecap::daemon::collect::ipamd_settings::Declared::default(),
         proc_root: host.join("proc"),
         sys_root: host.join("sys"),
         kubelet: Targets {

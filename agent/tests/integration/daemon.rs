@@ -59,7 +59,12 @@ const CLOUDWATCH_FAMILIES: [&str; 4] = [
 #[test]
 fn serves_every_metric_from_the_fixture_node() {
     let node = Node::new();
-    let daemon = Daemon::start(&node);
+    // A node with an ENIConfig, and the one warm target ipamd does not expose declared.
+    node.ipamd.as_ref().unwrap().set_settings(
+        Some(&fixture("ipamd/ipamd-env-settings.json")),
+        Some(&fixture("ipamd/eni-configs-custom-networking.json")),
+    );
+    let daemon = Daemon::start_with(&node, &["--interval", "1s", "--minimum-ip-target", "0"]);
     let text = daemon.metrics();
 
     // Everything in the README's table is served, except what needs an ENA device, which
@@ -124,7 +129,12 @@ fn serves_every_metric_from_the_fixture_node() {
             2_147_483_648.0,
         ),
         (r#"nodecap_drift{kind="max_pods"}"#, 0.0),
-        (r#"nodecap_drift{kind="prefix_delegation"}"#, 0.0),
+        (r#"nodecap_drift{kind="prefix_delegation_mismatch"}"#, 0.0),
+        (r#"nodecap_drift{kind="max_pods_above_cni_capacity"}"#, 0.0),
+        ("nodecap_cni_max_pods", 29.0),
+        // WARM_ENI_TARGET 1: 9 addresses wanted, 20 available.
+        (r#"nodecap_ipv4_addresses_needed{network_card="0"}"#, 0.0),
+        (r#"nodecap_ip_pool_at_capacity{network_card="0"}"#, 0.0),
         (r#"nodecap_ipamd_info{version="v1.19.2-eksbuild.1"}"#, 1.0),
         (
             r#"nodecap_instance_info{availability_zone="us-east-1a",instance_type="m5.large",source="embedded"}"#,
@@ -137,6 +147,7 @@ fn serves_every_metric_from_the_fixture_node() {
         "imds",
         "ipamd_metrics",
         "ipamd_introspection",
+        "ipamd_settings",
         "memory",
         "kubelet",
     ] {
@@ -176,13 +187,18 @@ fn ipamd_down_fails_only_its_collectors() {
         ) == Some(0.0)
     });
     let text = daemon.metrics();
-    assert_eq!(
-        value(
-            &text,
-            r#"nodecap_collector_success{collector="ipamd_introspection"}"#
-        ),
-        Some(0.0)
-    );
+    for collector in ["ipamd_introspection", "ipamd_settings"] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("nodecap_collector_success{{collector=\"{collector}\"}}")
+            ),
+            Some(0.0),
+            "{collector}"
+        );
+    }
+    // What the CNI does is not known without it: not served, not guessed.
+    assert!(!text.contains("nodecap_cni_max_pods"), "{text}");
     assert_eq!(
         value(
             &text,
@@ -219,7 +235,7 @@ fn no_vpc_cni_on_the_node_is_not_a_failure() {
     node.ipamd = None;
     let daemon = Daemon::start(&node);
     let text = daemon.metrics();
-    for collector in ["ipamd_metrics", "ipamd_introspection"] {
+    for collector in ["ipamd_metrics", "ipamd_introspection", "ipamd_settings"] {
         assert_eq!(
             value(
                 &text,

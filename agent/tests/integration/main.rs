@@ -12,6 +12,7 @@ mod common;
 mod architecture;
 mod cli;
 mod cloudwatch;
+mod cni;
 mod collect;
 mod daemon;
 mod ec2_emulator;

@@ -437,6 +437,7 @@ fn daemon_serves_under_its_hardened_unit() {
         "imds",
         "ipamd_metrics",
         "ipamd_introspection",
+        "ipamd_settings",
         "memory",
         "ena",
         "kubelet",

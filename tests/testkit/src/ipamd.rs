@@ -1,7 +1,9 @@
-//! A test ipamd: the VPC CNI's `/metrics` (Prometheus text) and `/v1/enis` (JSON) on one
-//! loopback port, with the content a test gives it (usually the files under
-//! `tests/fixtures/ipamd/`). Like ipamd, the introspection answers `text/plain` JSON and
-//! ignores the method. Dropping the server stops it: "ipamd died".
+//! A test ipamd: the VPC CNI's `/metrics` (Prometheus text) and its introspection
+//! (`/v1/enis`, `/v1/ipamd-env-settings`, `/v1/eni-configs`: JSON) on one loopback port, with
+//! the content a test gives it (usually the files under `tests/fixtures/ipamd/`). Like ipamd,
+//! the introspection answers `text/plain` JSON, ignores the method, answers 404 at
+//! `/v1/eni-configs` for a node without an ENIConfig, and its list of commands at any other
+//! path. Dropping the server stops it: "ipamd died".
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -67,10 +69,17 @@ pub fn enis_document(instance: &Instance, assigned: usize) -> String {
     serde_json::json!({"0": {"TotalIPs": total, "AssignedIPs": given, "ENIs": enis}}).to_string()
 }
 
+/// What ipamd v1.23 answers at `/v1/ipamd-env-settings` with aws-node's defaults.
+pub const DEFAULT_SETTINGS: &str = r#"{"AWS_MANAGE_ENIS_NON_SCHEDULABLE":false,"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG":false,"ENABLE_SUBNET_DISCOVERY":true,"WARM_ENI_TARGET":1,"WARM_IP_TARGET":0}"#;
+
 #[derive(Debug, Default)]
 struct Content {
     metrics: String,
     enis: String,
+    /// `None`: 404 (an ipamd without the endpoint).
+    settings: Option<String>,
+    /// `None`: 404 (no ENIConfig).
+    eni_config: Option<String>,
     requests: u64,
     /// Every answer waits this long first.
     delay: Duration,
@@ -90,6 +99,8 @@ impl IpamdServer {
         let content = Arc::new(Mutex::new(Content {
             metrics: metrics.to_owned(),
             enis: enis.to_owned(),
+            settings: Some(DEFAULT_SETTINGS.to_owned()),
+            eni_config: None,
             requests: 0,
             delay: Duration::ZERO,
         }));
@@ -106,9 +117,15 @@ impl IpamdServer {
                     tokio::time::sleep(delay).await;
                 }
                 let c = content.lock().unwrap_or_else(PoisonError::into_inner);
+                let found = |body: &Option<String>| match body {
+                    Some(body) => (StatusCode::OK, body.clone()),
+                    None => (StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
+                };
                 let (status, body) = match request.uri().path() {
                     "/metrics" => (StatusCode::OK, c.metrics.clone()),
                     "/v1/enis" => (StatusCode::OK, c.enis.clone()),
+                    "/v1/ipamd-env-settings" => found(&c.settings),
+                    "/v1/eni-configs" => found(&c.eni_config),
                     _ => (
                         StatusCode::OK,
                         r#"{"AvailableCommands":["/v1/enis","/v1/eni-configs","/v1/networkutils-env-settings","/v1/ipamd-env-settings"]}"#.to_owned(),
@@ -147,6 +164,13 @@ impl IpamdServer {
         let mut c = self.content.lock().unwrap_or_else(PoisonError::into_inner);
         c.metrics = metrics.to_owned();
         c.enis = enis.to_owned();
+    }
+
+    /// Replaces what `/v1/ipamd-env-settings` and `/v1/eni-configs` answer (`None`: 404).
+    pub fn set_settings(&self, settings: Option<&str>, eni_config: Option<&str>) {
+        let mut c = self.content.lock().unwrap_or_else(PoisonError::into_inner);
+        c.settings = settings.map(str::to_owned);
+        c.eni_config = eni_config.map(str::to_owned);
     }
 
     /// Every answer waits `delay` first (a slow ipamd).

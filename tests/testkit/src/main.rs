@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! testkit imds --instance-type m5.large --enis 3 --ips-per-eni 10 [--listen 127.0.0.1:0]
-//! testkit ipamd --metrics FILE --enis FILE [--listen 127.0.0.1:0]
+//! testkit ipamd --metrics FILE --enis FILE [--settings FILE|none] [--eni-config FILE]
+//!               [--listen 127.0.0.1:0]
 //! ```
 //! Prints the server's URL on the first line of stdout (for ipamd, `http://ADDR`: the paths
-//! are `/metrics` and `/v1/enis`), then serves until SIGTERM or SIGINT.
+//! are `/metrics`, `/v1/enis`, `/v1/ipamd-env-settings` and `/v1/eni-configs`), then serves
+//! until SIGTERM or SIGINT.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
@@ -35,7 +37,7 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         ips_per_eni: u32,
     },
-    /// A test VPC CNI ipamd (/metrics and /v1/enis) serving the given files.
+    /// A test VPC CNI ipamd (/metrics and its introspection) serving the given files.
     Ipamd {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
@@ -43,6 +45,12 @@ enum Command {
         metrics: std::path::PathBuf,
         #[arg(long)]
         enis: std::path::PathBuf,
+        /// /v1/ipamd-env-settings; `none` answers 404. [default: aws-node's defaults]
+        #[arg(long)]
+        settings: Option<std::path::PathBuf>,
+        /// /v1/eni-configs (a JSON string). [default: 404, no ENIConfig]
+        #[arg(long)]
+        eni_config: Option<std::path::PathBuf>,
     },
 }
 
@@ -63,10 +71,19 @@ fn main() -> ExitCode {
             listen,
             metrics,
             enis,
+            settings,
+            eni_config,
         } => read(&metrics).and_then(|m| {
             let e = read(&enis)?;
+            let settings = match settings {
+                Some(path) if path.as_os_str() == "none" => None,
+                Some(path) => Some(read(&path)?),
+                None => Some(nodecap_testkit::ipamd::DEFAULT_SETTINGS.to_owned()),
+            };
+            let eni_config = eni_config.map(|path| read(&path)).transpose()?;
             IpamdServer::start_on(listen, &m, &e)
                 .map(|server| {
+                    server.set_settings(settings.as_deref(), eni_config.as_deref());
                     (
                         format!("http://{}", server.addr()),
                         Box::new(server) as Box<dyn std::any::Any>,

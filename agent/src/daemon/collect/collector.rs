@@ -15,16 +15,18 @@ pub enum CollectorId {
     Imds,
     IpamdMetrics,
     IpamdIntrospection,
+    IpamdSettings,
     Memory,
     Ena,
     Kubelet,
 }
 
 impl CollectorId {
-    pub const ALL: [CollectorId; 6] = [
+    pub const ALL: [CollectorId; 7] = [
         CollectorId::Imds,
         CollectorId::IpamdMetrics,
         CollectorId::IpamdIntrospection,
+        CollectorId::IpamdSettings,
         CollectorId::Memory,
         CollectorId::Ena,
         CollectorId::Kubelet,
@@ -38,6 +40,7 @@ impl CollectorId {
             CollectorId::Imds => "imds",
             CollectorId::IpamdMetrics => "ipamd_metrics",
             CollectorId::IpamdIntrospection => "ipamd_introspection",
+            CollectorId::IpamdSettings => "ipamd_settings",
             CollectorId::Memory => "memory",
             CollectorId::Ena => "ena",
             CollectorId::Kubelet => "kubelet",

@@ -72,6 +72,10 @@ impl OptionalEndpoint {
         }
     }
 
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
     /// `GET`, then `parse` the body of a 200 answer; not applicable while nothing has ever
     /// answered.
     pub async fn read<T, E: std::error::Error + 'static>(

@@ -55,7 +55,7 @@ pub static MAX_PODS: Family<0> = Family::gauge(
 
 impl Export for View {
     fn export(&self, out: &mut Samples) {
-        if let Some((n, _)) = &self.max_pods {
+        if let Some((n, _, _)) = &self.max_pods {
             out.set(&MAX_PODS, [], f64::from(*n));
         }
     }

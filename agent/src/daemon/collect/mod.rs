@@ -14,6 +14,7 @@
 //! | `imds` | IMDS: identity and limits (once), ENIs (each tick) | [`imds`] |
 //! | `ipamd_metrics` | ipamd `/metrics` (Prometheus text) | [`ipamd_metrics`] |
 //! | `ipamd_introspection` | ipamd `/v1/enis` (JSON) | [`ipamd_enis`] |
+//! | `ipamd_settings` | ipamd `/v1/ipamd-env-settings`, `/v1/eni-configs` (JSON) | [`ipamd_settings`] |
 //! | `memory` | procfs `meminfo`, memory cgroups | [`memory`] |
 //! | `ena` | ENA ethtool statistics (ioctl) | [`ena`] |
 //! | `kubelet` | the kubelet's configuration files | [`kubelet`] |
@@ -27,6 +28,7 @@ mod http;
 pub mod imds;
 pub mod ipamd_enis;
 pub mod ipamd_metrics;
+pub mod ipamd_settings;
 pub mod kubelet;
 pub mod memory;
 
@@ -50,7 +52,10 @@ pub struct Sources {
     /// How the IMDS collector sizes the node (once).
     pub lookup: Lookup,
     pub ipamd_metrics_url: hyper::Uri,
+    /// ipamd's `/v1/enis`; its settings endpoints are on the same address.
     pub ipamd_introspection_url: hyper::Uri,
+    /// What aws-node is set to where ipamd does not say.
+    pub cni_declared: ipamd_settings::Declared,
     /// The host's procfs and sysfs (a container mounts them elsewhere).
     pub proc_root: PathBuf,
     pub sys_root: PathBuf,
@@ -64,6 +69,7 @@ impl Default for Sources {
             lookup: Lookup::default(),
             ipamd_metrics_url: hyper::Uri::from_static("http://127.0.0.1:61678/metrics"),
             ipamd_introspection_url: hyper::Uri::from_static("http://127.0.0.1:61679/v1/enis"),
+            cni_declared: ipamd_settings::Declared::default(),
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
             kubelet: Targets::default(),
@@ -78,6 +84,7 @@ pub struct Observations {
     pub imds: Option<imds::Imds>,
     pub ipamd_metrics: Option<ipamd_metrics::IpamdMetrics>,
     pub ipamd_pools: Option<ipamd_enis::IpamdPools>,
+    pub ipamd_settings: Option<ipamd_settings::IpamdSettings>,
     pub memory: Option<memory::Memory>,
     pub ena: Option<ena::Ena>,
     pub kubelet: Option<kubelet::KubeletView>,
@@ -98,6 +105,7 @@ pub struct Collectors {
     imds: Slot<imds::ImdsCollector>,
     ipamd_metrics: Slot<ipamd_metrics::IpamdMetricsCollector>,
     ipamd_introspection: Slot<ipamd_enis::IntrospectionCollector>,
+    ipamd_settings: Slot<ipamd_settings::IpamdSettingsCollector>,
     memory: Slot<memory::MemoryCollector>,
     ena: Slot<ena::EnaCollector>,
     kubelet: Slot<kubelet::KubeletCollector>,
@@ -110,6 +118,7 @@ pub const MAX_TICK: Duration = {
         imds::ImdsCollector::TIMEOUT,
         ipamd_metrics::IpamdMetricsCollector::TIMEOUT,
         ipamd_enis::IntrospectionCollector::TIMEOUT,
+        ipamd_settings::IpamdSettingsCollector::TIMEOUT,
         memory::MemoryCollector::TIMEOUT,
         ena::EnaCollector::TIMEOUT,
         kubelet::KubeletCollector::TIMEOUT,
@@ -135,6 +144,10 @@ impl Collectors {
             ipamd_introspection: Slot::new(ipamd_enis::IntrospectionCollector::new(
                 sources.ipamd_introspection_url.clone(),
             )),
+            ipamd_settings: Slot::new(ipamd_settings::IpamdSettingsCollector::new(
+                &sources.ipamd_introspection_url,
+                sources.cni_declared,
+            )),
             memory: Slot::new(memory::MemoryCollector::new(
                 &sources.proc_root,
                 &sources.sys_root,
@@ -150,6 +163,7 @@ impl Collectors {
             (imds, imds_status),
             (ipamd_metrics, metrics_status),
             (ipamd_pools, pools_status),
+            (ipamd_settings, settings_status),
             (memory, memory_status),
             (ena, ena_status),
             (kubelet, kubelet_status),
@@ -157,6 +171,7 @@ impl Collectors {
             self.imds.run(),
             self.ipamd_metrics.run(),
             self.ipamd_introspection.run(),
+            self.ipamd_settings.run(),
             self.memory.run(),
             self.ena.run(),
             self.kubelet.run(),
@@ -166,6 +181,7 @@ impl Collectors {
             imds,
             ipamd_metrics,
             ipamd_pools,
+            ipamd_settings,
             memory,
             ena,
             kubelet,
@@ -173,6 +189,7 @@ impl Collectors {
                 imds_status,
                 metrics_status,
                 pools_status,
+                settings_status,
                 memory_status,
                 ena_status,
                 kubelet_status,

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use crate::core::sizing::PodAddressing;
 use crate::daemon::collect::{Health, Observations};
+use crate::daemon::snapshot::cni::{Cni, Fact};
 use crate::daemon::snapshot::{Derived, Drift, DriftKind, Reservation, Snapshot, Verdict};
+use crate::kubelet::files::Format;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -23,7 +25,8 @@ fn finding(subject: impl Into<String>, detail: String, verdict: Verdict) -> Find
     }
 }
 
-/// Every finding, in the report's order: drift, addresses, ENIs, memory, collectors.
+/// Every finding, in the report's order: drift, addresses, the CNI and its pools, ENIs, memory,
+/// collectors.
 pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     let (o, d) = (&snapshot.observations, &snapshot.derived);
     let mut out: Vec<Finding> = d
@@ -32,6 +35,8 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
         .map(|drift| drift_finding(drift, o, d))
         .collect();
     out.extend(addresses(d));
+    out.extend(cni_facts(&d.cni));
+    out.extend(pools(&d.cni));
     if let (Some(attached), Some(max)) = (d.enis_attached, d.enis_max) {
         out.push(finding(
             "enis",
@@ -56,8 +61,14 @@ pub fn findings(snapshot: &Snapshot) -> Vec<Finding> {
     out
 }
 
-/// `max_pods: nodecap 29 (…) | kubelet 29 (path)`, `prefix_delegation: configured … | …`.
+/// `max_pods: nodecap 29 (…) | kubelet 29 (path)`; the CNI checks with their fix.
 fn drift_finding(drift: &Drift, o: &Observations, d: &Derived) -> Finding {
+    let kubelet = o.kubelet.as_ref().and_then(|k| k.max_pods.as_ref());
+    let configured = match kubelet {
+        Some((n, path, _)) => format!("kubelet {n} ({})", path.display()),
+        None => "kubelet: no maxPods in its configuration files".to_owned(),
+    };
+    let cni = &d.cni;
     let detail = match drift.kind {
         DriftKind::MaxPods => {
             let computed = match (o.node(), d.max_pods, d.addressing) {
@@ -67,23 +78,178 @@ fn drift_finding(drift: &Drift, o: &Observations, d: &Derived) -> Finding {
                 ),
                 _ => "nodecap cannot size this node".to_owned(),
             };
-            let configured = match o.kubelet.as_ref().and_then(|k| k.max_pods.as_ref()) {
-                Some((n, path)) => format!("kubelet {n} ({})", path.display()),
-                None => "kubelet: no maxPods in its configuration files".to_owned(),
-            };
             format!("{computed} | {configured}")
         }
-        DriftKind::PrefixDelegation => {
-            let configured = d.addressing == Some(PodAddressing::PrefixDelegation);
-            let seen = match d.prefix_delegation_seen {
-                Some(true) => "/28 prefixes in use",
-                Some(false) => "single addresses in use",
-                None => "no pod addresses yet",
-            };
-            format!("configured {configured} | {seen}")
+        DriftKind::MaxPodsAboveCniCapacity => {
+            let serves = cni.ip_limited_pods.map_or_else(
+                || format!("the CNI's capacity is unknown ({})", mode(cni)),
+                |pods| format!("the CNI's addresses serve {pods} pods ({})", mode(cni)),
+            );
+            with_fix(
+                format!("{configured} | {serves}"),
+                drift,
+                kubelet,
+                cni.max_pods,
+            )
         }
+        DriftKind::MaxPodsBelowCniCapacity => {
+            let would = cni.max_pods.map_or_else(
+                || format!("the CNI's capacity is unknown ({})", mode(cni)),
+                |pods| format!("nodecap sets {pods} in the CNI's mode ({})", mode(cni)),
+            );
+            with_fix(
+                format!("{configured} | {would}"),
+                drift,
+                kubelet,
+                cni.max_pods,
+            )
+        }
+        DriftKind::PrefixDelegationMismatch => mismatch(
+            d.addressing == Some(PodAddressing::PrefixDelegation),
+            &cni.facts.prefix_delegation,
+            drift,
+            (
+                "prefix_delegation",
+                "prefix-delegation",
+                "ENABLE_PREFIX_DELEGATION",
+            ),
+        ),
+        DriftKind::CustomNetworkingMismatch => mismatch(
+            o.node().is_some_and(|n| n.options.custom_networking),
+            &cni.facts.custom_networking,
+            drift,
+            (
+                "custom_networking",
+                "custom-networking",
+                "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG",
+            ),
+        ),
     };
     finding(drift.kind.to_string(), detail, drift.verdict)
+}
+
+/// The CNI's observed mode in words: `secondary IPs, custom networking, trunk ENI, 3 ENIs`.
+fn mode(cni: &Cni) -> String {
+    let f = &cni.facts;
+    let mut parts = vec![match f.prefix_delegation.value() {
+        Some(true) => "prefix delegation".to_owned(),
+        Some(false) => "secondary IPs".to_owned(),
+        None => "addressing unknown".to_owned(),
+    }];
+    match f.custom_networking.value() {
+        Some(true) => parts.push("custom networking".to_owned()),
+        Some(false) => {}
+        None => parts.push("custom networking unknown".to_owned()),
+    }
+    if f.security_groups_for_pods.value() == Some(true) {
+        parts.push("trunk ENI".to_owned());
+    }
+    if let Some(n) = f.max_enis.value() {
+        parts.push(format!("{n} ENIs"));
+    }
+    parts.join(", ")
+}
+
+/// `detail | fix: "maxPods": 29 in /etc/kubernetes/kubelet/config.json`, when drifted.
+fn with_fix(
+    detail: String,
+    drift: &Drift,
+    kubelet: Option<&(u32, std::path::PathBuf, Format)>,
+    pods: Option<u32>,
+) -> String {
+    match (drift.verdict, kubelet, pods) {
+        (Verdict::Drift, Some((_, path, format)), Some(pods)) => format!(
+            "{detail} | fix: {} in {}",
+            format.max_pods_line(pods),
+            path.display()
+        ),
+        _ => detail,
+    }
+}
+
+/// `configured true | observed false (ipamd_enis) | fix: …`: the fix on nodecap's side (its
+/// configuration, or the flag for init) or on aws-node's.
+fn mismatch(
+    configured: bool,
+    observed: &Fact<bool>,
+    drift: &Drift,
+    (key, flag, env): (&str, &str, &str),
+) -> String {
+    let seen = match observed {
+        Fact::Known(v, source) => format!("observed {v} ({})", source.label()),
+        Fact::Unknown => "observed: unknown".to_owned(),
+        Fact::NotApplicable => "observed: no VPC CNI".to_owned(),
+    };
+    let detail = format!("configured {configured} | {seen}");
+    match (drift.verdict, observed.value()) {
+        (Verdict::Drift, Some(v)) => format!(
+            "{detail} | fix: {key} = {v} in nodecap's configuration (nodecap init --{flag}={v}), \
+             or {env}={configured} on aws-node"
+        ),
+        _ => detail,
+    }
+}
+
+/// `cni: secondary IPs, 3 ENIs | max pods 29 | ENIConfig x` and
+/// `cni.settings: prefix_delegation false (ipamd_enis), …`.
+fn cni_facts(cni: &Cni) -> Vec<Finding> {
+    let settings = cni.facts.settings();
+    if settings.iter().all(|s| !s.applicable) {
+        return Vec::new();
+    }
+    let known: Vec<String> = settings
+        .iter()
+        .filter(|s| s.applicable)
+        .map(|s| match (s.value, s.source) {
+            (Some(v), Some(source)) if s.flag => {
+                format!("{} {} ({})", s.name, v != 0.0, source.label())
+            }
+            (Some(v), Some(source)) => format!("{} {v} ({})", s.name, source.label()),
+            _ => format!("{} unknown", s.name),
+        })
+        .collect();
+    let eni_config = match &cni.facts.eni_config {
+        Fact::Known(Some(name), _) => format!(" | ENIConfig {name}"),
+        _ => String::new(),
+    };
+    let pods = cni.max_pods.map_or_else(
+        || "max pods unknown".to_owned(),
+        |n| format!("max pods {n}"),
+    );
+    vec![
+        finding(
+            "cni",
+            format!("{} | {pods}{eni_config}", mode(cni)),
+            Verdict::Ok,
+        ),
+        finding("cni.settings", known.join(", "), Verdict::Ok),
+    ]
+}
+
+/// `ipv4.pool.card0: 18 total, 5 assigned, 0 needed`; a warning at capacity.
+fn pools(cni: &Cni) -> impl Iterator<Item = Finding> + '_ {
+    cni.pools.iter().map(|p| {
+        let needed = p.addresses_needed.map_or_else(
+            || {
+                "shortfall unknown (set run.minimum_ip_target and run.warm_prefix_target to \
+                 aws-node's MINIMUM_IP_TARGET and WARM_PREFIX_TARGET)"
+                    .to_owned()
+            },
+            |n| format!("{n} needed by the warm targets"),
+        );
+        let (full, verdict) = match p.at_capacity {
+            Some(true) => (
+                "; at capacity: no free address, ENI slot or room on an ENI",
+                Verdict::Warning,
+            ),
+            _ => ("", Verdict::Ok),
+        };
+        finding(
+            format!("ipv4.pool.card{}", p.network_card),
+            format!("{} total, {} assigned, {needed}{full}", p.total, p.assigned),
+            verdict,
+        )
+    })
 }
 
 /// `ipv4: 27 total, 7 assigned, 0 cooling down, 20 free (from …); capacity 27; pod headroom 20`.

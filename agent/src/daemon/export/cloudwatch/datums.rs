@@ -130,6 +130,29 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
         gauge("ENIsAttached", Unit::Count, d.enis_attached.map(f64::from)),
         gauge("ENIsMax", Unit::Count, d.enis_max.map(f64::from)),
         gauge("ENIsFree", Unit::Count, d.enis_free.map(f64::from)),
+        gauge("CniMaxPods", Unit::Count, d.cni.max_pods.map(f64::from)),
+        // Summed and worst over the network cards; per card in Prometheus.
+        gauge(
+            "IPv4AddressesNeeded",
+            Unit::Count,
+            d.cni
+                .pools
+                .iter()
+                .map(|p| p.addresses_needed)
+                .sum::<Option<u64>>()
+                .filter(|_| !d.cni.pools.is_empty())
+                .map(count),
+        ),
+        gauge(
+            "IPPoolAtCapacity",
+            Unit::Count,
+            d.cni
+                .pools
+                .iter()
+                .filter_map(|p| p.at_capacity)
+                .max()
+                .map(|full| if full { 1.0 } else { 0.0 }),
+        ),
     ];
     let reserved = d.memory.iter().map(|r| {
         let name = match r.scope {
@@ -148,7 +171,10 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
     let drift = d.drift.iter().map(|drift| {
         let name = match drift.kind {
             DriftKind::MaxPods => "DriftMaxPods",
-            DriftKind::PrefixDelegation => "DriftPrefixDelegation",
+            DriftKind::MaxPodsAboveCniCapacity => "DriftMaxPodsAboveCniCapacity",
+            DriftKind::MaxPodsBelowCniCapacity => "DriftMaxPodsBelowCniCapacity",
+            DriftKind::PrefixDelegationMismatch => "DriftPrefixDelegation",
+            DriftKind::CustomNetworkingMismatch => "DriftCustomNetworking",
         };
         gauge(
             name,

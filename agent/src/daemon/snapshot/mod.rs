@@ -3,7 +3,10 @@
 //! they can never disagree, and a vanished ENI or interface drops out by itself at the next
 //! tick. Every verdict (drift, a warning) is decided here, once; the readers only render it.
 //!
-//! [`derive`] is pure; each derived figure's formula is on its field.
+//! [`derive`] is pure; each derived figure's formula is on its field. What the VPC CNI
+//! really does (its mode, the pods it can serve, its warm pool) is derived in [`cni`].
+
+pub mod cni;
 
 use std::time::SystemTime;
 
@@ -51,20 +54,42 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// What can drift from what nodecap computed.
+/// What can drift from what nodecap computed, or from what the CNI can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DriftKind {
     /// The kubelet's maxPods is not nodecap's.
     MaxPods,
+    /// The kubelet's maxPods is above the pods the CNI's addresses allow in its observed
+    /// mode: pods past that number stay in `ContainerCreating` ("failed to assign an IP
+    /// address").
+    MaxPodsAboveCniCapacity,
+    /// The kubelet's maxPods is below what nodecap would set in the CNI's observed mode:
+    /// capacity wasted.
+    MaxPodsBelowCniCapacity,
     /// ipamd's addressing mode (/28 prefixes or single addresses) is not the configured one.
-    PrefixDelegation,
+    PrefixDelegationMismatch,
+    /// ipamd's custom networking is not the configured one.
+    CustomNetworkingMismatch,
+}
+
+impl DriftKind {
+    pub const ALL: [DriftKind; 5] = [
+        DriftKind::MaxPods,
+        DriftKind::MaxPodsAboveCniCapacity,
+        DriftKind::MaxPodsBelowCniCapacity,
+        DriftKind::PrefixDelegationMismatch,
+        DriftKind::CustomNetworkingMismatch,
+    ];
 }
 
 impl std::fmt::Display for DriftKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             DriftKind::MaxPods => "max_pods",
-            DriftKind::PrefixDelegation => "prefix_delegation",
+            DriftKind::MaxPodsAboveCniCapacity => "max_pods_above_cni_capacity",
+            DriftKind::MaxPodsBelowCniCapacity => "max_pods_below_cni_capacity",
+            DriftKind::PrefixDelegationMismatch => "prefix_delegation_mismatch",
+            DriftKind::CustomNetworkingMismatch => "custom_networking_mismatch",
         })
     }
 }
@@ -171,10 +196,10 @@ pub struct Derived {
     pub pod_headroom_verdict: Verdict,
     /// The memory reservations, `kube` then `system`, those whose size is known.
     pub memory: Vec<Reservation>,
-    /// Whether ipamd (or, without ipamd, EC2) holds /28 prefixes rather than single
-    /// addresses; None on a node with no pod addresses yet.
-    pub prefix_delegation_seen: Option<bool>,
-    /// `max_pods` always; `prefix_delegation` once the node is sized, except with IPv6.
+    /// The VPC CNI as observed: its mode, the pods it can serve, its warm pool.
+    pub cni: cni::Cni,
+    /// `max_pods` and the CNI capacity checks always; the mode mismatches once the node is
+    /// sized, except with IPv6.
     pub drift: Vec<Drift>,
 }
 
@@ -185,7 +210,7 @@ pub fn derive(o: &Observations) -> Derived {
         .kubelet
         .as_ref()
         .and_then(|k| k.max_pods.as_ref())
-        .map(|(n, _)| *n);
+        .map(|(n, _, _)| *n);
     let (enis_attached, enis_max, enis_free, ipv4_prefixes) = enis(o, sizing.as_ref());
     let max_pods = sizing.as_ref().map(|s| s.max_pods);
     let ip_capacity = sizing.as_ref().and_then(|s| {
@@ -200,7 +225,8 @@ pub fn derive(o: &Observations) -> Derived {
         }
         _ => None,
     };
-    let prefix_delegation_seen = prefix_delegation_seen(o);
+    let cni = cni::Cni::derive(o);
+    let drift = drift(max_pods, kubelet_max_pods, sizing.as_ref(), &cni);
     Derived {
         max_pods,
         kubelet_max_pods,
@@ -217,13 +243,8 @@ pub fn derive(o: &Observations) -> Derived {
             _ => Verdict::Ok,
         },
         memory: reservations(o, sizing.as_ref()),
-        prefix_delegation_seen,
-        drift: drift(
-            max_pods,
-            kubelet_max_pods,
-            sizing.as_ref(),
-            prefix_delegation_seen,
-        ),
+        cni,
+        drift,
     }
 }
 
@@ -315,50 +336,60 @@ fn reservations(o: &Observations, sizing: Option<&Sizing<'_>>) -> Vec<Reservatio
         .collect()
 }
 
-/// What ipamd's datastore holds (prefixes or single addresses) or, without ipamd, what EC2
-/// attached; `None` while nothing is assigned.
-fn prefix_delegation_seen(o: &Observations) -> Option<bool> {
-    o.ipamd_pools
-        .as_ref()
-        .and_then(|p| p.prefix_delegation())
-        .or_else(|| {
-            let enis = o.imds.as_ref()?.enis.as_slice();
-            if enis.iter().any(|e| !e.ipv4_prefixes.is_empty()) {
-                Some(true)
-            } else if enis.iter().any(|e| e.ipv4.len() > 1) {
-                Some(false)
-            } else {
-                None
-            }
-        })
-}
-
+/// Each drift check (see [`DriftKind`]). The CNI capacity checks compare the kubelet's
+/// maxPods with [`cni::Cni::ip_limited_pods`] (above: addresses run out first; no cap, since a
+/// cap does not stop the CNI serving more) and [`cni::Cni::max_pods`] (below: nodecap would
+/// set more in this mode).
 fn drift(
     max_pods: Option<u32>,
     kubelet_max_pods: Option<u32>,
     sizing: Option<&Sizing<'_>>,
-    seen: Option<bool>,
+    cni: &cni::Cni,
 ) -> Vec<Drift> {
-    let compare = |a: Option<bool>, b: Option<bool>| match (a, b) {
-        (Some(a), Some(b)) if a == b => Verdict::Ok,
-        (Some(_), Some(_)) => Verdict::Drift,
-        _ => Verdict::Unknown,
+    let verdict = |drifted: Option<bool>| match drifted {
+        Some(true) => Verdict::Drift,
+        Some(false) => Verdict::Ok,
+        None => Verdict::Unknown,
     };
-    let mut out = vec![Drift {
-        kind: DriftKind::MaxPods,
-        verdict: match (max_pods, kubelet_max_pods) {
-            (Some(ours), Some(kubelet)) if ours == kubelet => Verdict::Ok,
-            (Some(_), Some(_)) => Verdict::Drift,
-            _ => Verdict::Unknown,
+    let ipv6 = sizing.is_some_and(|s| s.addressing == PodAddressing::Ipv6);
+    let mut out = vec![
+        Drift {
+            kind: DriftKind::MaxPods,
+            verdict: verdict(max_pods.zip(kubelet_max_pods).map(|(a, b)| a != b)),
         },
-    }];
+        Drift {
+            kind: DriftKind::MaxPodsAboveCniCapacity,
+            verdict: if ipv6 {
+                Verdict::Ok
+            } else {
+                verdict(
+                    kubelet_max_pods
+                        .zip(cni.ip_limited_pods)
+                        .map(|(k, c)| k > c),
+                )
+            },
+        },
+        Drift {
+            kind: DriftKind::MaxPodsBelowCniCapacity,
+            verdict: verdict(kubelet_max_pods.zip(cni.max_pods).map(|(k, c)| k < c)),
+        },
+    ];
     if let Some(s) = sizing
-        && s.addressing != PodAddressing::Ipv6
+        && !ipv6
     {
-        let configured = s.addressing == PodAddressing::PrefixDelegation;
+        let mismatch = |configured: bool, observed: &cni::Fact<bool>| {
+            verdict(observed.value().map(|seen| seen != configured))
+        };
         out.push(Drift {
-            kind: DriftKind::PrefixDelegation,
-            verdict: compare(Some(configured), seen),
+            kind: DriftKind::PrefixDelegationMismatch,
+            verdict: mismatch(
+                s.addressing == PodAddressing::PrefixDelegation,
+                &cni.facts.prefix_delegation,
+            ),
+        });
+        out.push(Drift {
+            kind: DriftKind::CustomNetworkingMismatch,
+            verdict: mismatch(s.options.custom_networking, &cni.facts.custom_networking),
         });
     }
     out
@@ -438,7 +469,7 @@ pub static MEMORY_HEADROOM: Family<1> = Family::gauge(
 pub static DRIFT: Family<1> = Family::gauge(
     "nodecap_drift",
     &["kind"],
-    "1 when what runs differs from what nodecap computed: max_pods (kubelet), prefix_delegation (ipamd).",
+    "1 when what runs differs from what nodecap computed or the CNI can serve: max_pods (kubelet vs nodecap), max_pods_above_cni_capacity, max_pods_below_cni_capacity, prefix_delegation_mismatch, custom_networking_mismatch (configured vs ipamd).",
 );
 pub static SNAPSHOT_TIMESTAMP: Family<0> = Family::gauge(
     "nodecap_snapshot_timestamp_seconds",
@@ -512,6 +543,7 @@ impl Export for Derived {
                 out.set(&MEMORY_HEADROOM, [&scope], signed(h));
             }
         }
+        self.cni.export(out);
         for d in &self.drift {
             if let Some(drifted) = d.drifted() {
                 let kind = d.kind.to_string();
