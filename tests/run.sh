@@ -176,7 +176,7 @@ packaging/build.sh
 amd64=target/x86_64-unknown-linux-musl/release/nodecap
 step "the static amd64 binary: $(file -b "$amd64" | cut -d, -f1-2)"
 TEST_NODECAP_BIN=$root/$amd64 \
-  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: hostile::
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile::
 
 # The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
 # the CLI contract, init against the test IMDS writing each backend's file, and the daemon
@@ -186,7 +186,7 @@ arm64=target/aarch64-unknown-linux-musl/release/nodecap
 step "arm64 under qemu-user: $(file -b "$arm64" | cut -d, -f1-2)"
 file -b "$arm64" | grep -q 'ARM aarch64.*statically linked' || { echo "tests/run.sh: $arm64 is not a static arm64 binary" >&2; exit 1; }
 TEST_NODECAP_BIN=$root/$arm64 TEST_NODECAP_RUNNER=qemu-aarch64-static \
-  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon::
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni::
 
 step "the image, run as the DaemonSet runs it (podman)"
 tests/image.sh
