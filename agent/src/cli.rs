@@ -244,17 +244,33 @@ pub struct ModeArgs {
     /// The cluster's IP family. [default: ipv4]
     #[arg(long, value_enum)]
     pub ip_family: Option<IpFamily>,
-    /// Ceiling on pods: eks (110, or 250 above 30 vCPUs), none, or a number.
-    /// [default: eks for the nodecap profile, none for the eks profile]
-    #[arg(long, value_name = "eks|none|N")]
+    /// Ceiling on pods: eks (110, or 250 above 30 vCPUs), none, memory (as many as leave each
+    /// pod --min-memory-per-pod-mib of allocatable memory), or a number.
+    /// [default: eks, except none for the eks profile]
+    #[arg(long, value_name = "eks|none|memory|N")]
     pub max_pods_cap: Option<CapPolicy>,
+    /// With --max-pods-cap memory: allocatable memory each pod keeps, in MiB. [default: 256]
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_memory_per_pod_mib: Option<u64>,
     /// At most N pods per vCPU.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub pods_per_core: Option<u32>,
     /// Set maxPods explicitly instead of computing it.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pods: Option<u32>,
-    /// nodecap (corrected EKS numbers) or eks (nodeadm exactly). [default: nodecap]
+    /// A CEL expression for maxPods (nodeadm's maxPodsExpression) over default_enis,
+    /// ips_per_eni, max_pods, vcpus, memory_mib, instance_type; applied before the cap.
+    #[arg(long, value_name = "CEL")]
+    pub max_pods_expression: Option<String>,
+    /// A CEL expression giving kubeReserved's cpu and/or memory, Karpenter's shape:
+    /// '{"memory": string(11 * max_pods + 255) + "Mi"}'.
+    #[arg(long, value_name = "CEL")]
+    pub kube_reserved_expression: Option<String>,
+    /// The same for systemReserved.
+    #[arg(long, value_name = "CEL")]
+    pub system_reserved_expression: Option<String>,
+    /// nodecap (corrected EKS numbers), eks (nodeadm exactly), gke or aks (those clouds'
+    /// reservations). [default: nodecap]
     #[arg(long, value_enum)]
     pub profile: Option<Profile>,
 }
@@ -381,7 +397,7 @@ pub struct InstanceTypesArgs {
 
 impl ValueEnum for Profile {
     fn value_variants<'a>() -> &'a [Self] {
-        &[Profile::Nodecap, Profile::Eks]
+        &[Profile::Nodecap, Profile::Eks, Profile::Gke, Profile::Aks]
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
@@ -393,6 +409,14 @@ impl ValueEnum for Profile {
             Profile::Eks => PossibleValue::new("eks").help(
                 "nodeadm (AL2023) exactly: no cap, memory from the uncapped ENI number, no \
                  `systemReserved`, three `evictionHard` keys",
+            ),
+            Profile::Gke => PossibleValue::new("gke").help(
+                "GKE's reservations: memory in tiers of the machine's memory, the CPU ladder, \
+                 memory.available 100Mi",
+            ),
+            Profile::Aks => PossibleValue::new("aks").help(
+                "AKS's reservations (Kubernetes 1.29+): memory min(20 × maxPods + 50, 25%) \
+                 MiB, CPU by core count, memory.available 100Mi",
             ),
         })
     }

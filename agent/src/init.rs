@@ -39,6 +39,8 @@ pub enum Error {
     Empty { path: PathBuf },
     #[error(transparent)]
     Write(#[from] file::Error),
+    #[error(transparent)]
+    Expression(#[from] crate::core::sizing::KeyedExpressionError),
 }
 
 impl Error {
@@ -46,7 +48,7 @@ impl Error {
         match self {
             Error::Resolve(limits::Error::Imds(_)) => Exit::Unavailable,
             Error::Resolve(limits::Error::Unknown { .. }) => Exit::UnknownInstanceType,
-            Error::Backend(BackendError::NotDetected { .. }) => Exit::Usage,
+            Error::Backend(BackendError::NotDetected { .. }) | Error::Expression(_) => Exit::Usage,
             Error::Backend(
                 BackendError::NothingToMerge { .. } | BackendError::Malformed { .. },
             ) => Exit::DataErr,
@@ -69,6 +71,7 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Result<Report, Error> {
     let imds = ImdsClient::new(&settings.imds, settings.lookup.deadline);
     let node = limits::resolve_node(&imds, &settings.lookup).await?;
     let sizing = node.sizing();
+    sizing.check_expressions()?;
     for note in &sizing.notes {
         tracing::warn!("{note}");
     }

@@ -51,6 +51,8 @@ pub enum Error {
     ClusterName(#[from] crate::daemon::export::cloudwatch::ClusterNameError),
     #[error(transparent)]
     Daemon(#[from] crate::daemon::Error),
+    #[error(transparent)]
+    Expression(#[from] crate::core::sizing::KeyedExpressionError),
 }
 
 impl Error {
@@ -62,7 +64,8 @@ impl Error {
             | Error::Flags(_)
             | Error::UnknownFlag(_)
             | Error::CniVersion(_)
-            | Error::ImdsEndpoint(_) => Exit::Usage,
+            | Error::ImdsEndpoint(_)
+            | Error::Expression(_) => Exit::Usage,
             Error::ClusterName(ClusterNameError::Imds(_)) => Exit::Unavailable,
             Error::ClusterName(_) => Exit::Usage,
             Error::Runtime(_) | Error::Imds(_) | Error::NotAnInstanceType { .. } => {
@@ -174,10 +177,18 @@ mod tests {
             "eks",
             "--max-pods-cap",
             "none",
+            "--min-memory-per-pod-mib",
+            "512",
             "--pods-per-core",
             "3",
             "--max-pods",
             "9",
+            "--max-pods-expression",
+            "max_pods",
+            "--kube-reserved-expression",
+            "{}",
+            "--system-reserved-expression",
+            "{}",
             "--fallback-max-pods",
             "9",
             "--prefer-api",

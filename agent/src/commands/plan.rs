@@ -56,6 +56,7 @@ pub fn plan(args: &PlanArgs) -> Result<Output, Error> {
     };
     let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
     let sizing = sizing::size(facts, source, &options);
+    sizing.check_expressions()?;
     let settings = KubeletSettings::from_sizing(&sizing);
     let header = format!(
         "nodecap plan: {} ({} data), profile {}, {} pods",

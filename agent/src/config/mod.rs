@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 use crate::aws::imds;
 use crate::aws::limits::Lookup;
 use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
+use crate::core::expression::Expression;
 use crate::core::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
 use crate::daemon::collect::Sources;
 use crate::daemon::collect::ipamd_settings::Declared;
@@ -43,7 +44,11 @@ struct RawConfig {
     #[serde(default, deserialize_with = "cap_policy")]
     max_pods_cap: Option<CapPolicy>,
     pods_per_core: Option<u32>,
+    min_memory_per_pod_mib: Option<u64>,
     max_pods: Option<u32>,
+    max_pods_expression: Option<String>,
+    kube_reserved_expression: Option<String>,
+    system_reserved_expression: Option<String>,
     fallback_max_pods: Option<u32>,
     prefer_api: Option<bool>,
     state_dir: Option<PathBuf>,
@@ -240,6 +245,11 @@ pub enum Error {
     },
     #[error("imds.endpoint")]
     Endpoint(#[source] imds::EndpointError),
+    #[error("{key} {source}")]
+    Expression {
+        key: &'static str,
+        source: crate::core::expression::ExpressionError,
+    },
     #[error(transparent)]
     Dimension(#[from] DimensionError),
     #[error(
@@ -270,8 +280,12 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (None, "ip_family"),
     (None, "profile"),
     (None, "max_pods_cap"),
+    (None, "min_memory_per_pod_mib"),
     (None, "pods_per_core"),
     (None, "max_pods"),
+    (None, "max_pods_expression"),
+    (None, "kube_reserved_expression"),
+    (None, "system_reserved_expression"),
     (None, "fallback_max_pods"),
     (None, "prefer_api"),
     (None, "state_dir"),
@@ -463,6 +477,12 @@ fn positive(key: &'static str, value: Option<u32>) -> Result<Option<u32>, Error>
     }
 }
 
+/// A CEL expression, parsed now so a bad one stops here (exit 64) with its position.
+fn expression(key: &'static str, text: Option<String>) -> Result<Option<Expression>, Error> {
+    text.map(|text| Expression::parse(&text).map_err(|source| Error::Expression { key, source }))
+        .transpose()
+}
+
 fn validate(raw: RawConfig) -> Result<Config, Error> {
     let defaults = Config::default();
     let imds = raw.imds.unwrap_or_default();
@@ -504,7 +524,26 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
             ip_family: raw.ip_family.unwrap_or_default(),
             max_pods_cap: raw.max_pods_cap,
             pods_per_core: positive("pods_per_core", raw.pods_per_core)?,
+            min_memory_per_pod_mib: match raw.min_memory_per_pod_mib {
+                Some(0) => {
+                    return Err(value_error(
+                        "min_memory_per_pod_mib",
+                        "a positive MiB count",
+                        0,
+                    ));
+                }
+                v => v,
+            },
             max_pods: positive("max_pods", raw.max_pods)?,
+            max_pods_expression: expression("max_pods_expression", raw.max_pods_expression)?,
+            kube_reserved_expression: expression(
+                "kube_reserved_expression",
+                raw.kube_reserved_expression,
+            )?,
+            system_reserved_expression: expression(
+                "system_reserved_expression",
+                raw.system_reserved_expression,
+            )?,
             profile: raw.profile.unwrap_or_default(),
         },
         fallback_max_pods: positive("fallback_max_pods", raw.fallback_max_pods)?,
@@ -730,6 +769,10 @@ mod tests {
             "max_pods",
             "fallback_max_pods",
             "max_pods_cap",
+            "min_memory_per_pod_mib",
+            "max_pods_expression",
+            "kube_reserved_expression",
+            "system_reserved_expression",
         ] {
             shown.remove(key);
         }
@@ -804,7 +847,7 @@ mod tests {
         std::fs::write(&path, "max_pods_cap = \"lots\"\n").unwrap();
         let err = file_layer(&path, true).unwrap_err().to_string();
         assert!(
-            err.contains("expected eks, none or a positive pod count"),
+            err.contains("expected eks, none, memory or a positive pod count"),
             "{err}"
         );
 

@@ -8,13 +8,19 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::instance::InstanceFacts;
-use super::sizing::{self, CapPolicy, CpuBand, PodAddressing, Profile, Sizing};
+use super::sizing::{
+    self, Bound, CapPolicy, CpuBand, CpuRule, DEFAULT_MIN_MEMORY_PER_POD_MIB, MemoryRule,
+    PodAddressing, Profile, Sizing,
+};
 
 /// Each derived number as a one-line formula with its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Formulas {
     pub enis: String,
     pub ip_limited_pods: String,
+    /// `max_pods + 2 = 31 (max_pods_expression, replaces the ENI number)`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
     pub cap: String,
     pub max_pods: String,
     pub kube_reserved_cpu: String,
@@ -25,10 +31,39 @@ pub fn formulas(s: &Sizing<'_>) -> Formulas {
     Formulas {
         enis: enis(s),
         ip_limited_pods: ip_limited(s),
+        expression: expression(s),
         cap: cap(s),
         max_pods: max_pods(s),
-        kube_reserved_cpu: cpu(&s.cpu_bands, s.instance.vcpus),
-        kube_reserved_memory: memory(s),
+        kube_reserved_cpu: from_expression(
+            s.kube_reserved_from_expression
+                .and_then(|v| v.cpu_millis)
+                .map(|m| format!("{m}m")),
+            kube_cpu(s),
+        ),
+        kube_reserved_memory: from_expression(
+            s.kube_reserved_from_expression
+                .and_then(|v| v.memory_mib)
+                .map(|m| format!("{m}Mi")),
+            memory(s),
+        ),
+    }
+}
+
+/// `80m (kube_reserved_expression; the profile's: 70m = …)` when the expression set it.
+fn from_expression(set: Option<String>, profile: String) -> String {
+    match set {
+        Some(value) => format!("{value} (kube_reserved_expression; the profile's: {profile})"),
+        None => profile,
+    }
+}
+
+fn kube_cpu(s: &Sizing<'_>) -> String {
+    match &s.kube_reserved_cpu {
+        CpuRule::Ladder { bands } => cpu(bands, s.instance.vcpus),
+        CpuRule::AksTable { vcpus, millis } => format!(
+            "{millis}m (AKS's table for {vcpus} cores: 1 → 60m, 2 → 100m, 4 → 140m, \
+                 8 → 180m, then 10m per core)"
+        ),
     }
 }
 
@@ -76,33 +111,83 @@ fn ip_limited(s: &Sizing<'_>) -> String {
     }
 }
 
+fn expression(s: &Sizing<'_>) -> Option<String> {
+    let e = s.options.max_pods_expression.as_ref()?;
+    Some(match s.expression_pods {
+        Some(pods) => format!(
+            "{pods} = {e} (max_pods_expression; max_pods = {}, replaced before the cap)",
+            s.ip_limited_pods.unwrap_or_default()
+        ),
+        None => format!("{e}: does not evaluate here; the ENI number stands"),
+    })
+}
+
 fn cap(s: &Sizing<'_>) -> String {
     let vcpus = s.instance.vcpus;
     let why = match s.cap {
         CapPolicy::Eks => format!("eks cap: 110 up to 30 vCPUs, 250 above; this type has {vcpus}"),
         CapPolicy::Fixed(n) => format!("fixed cap {n}"),
+        CapPolicy::Memory => memory_cap(s),
         CapPolicy::None => {
             "no cap; IPv6 has no IP limit, so the EKS ceiling for its vCPUs applies".to_owned()
         }
     };
-    match (s.ip_limited_pods, s.cap_value) {
+    match (s.expression_pods.or(s.ip_limited_pods), s.cap_value) {
         (Some(pods), Some(cap)) => format!("{} = min({pods}, {cap}) ({why})", s.capped_pods),
         (Some(_), None) => format!("{} (no cap)", s.capped_pods),
         (None, _) => format!("{} ({why})", s.capped_pods),
     }
 }
 
+/// `memory cap: the most pods n with n × 256Mi ≤ 8192Mi − (11 × n + 255) − 200 − 200`.
+fn memory_cap(s: &Sizing<'_>) -> String {
+    let per_pod = s
+        .options
+        .min_memory_per_pod_mib
+        .unwrap_or(DEFAULT_MIN_MEMORY_PER_POD_MIB);
+    let kube = match &s.kube_reserved_memory {
+        MemoryRule::PerPod { .. } if s.profile == Profile::Nodecap => "(11 × n + 255)".to_owned(),
+        MemoryRule::Aks { quarter_mib, .. } => format!("min(20 × n + 50, {quarter_mib})"),
+        rule => rule.mib().to_string(),
+    };
+    let system = s.system_reserved.map_or(0, |r| r.memory_mib);
+    let eviction = s
+        .eviction_hard
+        .iter()
+        .find(|(k, _)| *k == "memory.available")
+        .map_or("0", |(_, v)| v);
+    format!(
+        "memory cap: the most pods n that each keep {per_pod}Mi: n × {per_pod} ≤ {}Mi memory \
+         − kube-reserved {kube} − system-reserved {system} − eviction {eviction}",
+        s.instance.memory_mib
+    )
+}
+
 fn max_pods(s: &Sizing<'_>) -> String {
-    if let Some(explicit) = s.options.max_pods {
-        return format!("{explicit} (set explicitly; replaces the computed number)");
-    }
-    match (s.options.pods_per_core, s.pods_per_core_limit) {
+    let text = match (s.options.pods_per_core, s.pods_per_core_limit) {
+        _ if s.bound == Bound::Explicit => {
+            return format!(
+                "{} (set explicitly; replaces the computed number)",
+                s.max_pods
+            );
+        }
         (Some(per_core), Some(limit)) => format!(
             "{} = min({}, {per_core} pods per core × {} vCPUs = {limit})",
             s.max_pods, s.capped_pods, s.instance.vcpus
         ),
         _ => format!("{} (the capped number)", s.max_pods),
-    }
+    };
+    let bound = match s.bound {
+        Bound::Addresses if s.ip_limited_pods.is_some() => "the ENIs' addresses",
+        Bound::Expression => "max_pods_expression",
+        Bound::Addresses | Bound::Cap => match s.cap {
+            CapPolicy::Memory => "the memory cap",
+            _ => "the cap",
+        },
+        Bound::PodsPerCore => "pods per core",
+        Bound::Explicit => "the explicit maxPods",
+    };
+    format!("{text}; bound by {bound}")
 }
 
 fn cpu(bands: &[CpuBand], vcpus: u32) -> String {
@@ -125,14 +210,43 @@ fn cpu(bands: &[CpuBand], vcpus: u32) -> String {
 }
 
 fn memory(s: &Sizing<'_>) -> String {
-    let basis = match s.profile {
-        Profile::Nodecap => "maxPods",
-        Profile::Eks => "the uncapped ENI number, as nodeadm does",
-    };
-    format!(
-        "{}Mi = 11 × {} pods ({basis}) + 255",
-        s.kube_reserved.memory_mib, s.memory_basis_pods
-    )
+    let mib = s.kube_reserved_memory.mib();
+    match &s.kube_reserved_memory {
+        MemoryRule::PerPod { pods } => {
+            let basis = match (s.profile, s.expression_pods) {
+                (Profile::Eks, Some(_)) => "the expression's value, as nodeadm does",
+                (Profile::Eks, None) => "the uncapped ENI number, as nodeadm does",
+                _ => "maxPods",
+            };
+            format!("{mib}Mi = 11 × {pods} pods ({basis}) + 255")
+        }
+        MemoryRule::GkeTiers { tiers } => {
+            let parts: Vec<String> = tiers
+                .iter()
+                .map(|t| {
+                    let reserved = t.reserved_centi_mib as f64 / 100.0;
+                    match (t.percent, t.to_mib) {
+                        (0, _) => format!("{reserved} (machines under 1Gi)"),
+                        (p, Some(to)) => format!("{reserved} ({p}% of {}–{to}Mi)", t.from_mib),
+                        (p, None) => format!("{reserved} ({p}% above {}Mi)", t.from_mib),
+                    }
+                })
+                .collect();
+            format!(
+                "{mib}Mi = {}, rounded down (GKE's tiers)",
+                parts.join(" + ")
+            )
+        }
+        MemoryRule::Aks {
+            pods,
+            per_pods_mib,
+            quarter_mib,
+        } => format!(
+            "{mib}Mi = min(20 × {pods} pods (maxPods) + 50 = {per_pods_mib}, 25% of {}Mi = \
+             {quarter_mib}) (AKS)",
+            s.instance.memory_mib
+        ),
+    }
 }
 
 /// The default `plan` output: a short explanation, one number per line with its formula.
@@ -171,6 +285,9 @@ pub fn explain(s: &Sizing<'_>) -> String {
     let _ = writeln!(out, "pod addressing  {mode}");
     let _ = writeln!(out, "ENIs for pods   {}", f.enis);
     let _ = writeln!(out, "IP-limited pods {}", f.ip_limited_pods);
+    if let Some(expression) = &f.expression {
+        let _ = writeln!(out, "expression      {expression}");
+    }
     let _ = writeln!(out, "cap             {}", f.cap);
     let _ = writeln!(out, "max pods        {}", f.max_pods);
     let _ = writeln!(out, "kube-reserved");
@@ -181,12 +298,23 @@ pub fn explain(s: &Sizing<'_>) -> String {
         Some(r) => {
             let _ = writeln!(
                 out,
-                "system-reserved cpu {}m, memory {}Mi, ephemeral-storage {}Gi",
-                r.cpu_millis, r.memory_mib, r.ephemeral_storage_gib
+                "system-reserved cpu {}m, memory {}Mi, ephemeral-storage {}Gi{}",
+                r.cpu_millis,
+                r.memory_mib,
+                r.ephemeral_storage_gib,
+                if s.system_reserved_from_expression.is_some() {
+                    " (system_reserved_expression)"
+                } else {
+                    ""
+                }
             );
         }
         None => {
-            let _ = writeln!(out, "system-reserved none (profile eks, as nodeadm)");
+            let why = match s.profile {
+                Profile::Eks => "profile eks, as nodeadm".to_owned(),
+                profile => format!("profile {profile}"),
+            };
+            let _ = writeln!(out, "system-reserved none ({why})");
         }
     }
     let eviction: Vec<String> = s
@@ -311,7 +439,7 @@ mod tests {
         };
         assert_eq!(
             plan("m5.large", ppc).max_pods,
-            "8 = min(29, 4 pods per core × 2 vCPUs = 8)"
+            "8 = min(29, 4 pods per core × 2 vCPUs = 8); bound by pods per core"
         );
     }
 

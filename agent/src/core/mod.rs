@@ -1,6 +1,7 @@
 //! The pure core: what an instance type offers ([`instance`]), what the node is ([`node`]),
-//! how many pods it holds and what it keeps for itself ([`sizing`]), the EKS AMI calculator's
-//! contract ([`calculator`]), and the human explanation of every number ([`explain`]).
+//! how many pods it holds and what it keeps for itself ([`sizing`]), the CEL policies users
+//! bring from nodeadm and Karpenter ([`expression`]), the EKS AMI calculator's contract
+//! ([`calculator`]), and the human explanation of every number ([`explain`]).
 //!
 //! Nothing here does I/O, reads a clock or knows about a command line, HTTP or AWS: plain data
 //! in, plain data out, tested with literals. Everything else in the crate builds on this; this
@@ -9,6 +10,7 @@
 pub mod calculator;
 pub mod excerpt;
 pub mod explain;
+pub mod expression;
 pub mod instance;
 pub mod node;
 pub mod sizing;

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::expression::{Expression, ExpressionError, ReservedValues, Variables};
 use super::instance::{InstanceFacts, Source};
 
 /// Pods that run on the host network and take no pod IP: aws-node and kube-proxy. The `+ 2`
@@ -42,6 +43,12 @@ pub enum Profile {
     /// nodeadm (AL2023) exactly: no cap, memory from the uncapped ENI number, no
     /// `systemReserved`, three `evictionHard` keys.
     Eks,
+    /// GKE's published reservation: memory in tiers of the machine's memory, the CPU ladder,
+    /// `memory.available` 100Mi.
+    Gke,
+    /// AKS's (Kubernetes ≥ 1.29): memory `min(20 × maxPods + 50, 25 % of memory)` MiB, CPU
+    /// by core count, `memory.available` 100Mi.
+    Aks,
 }
 
 impl std::fmt::Display for Profile {
@@ -49,6 +56,8 @@ impl std::fmt::Display for Profile {
         f.write_str(match self {
             Profile::Nodecap => "nodecap",
             Profile::Eks => "eks",
+            Profile::Gke => "gke",
+            Profile::Aks => "aks",
         })
     }
 }
@@ -61,14 +70,17 @@ pub enum CapPolicy {
     Eks,
     /// No ceiling: nodeadm and the old `eni-max-pods.txt`.
     None,
+    /// As many pods as leave each at least `min_memory_per_pod_mib` of allocatable memory
+    /// (memory after kube-reserved, system-reserved and the eviction threshold).
+    Memory,
     /// A fixed ceiling.
     #[serde(untagged)]
     Fixed(u32),
 }
 
-/// A `max_pods_cap` that is neither `eks`, `none` nor a positive number.
+/// A `max_pods_cap` that is neither `eks`, `none`, `memory` nor a positive number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected eks, none or a positive pod count, got {0:?}")]
+#[error("expected eks, none, memory or a positive pod count, got {0:?}")]
 pub struct CapPolicyError(String);
 
 impl std::str::FromStr for CapPolicy {
@@ -77,6 +89,7 @@ impl std::str::FromStr for CapPolicy {
         match s {
             "eks" => Ok(CapPolicy::Eks),
             "none" => Ok(CapPolicy::None),
+            "memory" => Ok(CapPolicy::Memory),
             n => match n.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(CapPolicy::Fixed(n)),
                 _ => Err(CapPolicyError(s.to_owned())),
@@ -98,9 +111,19 @@ pub struct SizingOptions {
     /// `None` takes the profile's default: `eks` for nodecap, `none` for eks.
     pub max_pods_cap: Option<CapPolicy>,
     pub pods_per_core: Option<u32>,
+    /// With the `memory` cap: allocatable memory each pod must be left, in MiB
+    /// (default [`DEFAULT_MIN_MEMORY_PER_POD_MIB`]).
+    pub min_memory_per_pod_mib: Option<u64>,
     /// An explicit `maxPods`: replaces the computed number (and, in the nodecap profile, the
     /// memory reservation follows it).
     pub max_pods: Option<u32>,
+    /// nodeadm's `maxPodsExpression` (Karpenter's CEL `maxPods`): replaces the ENI number,
+    /// before the cap.
+    pub max_pods_expression: Option<Expression>,
+    /// Karpenter's CEL `kubeReserved`/`systemReserved`: a map of `cpu`/`memory` quantities
+    /// that replace the profile's values for those keys.
+    pub kube_reserved_expression: Option<Expression>,
+    pub system_reserved_expression: Option<Expression>,
     pub profile: Profile,
 }
 
@@ -156,6 +179,57 @@ pub struct Reservation {
     pub ephemeral_storage_gib: u32,
 }
 
+/// The limit that gave maxPods, smallest first in case of a tie: the ENIs' addresses, the
+/// cap, pods per core, or an explicit maxPods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    /// The addresses the ENIs hold (or, for IPv6, the ceiling that stands in for them).
+    Addresses,
+    /// `max_pods_expression`.
+    Expression,
+    Cap,
+    PodsPerCore,
+    Explicit,
+}
+
+/// kube-reserved memory, by profile, with the values it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum MemoryRule {
+    /// `11 × pods + 255` MiB (nodecap: maxPods; eks: the uncapped ENI number).
+    PerPod { pods: u32 },
+    /// GKE: a share of each tier of the machine's memory.
+    GkeTiers { tiers: Vec<MemoryTier> },
+    /// AKS: `min(20 × pods + 50, memory / 4)` MiB.
+    Aks {
+        pods: u32,
+        per_pods_mib: u64,
+        quarter_mib: u64,
+    },
+}
+
+/// One tier of GKE's memory reservation and what it contributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryTier {
+    pub from_mib: u64,
+    pub to_mib: Option<u64>,
+    /// Reserved share in percent.
+    pub percent: u64,
+    /// Exact, in hundredths of a MiB (the sum is rounded down once).
+    pub reserved_centi_mib: u64,
+}
+
+/// kube-reserved CPU, by profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum CpuRule {
+    /// The EKS/GKE ladder: a share of each band of cores.
+    Ladder { bands: Vec<CpuBand> },
+    /// AKS's table by core count (see [`aks_cpu_millis`]).
+    AksTable { vcpus: u32, millis: u32 },
+}
+
 /// The full result, with the inputs behind every number.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sizing<'a> {
@@ -170,21 +244,51 @@ pub struct Sizing<'a> {
     /// The cap in force and its value for this instance.
     pub cap: CapPolicy,
     pub cap_value: Option<u32>,
-    /// The IP-limited number after the cap.
+    /// `max_pods_expression`'s value, when one is set and evaluates.
+    pub expression_pods: Option<u32>,
+    /// The IP-limited number (or the expression's) after the cap.
     pub capped_pods: u32,
     /// `pods_per_core × vCPUs`, when set.
     pub pods_per_core_limit: Option<u32>,
     /// The kubelet's `maxPods`.
     pub max_pods: u32,
-    /// The pod count kube-reserved memory is computed from.
-    pub memory_basis_pods: u32,
-    pub cpu_bands: Vec<CpuBand>,
+    /// Which limit gave `max_pods`.
+    pub bound: Bound,
+    /// How kube-reserved memory was computed, with its inputs.
+    pub kube_reserved_memory: MemoryRule,
+    /// How kube-reserved CPU was computed, with its inputs.
+    pub kube_reserved_cpu: CpuRule,
+    /// What `kube_reserved_expression` / `system_reserved_expression` set (replacing the
+    /// profile's values for those keys).
+    pub kube_reserved_from_expression: Option<ReservedValues>,
+    pub system_reserved_from_expression: Option<ReservedValues>,
     pub kube_reserved: Reservation,
     pub system_reserved: Option<Reservation>,
     #[serde(serialize_with = "serialize_pairs")]
     pub eviction_hard: &'static [(&'static str, &'static str)],
     /// Things the user should know: fallbacks and ignored options.
     pub notes: Vec<String>,
+    /// Expressions that did not evaluate for this instance (each one's part is then the
+    /// profile's, as nodeadm falls back); `plan` and `init` refuse to use such a sizing.
+    #[serde(skip)]
+    pub expression_errors: Vec<KeyedExpressionError>,
+}
+
+/// An expression that did not evaluate, with its configuration key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} {error}")]
+pub struct KeyedExpressionError {
+    pub key: &'static str,
+    pub error: ExpressionError,
+}
+
+impl Sizing<'_> {
+    /// The first expression that did not evaluate for this instance, if any.
+    pub fn check_expressions(&self) -> Result<(), KeyedExpressionError> {
+        self.expression_errors
+            .first()
+            .map_or(Ok(()), |e| Err(e.clone()))
+    }
 }
 
 /// Serializes ordered `(key, value)` pairs as a JSON object, keeping their order.
@@ -212,6 +316,22 @@ pub const EVICTION_HARD_EKS: &[(&str, &str)] = &[
     ("nodefs.available", "10%"),
     ("nodefs.inodesFree", "5%"),
 ];
+
+/// GKE's and AKS's published `memory.available` (100Mi), with the kubelet's other four
+/// defaults written out, as nodecap's map is: a partial map drops the rest.
+pub const EVICTION_HARD_CLOUD: &[(&str, &str)] = &[
+    ("memory.available", "100Mi"),
+    ("nodefs.available", "10%"),
+    ("nodefs.inodesFree", "5%"),
+    ("imagefs.available", "15%"),
+    ("imagefs.inodesFree", "5%"),
+];
+
+/// The `memory` cap's default: allocatable memory each pod must be left. Half of 512 MiB,
+/// the smallest pod EKS Fargate and GKE Autopilot run: a node reaches it only when packed with
+/// pods smaller than any managed platform sells, which is where karpenter-provider-aws#7989's
+/// 234-pod node went NotReady.
+pub const DEFAULT_MIN_MEMORY_PER_POD_MIB: u64 = 256;
 
 /// nodecap's `systemReserved`: room for sshd, the SSM agent, journald and systemd itself.
 pub const SYSTEM_RESERVED_NODECAP: Reservation = Reservation {
@@ -255,6 +375,142 @@ pub fn kube_reserved_cpu(vcpus: u32) -> Vec<CpuBand> {
 /// kube-reserved memory in MiB: `11 × pods + 255` (amazon-eks-ami PR #419).
 pub fn kube_reserved_memory_mib(pods: u32) -> u64 {
     11 * u64::from(pods) + 255
+}
+
+/// GKE's memory tiers as (from, to, percent) in MiB: 25 % of the first 4 GiB, 20 % of the
+/// next 4, 10 % of the next 8, 6 % of the next 112, 2 % above 128 GiB.
+const GKE_TIERS: [(u64, Option<u64>, u64); 5] = [
+    (0, Some(4096), 25),
+    (4096, Some(8192), 20),
+    (8192, Some(16384), 10),
+    (16384, Some(131_072), 6),
+    (131_072, None, 2),
+];
+
+/// GKE's reservation on a machine of `memory_mib`, tier by tier (machines under 1 GiB:
+/// 255 MiB, one tier at the rate that gives it).
+pub fn gke_memory_tiers(memory_mib: u64) -> Vec<MemoryTier> {
+    if memory_mib < 1024 {
+        return vec![MemoryTier {
+            from_mib: 0,
+            to_mib: Some(memory_mib),
+            percent: 0,
+            reserved_centi_mib: 25_500,
+        }];
+    }
+    GKE_TIERS
+        .iter()
+        .filter(|(from, _, _)| memory_mib > *from)
+        .map(|&(from, to, percent)| {
+            let end = to.map_or(memory_mib, |to| memory_mib.min(to));
+            MemoryTier {
+                from_mib: from,
+                to_mib: to,
+                percent,
+                reserved_centi_mib: (end - from) * percent,
+            }
+        })
+        .collect()
+}
+
+/// AKS's kube-reserved CPU by core count (docs/sizing.md "Other clouds"): the published
+/// rows are 1 → 60m, 2 → 100m, 4 → 140m, 8 → 180m, 16 → 260m, 32 → 420m, 64 → 740m. From 8
+/// cores they are `180 + 10 × (cores − 8)`, which this extends to every larger count; below
+/// 8, a count between rows takes the row below.
+pub fn aks_cpu_millis(vcpus: u32) -> u32 {
+    match vcpus {
+        0 | 1 => 60,
+        2 | 3 => 100,
+        4..=7 => 140,
+        n => 180_u32.saturating_add(10_u32.saturating_mul(n - 8)),
+    }
+}
+
+impl MemoryRule {
+    /// The reservation in MiB.
+    pub fn mib(&self) -> u64 {
+        match self {
+            MemoryRule::PerPod { pods } => kube_reserved_memory_mib(*pods),
+            MemoryRule::GkeTiers { tiers } => {
+                tiers.iter().map(|t| t.reserved_centi_mib).sum::<u64>() / 100
+            }
+            MemoryRule::Aks {
+                per_pods_mib,
+                quarter_mib,
+                ..
+            } => (*per_pods_mib).min(*quarter_mib),
+        }
+    }
+}
+
+impl CpuRule {
+    pub fn millis(&self) -> u32 {
+        match self {
+            CpuRule::Ladder { bands } => bands.iter().map(|b| b.reserved_millis).sum(),
+            CpuRule::AksTable { millis, .. } => *millis,
+        }
+    }
+}
+
+/// The profile's kube-reserved memory for a node running `pods`, where `eni_pods` is the
+/// uncapped ENI number (nodeadm's basis).
+fn kube_memory(profile: Profile, memory_mib: u64, pods: u32, eni_pods: u32) -> MemoryRule {
+    match profile {
+        Profile::Nodecap => MemoryRule::PerPod { pods },
+        Profile::Eks => MemoryRule::PerPod { pods: eni_pods },
+        Profile::Gke => MemoryRule::GkeTiers {
+            tiers: gke_memory_tiers(memory_mib),
+        },
+        Profile::Aks => MemoryRule::Aks {
+            pods,
+            per_pods_mib: 20 * u64::from(pods) + 50,
+            quarter_mib: memory_mib / 4,
+        },
+    }
+}
+
+/// A memory quantity of the eviction map (`100Mi`, `1Gi`) in MiB; a percentage or anything
+/// else counts 0.
+fn eviction_memory_mib(eviction: &[(&str, &str)]) -> u64 {
+    let Some((_, value)) = eviction.iter().find(|(k, _)| *k == "memory.available") else {
+        return 0;
+    };
+    if let Some(n) = value.strip_suffix("Mi") {
+        n.parse().unwrap_or(0)
+    } else if let Some(n) = value.strip_suffix("Gi") {
+        n.parse::<u64>().map_or(0, |n| n * 1024)
+    } else {
+        0
+    }
+}
+
+/// The `memory` cap: the most pods `n` such that `n × per_pod ≤ memory − kube-reserved(n) −
+/// system-reserved − eviction`, where kube-reserved follows the profile (it grows with `n`
+/// in the nodecap and aks profiles). The left side grows and the right side shrinks with
+/// `n`, so a binary search finds it.
+fn memory_cap(
+    profile: Profile,
+    facts: &InstanceFacts,
+    eni_pods: u32,
+    per_pod_mib: u64,
+    system_mib: u64,
+    eviction_mib: u64,
+) -> u32 {
+    let fits = |n: u32| {
+        let kube = kube_memory(profile, facts.memory_mib, n, eni_pods).mib();
+        let used = u64::from(n) * per_pod_mib + kube + system_mib + eviction_mib;
+        used <= facts.memory_mib
+    };
+    let (mut low, mut high) = (0_u32, 1_000_000_u32);
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        if fits(mid) {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    low
 }
 
 /// The EKS ceiling for an instance: 250 above 30 vCPUs, else 110.
@@ -304,6 +560,16 @@ pub fn ip_limited_pods(enis: u32, ipv4_per_eni: u16, addressing: PodAddressing) 
 pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOptions) -> Sizing<'a> {
     let mut notes = Vec::new();
     let profile = options.profile;
+    if facts.vcpus == 0 || facts.memory_mib == 0 {
+        notes.push(format!(
+            "AWS publishes no vCPU count or memory for {}, only its ENI limits: kube-reserved \
+             CPU is 0m, the eks cap takes 110 and a memory cap 0; give the figures by hand \
+             (plan --enis {} --ips-per-eni {} --vcpus N --memory-mib M)",
+            facts.instance_type,
+            facts.default_card_enis(),
+            facts.ipv4_per_eni
+        ));
+    }
     let enis = eni_count(facts, options);
 
     let addressing = match options.ip_family {
@@ -338,50 +604,140 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
     };
     let ip_limited = ip_limited_pods(enis.used, facts.ipv4_per_eni, addressing);
 
+    // nodeadm's basis for kube-reserved memory: the uncapped ENI number (secondary IPs for
+    // IPv6, where there is none).
+    let eni_pods = ip_limited.unwrap_or_else(|| {
+        ip_limited_pods(enis.used, facts.ipv4_per_eni, PodAddressing::SecondaryIp).unwrap_or(0)
+    });
+    let vars = Variables {
+        default_enis: facts.default_card_enis(),
+        ips_per_eni: facts.ipv4_per_eni,
+        max_pods: eni_pods,
+        vcpus: facts.vcpus,
+        memory_mib: facts.memory_mib,
+        instance_type: &facts.instance_type,
+    };
+    let mut expression_errors = Vec::new();
+    let expression_pods = options.max_pods_expression.as_ref().and_then(|e| {
+        e.pods(&vars)
+            .map_err(|error| {
+                expression_errors.push(KeyedExpressionError {
+                    key: "max_pods_expression",
+                    error,
+                });
+            })
+            .ok()
+    });
+    let (system_reserved, eviction_hard) = match profile {
+        Profile::Nodecap => (Some(SYSTEM_RESERVED_NODECAP), EVICTION_HARD_NODECAP),
+        Profile::Eks => (None, EVICTION_HARD_EKS),
+        Profile::Gke | Profile::Aks => (None, EVICTION_HARD_CLOUD),
+    };
+
     let cap = options.max_pods_cap.unwrap_or(match profile {
-        Profile::Nodecap => CapPolicy::Eks,
+        Profile::Nodecap | Profile::Gke | Profile::Aks => CapPolicy::Eks,
         Profile::Eks => CapPolicy::None,
     });
     let cap_value = match cap {
         CapPolicy::Eks => Some(eks_cap(facts.vcpus)),
         CapPolicy::Fixed(n) => Some(n),
+        CapPolicy::Memory => Some(memory_cap(
+            profile,
+            facts,
+            expression_pods.unwrap_or(eni_pods),
+            options
+                .min_memory_per_pod_mib
+                .unwrap_or(DEFAULT_MIN_MEMORY_PER_POD_MIB),
+            system_reserved.map_or(0, |r| r.memory_mib),
+            eviction_memory_mib(eviction_hard),
+        )),
         // IPv6 pods are not IP-limited, so "no cap" still needs a number: the EKS one.
         CapPolicy::None if ip_limited.is_none() => Some(eks_cap(facts.vcpus)),
         CapPolicy::None => None,
     };
-    let capped = match (ip_limited, cap_value) {
-        (Some(pods), Some(cap)) => pods.min(cap),
-        (Some(pods), None) => pods,
-        (None, Some(cap)) => cap,
-        (None, None) => EKS_CAP_SMALL,
+    let (uncapped, uncapped_bound) = match (expression_pods, ip_limited) {
+        (Some(pods), _) => (Some(pods), Bound::Expression),
+        (None, pods) => (pods, Bound::Addresses),
+    };
+    let (capped, mut bound) = match (uncapped, cap_value) {
+        (Some(pods), Some(cap)) if cap < pods => (cap, Bound::Cap),
+        (Some(pods), _) => (pods, uncapped_bound),
+        (None, Some(cap)) => (cap, Bound::Cap),
+        (None, None) => (EKS_CAP_SMALL, Bound::Cap),
     };
 
     let pods_per_core_limit = options
         .pods_per_core
         .map(|per_core| per_core.saturating_mul(facts.vcpus));
-    let limited = pods_per_core_limit.map_or(capped, |limit| capped.min(limit));
-    let max_pods = options.max_pods.unwrap_or(limited);
+    let mut max_pods = capped;
+    if let Some(limit) = pods_per_core_limit
+        && limit < max_pods
+    {
+        (max_pods, bound) = (limit, Bound::PodsPerCore);
+    }
+    if let Some(explicit) = options.max_pods {
+        (max_pods, bound) = (explicit, Bound::Explicit);
+    }
 
-    // nodeadm reserves memory for the uncapped ENI number whatever maxPods ends up being;
-    // nodecap reserves for the pods the kubelet will run.
-    let memory_basis_pods = match profile {
-        Profile::Nodecap => max_pods,
-        Profile::Eks => ip_limited.unwrap_or_else(|| {
-            ip_limited_pods(enis.used, facts.ipv4_per_eni, PodAddressing::SecondaryIp)
-                .unwrap_or(max_pods)
-        }),
+    // nodeadm reserves memory for the uncapped ENI number (or its expression's value) whatever
+    // maxPods ends up being; nodecap (and AKS) reserve for the pods the kubelet will run.
+    let kube_reserved_memory = kube_memory(
+        profile,
+        facts.memory_mib,
+        max_pods,
+        expression_pods.unwrap_or(eni_pods),
+    );
+    let kube_reserved_cpu = match profile {
+        Profile::Aks => CpuRule::AksTable {
+            vcpus: facts.vcpus,
+            millis: aks_cpu_millis(facts.vcpus),
+        },
+        Profile::Nodecap | Profile::Eks | Profile::Gke => CpuRule::Ladder {
+            bands: kube_reserved_cpu(facts.vcpus),
+        },
     };
-
-    let cpu_bands = kube_reserved_cpu(facts.vcpus);
-    let kube_reserved = Reservation {
-        cpu_millis: cpu_bands.iter().map(|band| band.reserved_millis).sum(),
-        memory_mib: kube_reserved_memory_mib(memory_basis_pods),
+    let mut kube_reserved = Reservation {
+        cpu_millis: kube_reserved_cpu.millis(),
+        memory_mib: kube_reserved_memory.mib(),
         ephemeral_storage_gib: KUBE_RESERVED_EPHEMERAL_GIB,
     };
-    let (system_reserved, eviction_hard) = match profile {
-        Profile::Nodecap => (Some(SYSTEM_RESERVED_NODECAP), EVICTION_HARD_NODECAP),
-        Profile::Eks => (None, EVICTION_HARD_EKS),
+    let mut system_reserved = system_reserved;
+    // Reservation expressions see the final maxPods.
+    let final_vars = Variables { max_pods, ..vars };
+    let mut apply = |key: &'static str, e: &Expression, reservation: &mut Reservation| match e
+        .reservation(&final_vars)
+    {
+        Ok(values) => {
+            reservation.cpu_millis = values.cpu_millis.unwrap_or(reservation.cpu_millis);
+            reservation.memory_mib = values.memory_mib.unwrap_or(reservation.memory_mib);
+            Some(values)
+        }
+        Err(error) => {
+            expression_errors.push(KeyedExpressionError { key, error });
+            None
+        }
     };
+    let kube_reserved_from_expression = options
+        .kube_reserved_expression
+        .as_ref()
+        .and_then(|e| apply("kube_reserved_expression", e, &mut kube_reserved));
+    let mut system_reserved_from_expression = None;
+    if let Some(e) = &options.system_reserved_expression {
+        let mut reservation = system_reserved.unwrap_or(Reservation {
+            cpu_millis: 0,
+            memory_mib: 0,
+            ephemeral_storage_gib: KUBE_RESERVED_EPHEMERAL_GIB,
+        });
+        system_reserved_from_expression = apply("system_reserved_expression", e, &mut reservation);
+        if system_reserved_from_expression.is_some() {
+            system_reserved = Some(reservation);
+        }
+    }
+    for err in &expression_errors {
+        notes.push(format!(
+            "{err}: this part is the profile's (nodeadm falls back the same way)"
+        ));
+    }
 
     Sizing {
         instance: facts,
@@ -391,17 +747,22 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
         enis,
         addressing,
         ip_limited_pods: ip_limited,
+        expression_pods,
         cap,
         cap_value,
         capped_pods: capped,
         pods_per_core_limit,
         max_pods,
-        memory_basis_pods,
-        cpu_bands,
+        bound,
+        kube_reserved_memory,
+        kube_reserved_cpu,
+        kube_reserved_from_expression,
+        system_reserved_from_expression,
         kube_reserved,
         system_reserved,
         eviction_hard,
         notes,
+        expression_errors,
     }
 }
 
@@ -601,6 +962,24 @@ mod tests {
         };
         let s = size(facts("t3.micro"), Source::Embedded, &v6);
         assert_eq!((s.ip_limited_pods, s.max_pods), (None, 110));
+        // kube-reserved memory from the final number: 11 × 110 + 255.
+        assert_eq!(s.kube_reserved.memory_mib, 1465);
+        // An expression decides before the cap; its max_pods is the secondary-IP ENI number
+        // (m5.large 29), and memory follows: 11 × 58 + 255 = 893.
+        let doubled = SizingOptions {
+            max_pods_expression: Some(Expression::parse("max_pods * 2").unwrap()),
+            ..v6.clone()
+        };
+        let s = size(facts("m5.large"), Source::Embedded, &doubled);
+        assert_eq!(
+            (
+                s.expression_pods,
+                s.max_pods,
+                s.kube_reserved.memory_mib,
+                s.bound
+            ),
+            (Some(58), 58, 893, Bound::Expression)
+        );
         assert_eq!(pods("m5.24xlarge", v6.clone()), 250);
         let fixed = SizingOptions {
             max_pods_cap: Some(CapPolicy::Fixed(300)),
@@ -731,10 +1110,158 @@ mod tests {
         assert_eq!((s.max_pods, s.kube_reserved.memory_mib), (44, 739));
     }
 
+    /// GKE's published tiers and ladder (docs/sizing.md "Other clouds"), by hand.
+    #[test]
+    fn gke_profile_by_hand() {
+        let gke = SizingOptions {
+            profile: Profile::Gke,
+            ..Default::default()
+        };
+        // (type, memory MiB, pods, kube-reserved memory, cpu)
+        let cases = [
+            // 4096: 25% × 4096 = 1024.
+            ("t3.medium", 4096, 17, 1024, 70),
+            // 8192: 1024 + 20% × 4096 (819.2) = 1843.2 → 1843.
+            ("m5.large", 8192, 29, 1843, 70),
+            // 65536: 1024 + 819.2 + 10% × 8192 (819.2) + 6% × 49152 (2949.12) = 5611.52.
+            ("m5.4xlarge", 65536, 110, 5611, 110),
+            // 524288: 1024 + 819.2 + 819.2 + 6% × 114688 (6881.28) + 2% × 393216 (7864.32)
+            // = 17408; CPU 60 + 10 + 10 + 0.25% × 60 cores (150) = 230.
+            ("r5.16xlarge", 524_288, 250, 17408, 230),
+        ];
+        for (name, memory, pods, kube, cpu) in cases {
+            let s = size(facts(name), Source::Embedded, &gke);
+            assert_eq!(s.instance.memory_mib, memory, "{name}");
+            assert_eq!(
+                (
+                    s.max_pods,
+                    s.kube_reserved.memory_mib,
+                    s.kube_reserved.cpu_millis
+                ),
+                (pods, kube, cpu),
+                "{name}"
+            );
+            assert_eq!(s.system_reserved, None);
+            assert_eq!(s.eviction_hard[0], ("memory.available", "100Mi"));
+            assert_eq!(s.eviction_hard.len(), 5);
+        }
+    }
+
+    /// AKS's published formula and CPU table (docs/sizing.md "Other clouds"), by hand.
+    #[test]
+    fn aks_profile_by_hand() {
+        let aks = SizingOptions {
+            profile: Profile::Aks,
+            ..Default::default()
+        };
+        // (type, pods, kube-reserved memory, cpu)
+        let cases = [
+            // min(20 × 17 + 50 = 390, 4096 / 4 = 1024) = 390; 2 cores → 100m.
+            ("t3.medium", 17, 390, 100),
+            // min(20 × 29 + 50 = 630, 2048) = 630.
+            ("m5.large", 29, 630, 100),
+            // min(20 × 110 + 50 = 2250, 16384) = 2250; 16 cores → 260m.
+            ("m5.4xlarge", 110, 2250, 260),
+            // min(20 × 250 + 50 = 5050, 131072) = 5050; 64 cores → 740m.
+            ("r5.16xlarge", 250, 5050, 740),
+            // 512 MiB: min(20 × 4 + 50 = 130, 128) = 128: the quarter binds.
+            ("t3.nano", 4, 128, 100),
+        ];
+        for (name, pods, kube, cpu) in cases {
+            let s = size(facts(name), Source::Embedded, &aks);
+            assert_eq!(
+                (
+                    s.max_pods,
+                    s.kube_reserved.memory_mib,
+                    s.kube_reserved.cpu_millis
+                ),
+                (pods, kube, cpu),
+                "{name}"
+            );
+            assert_eq!(s.system_reserved, None);
+        }
+        // Every published row of the CPU table.
+        for (cores, millis) in [
+            (1, 60),
+            (2, 100),
+            (4, 140),
+            (8, 180),
+            (16, 260),
+            (32, 420),
+            (64, 740),
+        ] {
+            assert_eq!(aks_cpu_millis(cores), millis, "{cores} cores");
+        }
+    }
+
+    /// The memory cap (README "Sizing rules"), nodecap profile: each pod keeps 256 MiB of
+    /// memory − (11 × n + 255) − 200 (systemReserved) − 200 (eviction), so
+    /// `n ≤ (memory − 655) / 267`.
+    #[test]
+    fn memory_cap_by_hand() {
+        let memory = SizingOptions {
+            max_pods_cap: Some(CapPolicy::Memory),
+            ..Default::default()
+        };
+        // (type, memory, ENI pods, memory bound, maxPods, bound)
+        let cases = [
+            // (65536 − 655) / 267 = 243 exactly; the ENIs' 234 is smaller.
+            ("m5.4xlarge", 65536, 234, 243, 234, Bound::Addresses),
+            // (16384 − 655) / 267 = 58.9 → 58; the ENIs' 29 is smaller.
+            ("r5.large", 16384, 29, 58, 29, Bound::Addresses),
+            // (2048 − 655) / 267 = 5.2 → 5: memory binds below the ENIs' 11.
+            ("t3.small", 2048, 11, 5, 5, Bound::Cap),
+        ];
+        for (name, mib, eni_pods, cap, pods, bound) in cases {
+            let s = size(facts(name), Source::Embedded, &memory);
+            assert_eq!(s.instance.memory_mib, mib, "{name}");
+            assert_eq!(
+                (s.ip_limited_pods, s.cap_value, s.max_pods, s.bound),
+                (Some(eni_pods), Some(cap), pods, bound),
+                "{name}"
+            );
+            // What the cap promises holds at the number it gives, and fails at one more.
+            let left = |n: u64| mib - (11 * n + 255) - 200 - 200;
+            assert!(u64::from(cap) * 256 <= left(u64::from(cap)), "{name}");
+            assert!(
+                u64::from(cap + 1) * 256 > left(u64::from(cap + 1)),
+                "{name}"
+            );
+        }
+        // With prefix delegation the ENIs allow 3714 on m5.4xlarge: memory binds at 243.
+        let pd = SizingOptions {
+            prefix_delegation: true,
+            ..memory.clone()
+        };
+        let s = size(facts("m5.4xlarge"), Source::Embedded, &pd);
+        assert_eq!((s.max_pods, s.bound), (243, Bound::Cap));
+        // 512 MiB per pod: (65536 − 655) / 523 = 124.05 → 124.
+        let big = SizingOptions {
+            min_memory_per_pod_mib: Some(512),
+            ..pd
+        };
+        assert_eq!(
+            size(facts("m5.4xlarge"), Source::Embedded, &big).max_pods,
+            124
+        );
+        // Other profiles' reservations: gke (fixed 5611, eviction 100) on m5.4xlarge PD:
+        // (65536 − 5611 − 100) / 256 = 233.69 → 233.
+        let gke = SizingOptions {
+            profile: Profile::Gke,
+            prefix_delegation: true,
+            ..memory
+        };
+        assert_eq!(
+            size(facts("m5.4xlarge"), Source::Embedded, &gke).max_pods,
+            233
+        );
+    }
+
     #[test]
     fn cap_policy_parses() {
         assert_eq!("eks".parse::<CapPolicy>(), Ok(CapPolicy::Eks));
         assert_eq!("none".parse::<CapPolicy>(), Ok(CapPolicy::None));
+        assert_eq!("memory".parse::<CapPolicy>(), Ok(CapPolicy::Memory));
         assert_eq!("42".parse::<CapPolicy>(), Ok(CapPolicy::Fixed(42)));
         assert!("0".parse::<CapPolicy>().is_err());
         assert!("-3".parse::<CapPolicy>().is_err());

@@ -70,6 +70,10 @@ fn max_pods_matches_the_eks_calculator() {
         (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2"], 234, "calculator test m5.8xlarge"),
         (&["--instance-type", "m5.8xlarge", "--cni-version", "1.11.2", pd], 250, "calculator test m5.8xlarge PD"),
         (&["--instance-type", "c6in.32xlarge", "--cni-version", "1.18.0", raw], 394, "calculator test c6in card 0"),
+        // The types AWS's tables add by hand (15 ENIs × 50): 15 × 49 + 2.
+        (&["--instance-type", "c5a.metal", "--cni-version", "1.19.0", raw], 737, "supplement c5a.metal"),
+        (&["--instance-type", "c5ad.metal", "--cni-version", "1.19.0", raw], 737, "supplement c5ad.metal"),
+        (&["--instance-type", "bmn-sf1.metal", "--cni-version", "1.19.0", raw], 737, "supplement bmn-sf1.metal"),
         // The calculator's numbers: rec, raw PD, rec PD, rec CN, raw CN+PD, rec CN+PD.
         (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", pd, raw], 34, "calculator table t3.micro raw PD"),
         (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn], 3, "calculator table t3.micro CN"),
@@ -177,6 +181,16 @@ fn every_output_format_matches_its_golden_file() {
             "t3.micro-eks",
             &["--instance-type", "t3.micro", "--profile", "eks"],
         ),
+        // A Karpenter-style kubeReserved expression (AKS's numbers, written in CEL).
+        (
+            "m5.large-kube-reserved-expression",
+            &[
+                "--instance-type",
+                "m5.large",
+                "--kube-reserved-expression",
+                r#"{"cpu": string(vcpus * 40) + "m", "memory": string(20 * max_pods + 50) + "Mi"}"#,
+            ],
+        ),
     ];
     let formats = [
         ("text", "txt"),
@@ -194,6 +208,213 @@ fn every_output_format_matches_its_golden_file() {
             golden(&format!("{case}.{format}.{ext}"), &stdout(&all));
         }
     }
+}
+
+/// nodeadm's documented `maxPodsExpression` examples (amazon-eks-ami `nodeadm/doc/examples.md`)
+/// under `--profile eks` give nodeadm's numbers: no cap, kube-reserved memory from the
+/// expression's value.
+#[test]
+fn nodeadms_expression_examples_give_nodeadms_numbers() {
+    // (expression, name, [(type, pods, kube-reserved MiB)]): memory = 11 × pods + 255.
+    type Rows = [(&'static str, u64, u64); 3];
+    let cases: [(&str, &str, Rows); 3] = [
+        (
+            "max_pods + 2",
+            "plus-2",
+            // 29 + 2, 234 + 2, 737 + 2.
+            [
+                ("m5.large", 31, 596),
+                ("m5.4xlarge", 236, 2851),
+                ("c5.18xlarge", 739, 8384),
+            ],
+        ),
+        (
+            "max_pods < 30 ? max_pods : 30",
+            "at-most-30",
+            [
+                ("m5.large", 29, 574),
+                ("m5.4xlarge", 30, 585),
+                ("c5.18xlarge", 30, 585),
+            ],
+        ),
+        (
+            "((default_enis - 3) * (ips_per_eni - 1)) + 2",
+            "three-enis-reserved",
+            // (3 − 3) × 9 + 2, (8 − 3) × 29 + 2, (15 − 3) × 49 + 2.
+            [
+                ("m5.large", 2, 277),
+                ("m5.4xlarge", 147, 1872),
+                ("c5.18xlarge", 590, 6745),
+            ],
+        ),
+    ];
+    for (expression, name, rows) in cases {
+        for (instance_type, pods, memory) in rows {
+            let args = [
+                "plan",
+                "--instance-type",
+                instance_type,
+                "--profile",
+                "eks",
+                "--max-pods-expression",
+                expression,
+            ];
+            let text = stdout(&args);
+            golden(&format!("expressions/{instance_type}.{name}.txt"), &text);
+            assert!(
+                text.contains(&format!(
+                    "expression      {pods} = {expression} (max_pods_expression"
+                )),
+                "{text}"
+            );
+            let json: serde_json::Value =
+                serde_json::from_str(&stdout(&[&args[..], &["-o", "json"]].concat())).unwrap();
+            assert_eq!(json["max_pods"], pods, "{instance_type} {expression}");
+            assert_eq!(
+                json["kube_reserved"]["memory_mib"], memory,
+                "{instance_type} {expression}"
+            );
+        }
+    }
+    // Under the default profile the cap then applies, and memory follows the final number.
+    let json: serde_json::Value = serde_json::from_str(&stdout(&[
+        "plan",
+        "--instance-type",
+        "c5.18xlarge",
+        "--max-pods-expression",
+        "max_pods + 2",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (&json["expression_pods"], &json["max_pods"], &json["bound"]),
+        (
+            &serde_json::json!(739),
+            &serde_json::json!(250),
+            &serde_json::json!("cap")
+        )
+    );
+    assert_eq!(json["kube_reserved"]["memory_mib"], 3005);
+}
+
+#[test]
+fn a_bad_expression_exits_64_naming_it_the_position_and_the_variables() {
+    for (expression, says) in [
+        ("max_pods +", r#"max_pods_expression "max_pods +": at 1:"#),
+        (
+            "maxPods + 2",
+            "unknown variable maxPods; variables: default_enis, ips_per_eni, max_pods, vcpus, memory_mib, instance_type",
+        ),
+        (
+            "double(max_pods) / 2.0",
+            "expected a non-negative integer pod count, got 14.5 (double)",
+        ),
+        ("max_pods - 100", "got -71 (int)"),
+    ] {
+        let (code, stderr) = fails(&[
+            "plan",
+            "--instance-type",
+            "m5.large",
+            "--max-pods-expression",
+            expression,
+        ]);
+        assert_eq!(code, 64, "{expression}: {stderr}");
+        assert!(stderr.contains(says), "{expression}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    let (code, stderr) = fails(&[
+        "plan",
+        "--instance-type",
+        "m5.large",
+        "--kube-reserved-expression",
+        r#"{"memory": "lots"}"#,
+    ]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("kube_reserved_expression"), "{stderr}");
+}
+
+/// GKE's and AKS's published formulas through `plan` (the arithmetic is written out in
+/// `core::sizing`'s tests): (type, gke memory, gke cpu, aks memory, aks cpu).
+#[test]
+fn plan_with_the_gke_and_aks_profiles() {
+    for (instance_type, gke, aks) in [
+        ("t3.medium", (1024, 70), (390, 100)),
+        ("m5.large", (1843, 70), (630, 100)),
+        ("m5.4xlarge", (5611, 110), (2250, 260)),
+        ("r5.16xlarge", (17408, 230), (5050, 740)),
+    ] {
+        for (profile, (memory, cpu)) in [("gke", gke), ("aks", aks)] {
+            let json: serde_json::Value = serde_json::from_str(&stdout(&[
+                "plan",
+                "--instance-type",
+                instance_type,
+                "--profile",
+                profile,
+                "-o",
+                "kubelet-config",
+            ]))
+            .unwrap();
+            assert_eq!(
+                json["kubeReserved"]["memory"],
+                format!("{memory}Mi"),
+                "{instance_type} {profile}"
+            );
+            assert_eq!(
+                json["kubeReserved"]["cpu"],
+                format!("{cpu}m"),
+                "{instance_type} {profile}"
+            );
+            assert_eq!(json["evictionHard"]["memory.available"], "100Mi");
+            assert!(json.get("systemReserved").is_none());
+        }
+    }
+}
+
+#[test]
+fn the_memory_cap_names_what_bound() {
+    // t3.small: (2048 − 655) / 267 = 5 < the ENIs' 11.
+    let text = stdout(&[
+        "plan",
+        "--instance-type",
+        "t3.small",
+        "--max-pods-cap",
+        "memory",
+    ]);
+    assert!(text.starts_with("t3.small: 5 pods;"), "{text}");
+    assert!(
+        text.contains("max pods        5 (the capped number); bound by the memory cap"),
+        "{text}"
+    );
+    assert!(
+        text.contains("memory cap: the most pods n that each keep 256Mi: n × 256 ≤ 2048Mi memory − kube-reserved (11 × n + 255) − system-reserved 200 − eviction 200Mi"),
+        "{text}"
+    );
+    // r5.large: the ENIs' 29 bind below the memory's 58.
+    let text = stdout(&[
+        "plan",
+        "--instance-type",
+        "r5.large",
+        "--max-pods-cap",
+        "memory",
+    ]);
+    assert!(text.contains("29 = min(29, 58)"), "{text}");
+    assert!(text.contains("bound by the ENIs' addresses"), "{text}");
+}
+
+#[test]
+fn plan_says_when_aws_publishes_no_vcpus_or_memory() {
+    let text = stdout(&["plan", "--instance-type", "bmn-sf1.metal"]);
+    assert!(
+        text.contains(
+            "note: AWS publishes no vCPU count or memory for bmn-sf1.metal, only its ENI limits"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("plan --enis 15 --ips-per-eni 50 --vcpus N --memory-mib M"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -259,8 +480,15 @@ fn invalid_arguments_exit_64() {
             "--pods-per-core",
             "0",
         ],
-        &["plan", "--instance-type", "m5.large", "--profile", "gke"],
+        &["plan", "--instance-type", "m5.large", "--profile", "azure"],
         &["plan", "--instance-type", "m5.large", "--max-pods-cap", "0"],
+        &[
+            "plan",
+            "--instance-type",
+            "m5.large",
+            "--min-memory-per-pod-mib",
+            "0",
+        ],
         &["plan", "--instance-type", "m5.large", "--ip-family", "ipv5"],
         &["plan", "--instance-type", "m5.large", "--output", "xml"],
         &["plan", "--enis", "3", "--ips-per-eni", "10"],

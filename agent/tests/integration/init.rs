@@ -402,11 +402,36 @@ fn bad_configuration_exits_64_naming_the_key() {
         (64, "nodecap: max_enis: expected a positive integer, got 0")
     );
     fs::write(node.path("etc/nodecap/config.toml"), "").unwrap();
-    let (code, line) = failed(&node.init_env(&[], &[("NODECAP_PROFILE", "gke")]));
+    let (code, line) = failed(&node.init_env(&[], &[("NODECAP_PROFILE", "azure")]));
     assert_eq!(code, 64);
     assert!(
-        line.starts_with("nodecap: environment NODECAP_PROFILE=\"gke\": unknown variant `gke`"),
+        line.starts_with("nodecap: environment NODECAP_PROFILE=\"azure\": unknown variant `azure`"),
         "{line}"
+    );
+    // An expression that does not parse stops at the configuration; one that parses but
+    // does not give a pod count on this node stops before anything is written.
+    fs::write(
+        node.path("etc/nodecap/config.toml"),
+        "max_pods_expression = \"max_pods +\"\n",
+    )
+    .unwrap();
+    let (code, line) = failed(&node.init(&[]));
+    assert_eq!(code, 64);
+    assert!(
+        line.starts_with("nodecap: max_pods_expression \"max_pods +\": at 1:"),
+        "{line}"
+    );
+    fs::write(
+        node.path("etc/nodecap/config.toml"),
+        "max_pods_expression = \"max_pods - 100\"\n",
+    )
+    .unwrap();
+    let (code, line) = failed(&node.init(&["--backend", "kubelet-dropin"]));
+    assert_eq!(code, 64);
+    assert_eq!(
+        line,
+        "nodecap: max_pods_expression \"max_pods - 100\": expected a non-negative integer pod \
+         count, got -71 (int)"
     );
     let out = crate::common::nodecap()
         .args(["init", "--config", "/nonexistent/nodecap.toml"])
@@ -419,6 +444,40 @@ fn bad_configuration_exits_64_naming_the_key() {
         "{line}"
     );
     assert!(node.files().is_empty());
+}
+
+/// nodeadm's `maxPodsExpression` and a Karpenter-style reservation, on a node: what `init`
+/// writes is what `plan` prints.
+#[test]
+fn expressions_and_profiles_reach_the_kubelet() {
+    let node = Node::new("m5.large", 3, 10);
+    ok(&node.init(&[
+        "--backend",
+        "kubelet-dropin",
+        "--profile",
+        "aks",
+        "--max-pods-expression",
+        "max_pods < 20 ? max_pods : 20",
+        "--system-reserved-expression",
+        r#"{"memory": string(memory_mib / 64) + "Mi"}"#,
+    ]));
+    let files = node.files();
+    let json: serde_json::Value = serde_json::from_str(&files[0].1).unwrap();
+    // 20 pods; AKS memory min(20 × 20 + 50, 2048) = 450Mi, CPU 100m; systemReserved
+    // 8192 / 64 = 128Mi (cpu 0m: the expression set only memory).
+    assert_eq!(json["maxPods"], 20);
+    assert_eq!(json["kubeReserved"]["memory"], "450Mi");
+    assert_eq!(json["kubeReserved"]["cpu"], "100m");
+    assert_eq!(json["systemReserved"]["memory"], "128Mi");
+    assert_eq!(json["systemReserved"]["cpu"], "0m");
+    assert_eq!(json["evictionHard"]["memory.available"], "100Mi");
+
+    // IPv6: not IP-limited, the cap decides (110 on an m5.large) and memory follows it.
+    let node = Node::new("m5.large", 3, 10);
+    ok(&node.init(&["--backend", "kubelet-dropin", "--ip-family", "ipv6"]));
+    let json: serde_json::Value = serde_json::from_str(&node.files()[0].1).unwrap();
+    assert_eq!(json["maxPods"], 110);
+    assert_eq!(json["kubeReserved"]["memory"], "1465Mi");
 }
 
 #[test]

@@ -355,8 +355,8 @@ mod tests {
         .unwrap();
         let (table, report) =
             render_table(&document_sources(&data_text), &merged.types, &supplement).unwrap();
-        assert!(report.types >= 1410, "{} types", report.types);
-        assert_eq!(report.from_supplement.len(), 19);
+        assert!(report.types >= 1417, "{} types", report.types);
+        assert_eq!(report.from_supplement.len(), 22);
         assert!(
             report.shadowed.is_empty(),
             "stale supplement entries: {:?}",

@@ -4,7 +4,7 @@
 // difference between this file and what the generator makes of the data.
 //
 // API data sources: moto-5.2.5
-// Types: 1414 (19 from the supplement)
+// Types: 1417 (22 from the supplement)
 //
 // Columns: row(type, hypervisor, bare metal, vCPUs, memory MiB, default network card,
 //              ENIs per network card, IPv4 per ENI, IPv6 per ENI, IPv6 supported, EFA)
@@ -12,13 +12,14 @@
 use super::facts::Hypervisor::{Nitro, None, Xen};
 use super::facts::{InstanceFacts, row};
 
-pub(super) static TABLE: [InstanceFacts; 1414] = [
+pub(super) static TABLE: [InstanceFacts; 1417] = [
     row("a1.2xlarge", Nitro, false, 8, 16384, 0, &[4], 15, 15, true, false),
     row("a1.4xlarge", Nitro, false, 16, 32768, 0, &[8], 30, 30, true, false),
     row("a1.large", Nitro, false, 2, 4096, 0, &[3], 10, 10, true, false),
     row("a1.medium", Nitro, false, 1, 2048, 0, &[2], 4, 4, true, false),
     row("a1.metal", None, true, 16, 32768, 0, &[8], 30, 30, true, false),
     row("a1.xlarge", Nitro, false, 4, 8192, 0, &[4], 15, 15, true, false),
+    row("bmn-sf1.metal", None, true, 0, 0, 0, &[15], 50, 0, false, false),
     row("c1.medium", Xen, false, 2, 1740, 0, &[2], 6, 0, false, false),
     row("c1.xlarge", Xen, false, 8, 7168, 0, &[4], 15, 0, false, false),
     row("c3.2xlarge", Xen, false, 8, 15360, 0, &[4], 15, 15, true, false),
@@ -47,6 +48,7 @@ pub(super) static TABLE: [InstanceFacts; 1414] = [
     row("c5a.4xlarge", Nitro, false, 16, 32768, 0, &[8], 30, 30, true, false),
     row("c5a.8xlarge", Nitro, false, 32, 65536, 0, &[8], 30, 30, true, false),
     row("c5a.large", Nitro, false, 2, 4096, 0, &[3], 10, 10, true, false),
+    row("c5a.metal", None, true, 96, 196608, 0, &[15], 50, 0, false, false),
     row("c5a.xlarge", Nitro, false, 4, 8192, 0, &[4], 15, 15, true, false),
     row("c5ad.12xlarge", Nitro, false, 48, 98304, 0, &[8], 30, 30, true, false),
     row("c5ad.16xlarge", Nitro, false, 64, 131072, 0, &[15], 50, 50, true, false),
@@ -55,6 +57,7 @@ pub(super) static TABLE: [InstanceFacts; 1414] = [
     row("c5ad.4xlarge", Nitro, false, 16, 32768, 0, &[8], 30, 30, true, false),
     row("c5ad.8xlarge", Nitro, false, 32, 65536, 0, &[8], 30, 30, true, false),
     row("c5ad.large", Nitro, false, 2, 4096, 0, &[3], 10, 10, true, false),
+    row("c5ad.metal", None, true, 96, 196608, 0, &[15], 50, 0, false, false),
     row("c5ad.xlarge", Nitro, false, 4, 8192, 0, &[4], 15, 15, true, false),
     row("c5d.12xlarge", Nitro, false, 48, 98304, 0, &[8], 30, 30, true, false),
     row("c5d.18xlarge", Nitro, false, 72, 147456, 0, &[15], 50, 50, true, false),
