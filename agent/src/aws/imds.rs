@@ -113,6 +113,8 @@ pub enum Expected {
     Macs,
     #[error("expected an ENI id (eni- and at most 32 characters)")]
     EniId,
+    #[error("expected a subnet id (subnet- and at most 32 characters)")]
+    SubnetId,
     #[error("{0}")]
     Identity(IdentityError),
 }
@@ -174,6 +176,8 @@ pub struct Eni {
     pub interface_id: String,
     pub device_number: u32,
     pub network_card: u32,
+    /// The subnet the ENI is in: joins the node to its subnets' figures.
+    pub subnet_id: String,
     /// Private IPv4 addresses, the primary first.
     pub ipv4: Vec<String>,
     /// Delegated /28 prefixes.
@@ -196,9 +200,18 @@ pub struct ImdsClient {
     deadline: Instant,
     budget: Duration,
     requests: AtomicU32,
-    /// Per MAC: interface id, device number, network card. Fixed while the ENI stays
-    /// attached, so each tick asks only for the addresses (3 GETs per ENI instead of 6).
-    attachments: Mutex<std::collections::HashMap<String, (String, u32, u32)>>,
+    /// Per MAC: what is fixed while the ENI stays attached, so each tick asks only for the
+    /// addresses (2 GETs per ENI instead of 6).
+    attachments: Mutex<std::collections::HashMap<String, Attachment>>,
+}
+
+/// What IMDS says of an ENI that cannot change while it stays attached.
+#[derive(Debug, Clone)]
+struct Attachment {
+    interface_id: String,
+    device_number: u32,
+    network_card: u32,
+    subnet_id: String,
 }
 
 impl ImdsClient {
@@ -444,7 +457,7 @@ impl ImdsClient {
     async fn eni(&self, mac: String) -> Result<Eni, Error> {
         let leaf = |name: &str| format!("{MACS}{mac}/{name}");
         let known = self.lock_attachments().get(&mac).cloned();
-        let (interface_id, device_number, network_card) = match known {
+        let attachment = match known {
             Some(fixed) => fixed,
             None => {
                 let number = |path: String, value: Option<String>| -> Result<u32, Error> {
@@ -474,7 +487,24 @@ impl ImdsClient {
                         value: Excerpt::of(&interface_id),
                     });
                 }
-                let fixed = (interface_id, device_number, network_card);
+                let subnet_id = self
+                    .require(&leaf("subnet-id"), "a subnet id")
+                    .await?
+                    .trim()
+                    .to_owned();
+                if !subnet_id.starts_with("subnet-") || subnet_id.len() > 32 {
+                    return Err(Error::Invalid {
+                        url: self.url(&leaf("subnet-id")),
+                        expected: Expected::SubnetId,
+                        value: Excerpt::of(&subnet_id),
+                    });
+                }
+                let fixed = Attachment {
+                    interface_id,
+                    device_number,
+                    network_card,
+                    subnet_id,
+                };
                 self.lock_attachments().insert(mac.clone(), fixed.clone());
                 fixed
             }
@@ -505,9 +535,10 @@ impl ImdsClient {
         };
         let (ipv4_prefixes, ipv6) = tokio::try_join!(optional("ipv4-prefix"), optional("ipv6s"))?;
         Ok(Eni {
-            interface_id,
-            device_number,
-            network_card,
+            interface_id: attachment.interface_id,
+            device_number: attachment.device_number,
+            network_card: attachment.network_card,
+            subnet_id: attachment.subnet_id,
             ipv4: list(ipv4),
             ipv4_prefixes: list(ipv4_prefixes),
             ipv6: list(ipv6),
@@ -517,7 +548,7 @@ impl ImdsClient {
 
     fn lock_attachments(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, u32, u32)>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Attachment>> {
         self.attachments
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -331,6 +331,7 @@ pub(crate) mod tests {
             interface_id: format!("eni-0{n}"),
             device_number: n - 1,
             network_card: 0,
+            subnet_id: "subnet-0123456789abcdef0".to_owned(),
             ipv4: (0..ips).map(|i| format!("10.0.{n}.{i}")).collect(),
             ipv4_prefixes: Vec::new(),
             ipv6: Vec::new(),

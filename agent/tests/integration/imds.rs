@@ -156,10 +156,11 @@ async fn eni_tree() {
     assert_eq!(enis.len(), 3);
     assert_eq!(enis[0].device_number, 0);
     assert_eq!(enis[2].interface_id, "eni-00000000000000003");
+    assert_eq!(enis[2].subnet_id, "subnet-0123456789abcdef0");
     assert_eq!(enis[1].ipv4.len(), 10);
     assert_eq!(enis[1].ipv4[0], "10.0.2.10");
     assert!(enis[0].ipv4_prefixes.is_empty());
-    // The list, then per ENI its device number, card, id, directory and IPv4 list, after
+    // The list, then per ENI its device number, card, id, subnet, directory and IPv4 list, after
     // the token: no prefixes, no IPv6, so those lists are not asked for.
     let gets = |imds: &ImdsServer| {
         imds.requests()
@@ -167,12 +168,22 @@ async fn eni_tree() {
             .filter(|r| r.starts_with("GET "))
             .count()
     };
-    assert_eq!(gets(&imds), 1 + 3 * 5, "{:?}", imds.requests());
-    // Again: an ENI's id, device and card are known, only its directory and addresses are
+    assert_eq!(gets(&imds), 1 + 3 * 6, "{:?}", imds.requests());
+    // Again: an ENI's id, device, card and subnet are known, only its directory and addresses are
     // asked for.
     imds.clear_requests();
     assert_eq!(c.enis().await.unwrap(), enis);
     assert_eq!(gets(&imds), 1 + 3 * 2, "{:?}", imds.requests());
+    // A subnet id becomes a label value: anything else is refused, quoted short.
+    let fresh = client(&imds, Duration::from_secs(5));
+    let path = "meta-data/network/interfaces/macs/0e:00:00:00:00:03/subnet-id";
+    imds.set(path, Some(&"x".repeat(1000)));
+    let e = nodecap::error::Chain(&fresh.enis().await.unwrap_err()).to_string();
+    assert!(
+        e.contains("expected a subnet id (subnet- and at most 32 characters)") && e.len() < 300,
+        "{e}"
+    );
+    imds.set(path, Some("subnet-0123456789abcdef0"));
     // Prefixes and IPv6 addresses appear in the directory, and are read the same tick.
     let mac = "0e:00:00:00:00:02";
     imds.set(

@@ -90,10 +90,10 @@ pub static INSTANCE_INFO: Family<3> = Family::gauge(
     &["instance_type", "availability_zone", "source"],
     "The instance and where its limits came from (embedded, cache, api, fallback); always 1.",
 );
-pub static ENI_INFO: Family<3> = Family::gauge(
+pub static ENI_INFO: Family<4> = Family::gauge(
     "nodecap_eni_info",
-    &["eni", "device_number", "network_card"],
-    "An attached ENI (IMDS); always 1.",
+    &["eni", "device_number", "network_card", "subnet_id"],
+    "An attached ENI and its subnet (IMDS); always 1. Joins nodes to their subnets.",
 );
 pub static ENI_IPV4_ADDRESSES: Family<1> = Family::gauge(
     "nodecap_eni_ipv4_addresses",
@@ -129,7 +129,7 @@ impl Export for Imds {
         for eni in self.enis.iter() {
             let id = eni.interface_id.as_str();
             let (device, card) = (eni.device_number.to_string(), eni.network_card.to_string());
-            out.set(&ENI_INFO, [id, &device, &card], 1.0);
+            out.set(&ENI_INFO, [id, &device, &card, &eni.subnet_id], 1.0);
             out.set(&ENI_IPV4_ADDRESSES, [id], length(&eni.ipv4));
             out.set(&ENI_IPV4_PREFIXES, [id], length(&eni.ipv4_prefixes));
             out.set(&ENI_IPV6_ADDRESSES, [id], length(&eni.ipv6));
