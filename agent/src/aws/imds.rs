@@ -476,29 +476,16 @@ impl ImdsClient {
                 let network_card =
                     number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
                 let interface_id = self
-                    .require(&leaf("interface-id"), "an ENI id")
-                    .await?
-                    .trim()
-                    .to_owned();
-                if !interface_id.starts_with("eni-") || interface_id.len() > 32 {
-                    return Err(Error::Invalid {
-                        url: self.url(&leaf("interface-id")),
-                        expected: Expected::EniId,
-                        value: Excerpt::of(&interface_id),
-                    });
-                }
+                    .id(&leaf("interface-id"), "eni-", "an ENI id", Expected::EniId)
+                    .await?;
                 let subnet_id = self
-                    .require(&leaf("subnet-id"), "a subnet id")
-                    .await?
-                    .trim()
-                    .to_owned();
-                if !subnet_id.starts_with("subnet-") || subnet_id.len() > 32 {
-                    return Err(Error::Invalid {
-                        url: self.url(&leaf("subnet-id")),
-                        expected: Expected::SubnetId,
-                        value: Excerpt::of(&subnet_id),
-                    });
-                }
+                    .id(
+                        &leaf("subnet-id"),
+                        "subnet-",
+                        "a subnet id",
+                        Expected::SubnetId,
+                    )
+                    .await?;
                 let fixed = Attachment {
                     interface_id,
                     device_number,
@@ -544,6 +531,26 @@ impl ImdsClient {
             ipv6: list(ipv6),
             mac,
         })
+    }
+
+    /// An AWS resource id at `path`: `prefix` and at most 32 characters, since it becomes a
+    /// label value.
+    async fn id(
+        &self,
+        path: &str,
+        prefix: &str,
+        what: &'static str,
+        expected: Expected,
+    ) -> Result<String, Error> {
+        let id = self.require(path, what).await?.trim().to_owned();
+        if !id.starts_with(prefix) || id.len() > 32 {
+            return Err(Error::Invalid {
+                url: self.url(path),
+                expected,
+                value: Excerpt::of(&id),
+            });
+        }
+        Ok(id)
     }
 
     fn lock_attachments(

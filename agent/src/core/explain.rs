@@ -164,13 +164,13 @@ fn memory_cap(s: &Sizing<'_>) -> String {
 }
 
 fn max_pods(s: &Sizing<'_>) -> String {
+    if s.bound == Bound::Explicit {
+        return format!(
+            "{} (set explicitly; replaces the computed number)",
+            s.max_pods
+        );
+    }
     let text = match (s.options.pods_per_core, s.pods_per_core_limit) {
-        _ if s.bound == Bound::Explicit => {
-            return format!(
-                "{} (set explicitly; replaces the computed number)",
-                s.max_pods
-            );
-        }
         (Some(per_core), Some(limit)) => format!(
             "{} = min({}, {per_core} pods per core × {} vCPUs = {limit})",
             s.max_pods, s.capped_pods, s.instance.vcpus

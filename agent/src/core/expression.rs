@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use super::excerpt::Excerpt;
+use super::excerpt::{Excerpt, MAX_CHARS, clip};
 
 /// The variables every expression may use, as listed in errors.
 pub const VARIABLES: [&str; 6] = [
@@ -148,7 +148,7 @@ impl Expression {
                 column: first.map_or(0, |e| e.pos.1),
                 message: first.map_or_else(
                     || "cannot parse".to_owned(),
-                    |e| crate::core::excerpt::clip(&e.msg, 2 * crate::core::excerpt::MAX_CHARS),
+                    |e| clip(&e.msg, 2 * MAX_CHARS),
                 ),
             }
         })?;
@@ -160,7 +160,7 @@ impl Expression {
         {
             return Err(ExpressionError::UnknownVariable {
                 expression,
-                name: crate::core::excerpt::clip(name, crate::core::excerpt::MAX_CHARS),
+                name: clip(name, MAX_CHARS),
             });
         }
         Ok(Expression {
@@ -189,10 +189,7 @@ impl Expression {
             .execute(&context)
             .map_err(|e| ExpressionError::Evaluation {
                 expression: Excerpt::of(&self.text),
-                message: crate::core::excerpt::clip(
-                    &e.to_string(),
-                    2 * crate::core::excerpt::MAX_CHARS,
-                ),
+                message: clip(&e.to_string(), 2 * MAX_CHARS),
             })
     }
 

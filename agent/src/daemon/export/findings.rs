@@ -80,25 +80,17 @@ fn drift_finding(drift: &Drift, o: &Observations, d: &Derived) -> Finding {
             };
             format!("{computed} | {configured}")
         }
-        DriftKind::MaxPodsAboveCniCapacity => {
-            let serves = cni.ip_limited_pods.map_or_else(
-                || format!("the CNI's capacity is unknown ({})", mode(cni)),
-                |pods| format!("the CNI's addresses serve {pods} pods ({})", mode(cni)),
-            );
+        DriftKind::MaxPodsAboveCniCapacity | DriftKind::MaxPodsBelowCniCapacity => {
+            let cni_side = if drift.kind == DriftKind::MaxPodsAboveCniCapacity {
+                cni.ip_limited_pods
+                    .map(|pods| format!("the CNI's addresses serve {pods} pods"))
+            } else {
+                cni.max_pods
+                    .map(|pods| format!("nodecap sets {pods} in the CNI's mode"))
+            };
+            let cni_side = cni_side.unwrap_or_else(|| "the CNI's capacity is unknown".to_owned());
             with_fix(
-                format!("{configured} | {serves}"),
-                drift,
-                kubelet,
-                cni.max_pods,
-            )
-        }
-        DriftKind::MaxPodsBelowCniCapacity => {
-            let would = cni.max_pods.map_or_else(
-                || format!("the CNI's capacity is unknown ({})", mode(cni)),
-                |pods| format!("nodecap sets {pods} in the CNI's mode ({})", mode(cni)),
-            );
-            with_fix(
-                format!("{configured} | {would}"),
+                format!("{configured} | {cni_side} ({})", mode(cni)),
                 drift,
                 kubelet,
                 cni.max_pods,

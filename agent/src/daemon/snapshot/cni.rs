@@ -33,8 +33,6 @@ pub enum Source {
     Imds,
     /// nodecap's configuration (`run.minimum_ip_target`, `run.warm_prefix_target`).
     Config,
-    /// ipamd's fixed targets for network cards other than the default one.
-    IpamdFixed,
 }
 
 impl Source {
@@ -46,7 +44,6 @@ impl Source {
             Source::IpamdMetrics => "ipamd_metrics",
             Source::Imds => "imds",
             Source::Config => "config",
-            Source::IpamdFixed => "ipamd_fixed",
         }
     }
 }
@@ -128,28 +125,16 @@ impl CniFacts {
             sample(name, fact, |v| f64::from(*v))
         }
         fn sample<T>(name: &'static str, fact: &Fact<T>, f: impl Fn(&T) -> f64) -> SettingSample {
-            match fact {
-                Fact::Known(v, source) => SettingSample {
-                    name,
-                    flag: false,
-                    value: Some(f(v)),
-                    source: Some(*source),
-                    applicable: true,
-                },
-                Fact::Unknown => SettingSample {
-                    name,
-                    flag: false,
-                    value: None,
-                    source: None,
-                    applicable: true,
-                },
-                Fact::NotApplicable => SettingSample {
-                    name,
-                    flag: false,
-                    value: None,
-                    source: None,
-                    applicable: false,
-                },
+            let (value, source) = match fact {
+                Fact::Known(v, source) => (Some(f(v)), Some(*source)),
+                Fact::Unknown | Fact::NotApplicable => (None, None),
+            };
+            SettingSample {
+                name,
+                flag: false,
+                value,
+                source,
+                applicable: !matches!(fact, Fact::NotApplicable),
             }
         }
         vec![
@@ -302,14 +287,6 @@ fn facts(o: &Observations) -> CniFacts {
     let ipamd = o.ipamd_pools.is_some() || o.ipamd_metrics.is_some() || o.ipamd_settings.is_some();
     let settings = o.ipamd_settings.as_ref();
     let env = settings.map(|s| &s.env);
-    let from_env = |value: Option<Option<u32>>| match value {
-        Some(v) => Fact::from(v, Source::IpamdSettings, Fact::Unknown),
-        None => Fact::NotApplicable,
-    };
-    let flag_from_env = |value: Option<Option<bool>>| match value {
-        Some(v) => Fact::from(v, Source::IpamdSettings, Fact::Unknown),
-        None => Fact::NotApplicable,
-    };
     let declared = |value: Option<u32>| match settings {
         Some(_) => Fact::from(value, Source::Config, Fact::Unknown),
         None => Fact::NotApplicable,
@@ -317,7 +294,7 @@ fn facts(o: &Observations) -> CniFacts {
     let pools = o.ipamd_pools.as_ref();
     CniFacts {
         prefix_delegation: prefix_delegation(o, ipamd),
-        custom_networking: flag_from_env(env.map(|e| e.custom_networking))
+        custom_networking: from_env(env.map(|e| e.custom_networking))
             .or_else(|| pools.map_or(absent(ipamd), primary_unused)),
         security_groups_for_pods: pools.map_or(absent(ipamd), |p| {
             Fact::Known(p.enis.iter().any(|e| e.trunk), Source::IpamdEnis)
@@ -334,8 +311,8 @@ fn facts(o: &Observations) -> CniFacts {
         warm_eni_target: from_env(env.map(|e| e.warm_eni_target)),
         minimum_ip_target: declared(settings.and_then(|s| s.declared.minimum_ip_target)),
         warm_prefix_target: declared(settings.and_then(|s| s.declared.warm_prefix_target)),
-        manage_enis_non_schedulable: flag_from_env(env.map(|e| e.manage_enis_non_schedulable)),
-        subnet_discovery: flag_from_env(env.map(|e| e.subnet_discovery)),
+        manage_enis_non_schedulable: from_env(env.map(|e| e.manage_enis_non_schedulable)),
+        subnet_discovery: from_env(env.map(|e| e.subnet_discovery)),
         eni_config: match settings.map(|s| &s.eni_config) {
             Some(EniConfig::Named(name)) => {
                 Fact::Known(Some(name.clone()), Source::IpamdEniConfigs)
@@ -343,6 +320,15 @@ fn facts(o: &Observations) -> CniFacts {
             Some(EniConfig::None) => Fact::Known(None, Source::IpamdEniConfigs),
             Some(EniConfig::Absent) | None => Fact::NotApplicable,
         },
+    }
+}
+
+/// A setting of `/v1/ipamd-env-settings`: `None` without the endpoint, `Some(None)` when the
+/// answer lacks the key.
+fn from_env<T: Clone>(value: Option<Option<T>>) -> Fact<T> {
+    match value {
+        Some(v) => Fact::from(v, Source::IpamdSettings, Fact::Unknown),
+        None => Fact::NotApplicable,
     }
 }
 
