@@ -43,6 +43,9 @@ pub enum Command {
     /// One collection, then computed vs configured vs observed, one line per finding.
     /// Exit 1 on drift.
     Check(SourceArgs),
+    /// The cluster's subnets from the EC2 API: free addresses and free aligned /28 blocks per
+    /// subnet, served to Prometheus on a timer (one replica per cluster), or printed once.
+    Subnets(SubnetsArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -378,6 +381,67 @@ pub struct MaxPodsArgs {
     /// Print the number without the 110/250 ceiling.
     #[arg(long)]
     pub show_max_allowed: bool,
+}
+
+/// `nodecap subnets`. Serializes to a configuration layer: the `[subnets]` keys nested in
+/// their section (their names repeat other sections'), the CloudWatch ones flat.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct SubnetsArgs {
+    /// One cycle: print the subnets and exit (0, or 69 when the EC2 API cannot be read).
+    #[arg(long)]
+    #[serde(skip)]
+    pub once: bool,
+    /// What --once prints.
+    #[arg(long, short, value_enum, default_value_t = ListOutput::Text, requires = "once")]
+    #[serde(skip)]
+    pub output: ListOutput,
+    /// Configuration file. A missing default file means defaults; a missing named file is
+    /// an error.
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub subnets: SubnetsKeys,
+    /// Publish each cycle's figures to CloudWatch. [default: false]
+    #[arg(long = "cloudwatch", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    #[serde(rename = "enabled")]
+    pub cloudwatch: Option<bool>,
+    /// Namespace of the CloudWatch metrics. [default: nodecap]
+    #[arg(long = "cloudwatch-namespace", value_name = "NAMESPACE")]
+    #[serde(rename = "namespace")]
+    pub namespace: Option<String>,
+    /// Log format. [default: text]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The `[subnets]` section's flags.
+#[derive(Debug, Clone, Args, serde::Serialize)]
+pub struct SubnetsKeys {
+    /// The EKS cluster: its subnets are those tagged kubernetes.io/cluster/NAME, and those
+    /// tagged kubernetes.io/role/cni in its VPC; also the CloudWatch ClusterName.
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// The VPC: with --cluster-name, where CNI-tagged subnets are looked for; alone, all of
+    /// its subnets.
+    #[arg(long, value_name = "VPC")]
+    pub vpc_id: Option<String>,
+    /// Exactly these subnets, comma-separated (overrides the tags).
+    #[arg(long, value_name = "SUBNET,...")]
+    pub subnet_ids: Option<String>,
+    /// The region. [default: $AWS_REGION, else $AWS_DEFAULT_REGION]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Address and port of /metrics, /healthz and /readyz. [default: 127.0.0.1:61683]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Time between cycles, jittered by up to 10%. [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// TLS and basic authentication for /metrics: a web-config file.
+    #[arg(long, value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -44,7 +44,7 @@ Exit codes:
   2   the instance type is unknown: sizing is impossible without its limits
   64  invalid arguments or configuration (a count of zero, an unknown key, a bad CNI version)
   65  an existing file nodecap must merge into is malformed
-  69  a needed service is unavailable (IMDS), or the listen address is taken
+  69  a needed service is unavailable (IMDS, the EC2 API), or the listen address is taken
   70  internal error
   73  a file cannot be written (nothing half-written is left behind)";
 

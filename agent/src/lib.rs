@@ -10,12 +10,15 @@
 //!   init:   IMDS → limits → sizing → kubelet settings → file::write_atomic
 //!   daemon: collect → snapshot → export (Prometheus endpoint, CloudWatch, check's findings)
 //!     ↑
+//!   subnets: EC2 listings → core::subnet figures → view → the daemon's exporters
+//!     ↑
 //!   config (layers → each stage's settings), cli, commands, main
 //! ```
 //!
 //! [`core`] depends on nothing else in the crate. [`kubelet`] and [`aws`] build on it;
-//! [`init`] and [`daemon`] are the two pipelines; [`config`] turns the file, environment and
-//! flags into their settings; [`cli`] and [`commands`] are the thin shell. [`file`],
+//! [`init`] and [`daemon`] are the node's two pipelines; [`subnets`] is the cluster-level
+//! reader (one replica per cluster), serving through the daemon's exporters; [`config`] turns
+//! the file, environment and flags into their settings; [`cli`] and [`commands`] are the thin shell. [`file`],
 //! [`error`] and [`exit`] are small shared pieces: the one atomic writer, how an error is
 //! told, and every exit code. A test checks that imports follow these arrows and form no
 //! cycle.
@@ -32,3 +35,4 @@ pub mod file;
 pub mod init;
 pub mod kubelet;
 pub mod logging;
+pub mod subnets;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nodecap::cli::{Cli, Command, ConfigCommand};
-use nodecap::commands::{self, node, plan};
+use nodecap::commands::{self, node, plan, subnets};
 use nodecap::error::Chain;
 use nodecap::exit::Exit;
 
@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Init(args) => node::init(args),
         Command::Run(args) => node::run(args),
         Command::Check(args) => node::check(args),
+        Command::Subnets(args) => subnets::subnets(args),
         Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults().into()),
     };
     match result {

@@ -12,7 +12,8 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{ec2, imds};
+use super::ec2::instance_types;
+use super::imds;
 use crate::core::instance::describe::{self, DescribedType};
 use crate::core::instance::{self, Hypervisor, InstanceFacts, Source};
 use crate::core::node::Node;
@@ -58,7 +59,7 @@ pub enum Error {
     Unknown {
         instance_type: String,
         cache: String,
-        source: Box<ec2::Error>,
+        source: Box<instance_types::Error>,
     },
 }
 
@@ -206,16 +207,16 @@ async fn from_api(
     region: &str,
     state_dir: &Path,
     api_timeout: Duration,
-) -> Result<InstanceFacts, ec2::Error> {
-    let record = ec2::describe_instance_type(instance_type, region, api_timeout).await?;
-    let answer = |what: ec2::AnswerError| ec2::Error::Answer {
+) -> Result<InstanceFacts, instance_types::Error> {
+    let record = instance_types::describe_instance_type(instance_type, region, api_timeout).await?;
+    let answer = |what: instance_types::AnswerError| instance_types::Error::Answer {
         instance_type: instance_type.to_owned(),
         what,
     };
     let facts = match describe::to_facts(&record) {
         Ok(Some(facts)) => facts,
-        Ok(None) => return Err(answer(ec2::AnswerError::Unusable)),
-        Err(e) => return Err(answer(ec2::AnswerError::Facts(e))),
+        Ok(None) => return Err(answer(instance_types::AnswerError::Unusable)),
+        Err(e) => return Err(answer(instance_types::AnswerError::Facts(e))),
     };
     let path = cache_path(state_dir, instance_type);
     // A cache that cannot be written costs the next boot an API call, nothing more.

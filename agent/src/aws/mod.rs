@@ -1,6 +1,7 @@
-//! The AWS clients: IMDSv2 ([`imds`]), the EC2 API ([`ec2`]) and, built on both, the lookup
-//! of what the node is and what its instance type can hold ([`limits`]). The only code that
-//! talks to AWS at boot; the daemon's CloudWatch publisher is an exporter of its own.
+//! The AWS clients: IMDSv2 ([`imds`]), the EC2 API ([`ec2`]: instance types, and the subnet
+//! listings `nodecap subnets` reads) and, built on both, the lookup of what the node is and
+//! what its instance type can hold ([`limits`]). The only code that talks to AWS at boot; the
+//! daemon's CloudWatch publisher is an exporter of its own.
 
 pub mod ec2;
 pub mod imds;

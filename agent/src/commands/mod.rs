@@ -8,9 +8,11 @@
 //! | `plan`, `max-pods`, `instance-types` | [`plan`] | [`crate::core`], [`crate::kubelet::render`] |
 //! | `init` | [`node`] | [`crate::init`] |
 //! | `run`, `check` | [`node`] | [`crate::daemon`] |
+//! | `subnets` | [`subnets`] | [`crate::subnets`] |
 
 pub mod node;
 pub mod plan;
+pub mod subnets;
 
 use std::path::Path;
 
@@ -53,6 +55,10 @@ pub enum Error {
     Daemon(#[from] crate::daemon::Error),
     #[error(transparent)]
     Expression(#[from] crate::core::sizing::KeyedExpressionError),
+    #[error(transparent)]
+    Subnets(#[from] crate::subnets::Error),
+    #[error("cannot encode the answer as JSON")]
+    Json(#[source] serde_json::Error),
 }
 
 impl Error {
@@ -76,6 +82,19 @@ impl Error {
             Error::Daemon(crate::daemon::Error::Bind { .. }) => Exit::Unavailable,
             Error::Daemon(crate::daemon::Error::Signals(_)) => Exit::Software,
             Error::Daemon(crate::daemon::Error::Web(_)) => Exit::Usage,
+            Error::Subnets(e) => {
+                use crate::subnets::Error as S;
+                match e {
+                    S::Web(_) => Exit::Usage,
+                    S::Signals(_) => Exit::Software,
+                    S::Api(_)
+                    | S::Client { .. }
+                    | S::NoSubnets(_)
+                    | S::Timeout(_)
+                    | S::Bind { .. } => Exit::Unavailable,
+                }
+            }
+            Error::Json(_) => Exit::Software,
         }
     }
 }
@@ -97,13 +116,24 @@ impl From<String> for Output {
 }
 
 /// Flags as a configuration layer. The argument structs serialize with config key names
-/// (unset flags are omitted); keys of a section (`imds`, `kubelet`) move into it.
+/// (unset flags are omitted); keys of a section (`imds`, `kubelet`) move into it, except the
+/// sections whose flags serialize nested already ([`config::NESTED_FLAG_SECTIONS`]).
 pub fn flags_layer<T: serde::Serialize>(args: &T) -> Result<toml::Table, Error> {
     let mut flat = toml::Table::try_from(args)?;
     let mut layer = toml::Table::new();
     for &(section, key) in config::KEYS {
+        if section.is_some_and(|s| config::NESTED_FLAG_SECTIONS.contains(&s)) {
+            continue;
+        }
         if let Some(value) = flat.remove(key) {
             config::set(&mut layer, section, key, value);
+        }
+    }
+    for &section in config::NESTED_FLAG_SECTIONS {
+        if let Some(toml::Value::Table(keys)) = flat.remove(section) {
+            for (key, value) in keys {
+                config::set(&mut layer, Some(section), &key, value);
+            }
         }
     }
     if let Some(key) = flat.keys().next() {
@@ -255,8 +285,41 @@ mod tests {
         let Command::Init(init) = cli.command else {
             panic!("not init");
         };
+        let cli = Cli::try_parse_from([
+            "nodecap",
+            "subnets",
+            "--cluster-name",
+            "prod",
+            "--vpc-id",
+            "vpc-0a",
+            "--subnet-ids",
+            "subnet-0b,subnet-0a",
+            "--region",
+            "eu-west-1",
+            "--listen",
+            "0.0.0.0:7",
+            "--interval",
+            "10m",
+            "--web-config-file",
+            "/w2",
+            "--cloudwatch",
+            "--cloudwatch-namespace",
+            "ns",
+        ])
+        .unwrap();
+        let Command::Subnets(subnets) = cli.command else {
+            panic!("not subnets");
+        };
+        let subnets_layer = flags_layer(&subnets).unwrap();
+        // The section's keys land in it, not in run's or cloudwatch's of the same name.
+        assert_eq!(
+            subnets_layer["subnets"]["listen"].as_str(),
+            Some("0.0.0.0:7")
+        );
+        assert!(!subnets_layer.contains_key("run"));
         let mut layer = flags_layer(&run).unwrap();
         config::merge(&mut layer, flags_layer(&init).unwrap());
+        config::merge(&mut layer, subnets_layer);
         let count = |t: &toml::Table| -> usize {
             t.values()
                 .map(|v| v.as_table().map_or(1, |t| t.len()))
@@ -293,6 +356,19 @@ mod tests {
         assert_eq!(config.imds_deadline, std::time::Duration::from_secs(5));
         assert_eq!(config.run.interval, std::time::Duration::from_secs(120));
         assert_eq!(config.run.sys_root, std::path::PathBuf::from("/q"));
+        assert_eq!(
+            config.subnets.subnet_ids.as_deref(),
+            Some(&["subnet-0a".to_owned(), "subnet-0b".to_owned()][..])
+        );
+        assert_eq!(config.subnets.interval, std::time::Duration::from_secs(600));
+        let settings = config.subnets(None).unwrap();
+        assert_eq!(
+            settings.selection,
+            crate::subnets::Selection::Ids(vec!["subnet-0a".to_owned(), "subnet-0b".to_owned()])
+        );
+        assert_eq!(settings.region, "eu-west-1");
+        // cloudwatch.cluster_name ("bars", from run's flags) names the cluster in CloudWatch.
+        assert_eq!(settings.cloudwatch.unwrap().cluster_name, "bars");
         let cw = config.cloudwatch.unwrap();
         assert_eq!(
             (cw.queue_datums, cw.region.as_deref()),

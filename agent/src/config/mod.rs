@@ -57,6 +57,40 @@ struct RawConfig {
     kubelet: Option<RawKubelet>,
     run: Option<RawRun>,
     cloudwatch: Option<RawCloudwatch>,
+    subnets: Option<RawSubnets>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubnets {
+    cluster_name: Option<String>,
+    vpc_id: Option<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    subnet_ids: Option<Vec<String>>,
+    region: Option<String>,
+    listen: Option<String>,
+    interval: Option<String>,
+    web_config_file: Option<PathBuf>,
+}
+
+/// A list of strings: a TOML array, or one comma-separated string (the environment's and a
+/// flag's form).
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(Some(match Raw::deserialize(d)? {
+        Raw::List(items) => items,
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +171,33 @@ pub struct RunSettings {
     pub cni_declared: Declared,
 }
 
+/// `nodecap subnets`' section (`[subnets]`), checked; which subnets is decided by
+/// [`Config::subnets`], since only that command needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetsSection {
+    pub cluster_name: Option<String>,
+    pub vpc_id: Option<String>,
+    pub subnet_ids: Option<Vec<String>>,
+    pub region: Option<String>,
+    pub listen: std::net::SocketAddr,
+    pub interval: Duration,
+    pub web_config_file: Option<PathBuf>,
+}
+
+impl Default for SubnetsSection {
+    fn default() -> Self {
+        SubnetsSection {
+            cluster_name: None,
+            vpc_id: None,
+            subnet_ids: None,
+            region: None,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 61683)),
+            interval: Duration::from_secs(300),
+            web_config_file: None,
+        }
+    }
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -150,6 +211,7 @@ pub struct Config {
     pub kubelet: Targets,
     pub run: RunSettings,
     pub cloudwatch: Option<cloudwatch::Settings>,
+    pub subnets: SubnetsSection,
 }
 
 impl Default for Config {
@@ -176,6 +238,7 @@ impl Default for Config {
                 cni_declared: daemon.sources.cni_declared,
             },
             cloudwatch: None,
+            subnets: SubnetsSection::default(),
         }
     }
 }
@@ -220,6 +283,44 @@ impl Config {
             cloudwatch: self.cloudwatch.clone(),
         }
     }
+
+    /// What `nodecap subnets` needs. `aws_region` is `$AWS_REGION` (else
+    /// `$AWS_DEFAULT_REGION`), used when `subnets.region` is not set.
+    pub fn subnets(&self, aws_region: Option<String>) -> Result<crate::subnets::Settings, Error> {
+        use crate::subnets::Selection;
+        let s = &self.subnets;
+        let selection = match (&s.subnet_ids, &s.cluster_name, &s.vpc_id) {
+            (Some(ids), _, _) => Selection::Ids(ids.clone()),
+            (None, Some(name), vpc_id) => Selection::Cluster {
+                name: name.clone(),
+                vpc_id: vpc_id.clone(),
+            },
+            (None, None, Some(vpc)) => Selection::Vpc(vpc.clone()),
+            (None, None, None) => return Err(Error::NoSubnetSelection),
+        };
+        let region = match s.region.clone().or(aws_region) {
+            Some(region) => aws_region_name("subnets.region", region)?,
+            None => return Err(Error::NoRegion),
+        };
+        // The ClusterName dimension: cloudwatch.cluster_name, else the cluster watched.
+        let cloudwatch = match self.cloudwatch.clone() {
+            Some(mut cw) => {
+                if cw.cluster_name.is_empty() {
+                    cw.cluster_name = s.cluster_name.clone().ok_or(Error::ClusterNameMissing)?;
+                }
+                Some(cw)
+            }
+            None => None,
+        };
+        Ok(crate::subnets::Settings {
+            region,
+            selection,
+            listen: s.listen,
+            interval: s.interval,
+            web_config_file: s.web_config_file.clone(),
+            cloudwatch,
+        })
+    }
 }
 
 /// A configuration error: one line naming the source, the key and what was expected.
@@ -260,6 +361,12 @@ pub enum Error {
         "cloudwatch.cluster_name_from: expected either cluster_name or cluster_name_from, not both"
     )]
     ClusterNameTwice,
+    #[error(
+        "subnets: which subnets? set subnets.cluster_name (--cluster-name: the cluster's tagged subnets), subnets.subnet_ids or subnets.vpc_id"
+    )]
+    NoSubnetSelection,
+    #[error("subnets.region: required (--region, or AWS_REGION)")]
+    NoRegion,
 }
 
 fn value_error(key: &'static str, expected: &'static str, got: impl std::fmt::Debug) -> Error {
@@ -317,7 +424,18 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("cloudwatch"), "cni_metrics_helper_compat"),
     (Some("cloudwatch"), "queue_datums"),
     (Some("cloudwatch"), "region"),
+    (Some("subnets"), "cluster_name"),
+    (Some("subnets"), "vpc_id"),
+    (Some("subnets"), "subnet_ids"),
+    (Some("subnets"), "region"),
+    (Some("subnets"), "listen"),
+    (Some("subnets"), "interval"),
+    (Some("subnets"), "web_config_file"),
 ];
+
+/// Sections whose flags arrive already nested in their own table: their key names repeat
+/// other sections' (`listen`, `interval`, `region`, `cluster_name`).
+pub const NESTED_FLAG_SECTIONS: &[&str] = &["subnets"];
 
 fn env_name(section: Option<&str>, key: &str) -> String {
     let name = match section {
@@ -488,6 +606,8 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
     let imds = raw.imds.unwrap_or_default();
     let kubelet = raw.kubelet.unwrap_or_default();
     let run = validate_run(raw.run.unwrap_or_default(), defaults.run)?;
+    let subnets = validate_subnets(raw.subnets.unwrap_or_default())?;
+    let subnets_cluster = subnets.cluster_name.clone();
     let deadline = imds
         .deadline_seconds
         .unwrap_or(defaults.imds_deadline.as_secs());
@@ -569,11 +689,119 @@ fn validate(raw: RawConfig) -> Result<Config, Error> {
             dropin_name,
         },
         run,
-        cloudwatch: validate_cloudwatch(raw.cloudwatch.unwrap_or_default())?,
+        cloudwatch: validate_cloudwatch(raw.cloudwatch.unwrap_or_default(), subnets_cluster)?,
+        subnets,
     })
 }
 
-fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<cloudwatch::Settings>, Error> {
+/// An EKS cluster name: 1 to 100 letters, digits, '-' and '_', starting with a letter or
+/// digit (EKS's own rule).
+fn cluster_name(key: &'static str, name: String) -> Result<String, Error> {
+    let ok = name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(value_error(
+            key,
+            "an EKS cluster name (1 to 100 letters, digits, '-' and '_')",
+            name,
+        ))
+    }
+}
+
+/// An EC2 id ([`crate::aws::ec2::is_resource_id`]).
+fn ec2_id(key: &'static str, prefix: &'static str, id: String) -> Result<String, Error> {
+    if crate::aws::ec2::is_resource_id(prefix, &id) {
+        Ok(id)
+    } else {
+        Err(value_error(
+            key,
+            match prefix {
+                "vpc-" => "a VPC id such as vpc-0123456789abcdef0",
+                _ => "subnet ids such as subnet-0123456789abcdef0",
+            },
+            id,
+        ))
+    }
+}
+
+/// A region name such as us-east-1.
+fn aws_region_name(key: &'static str, region: String) -> Result<String, Error> {
+    let ok = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(region)
+    } else {
+        Err(value_error(key, "a region such as us-east-1", region))
+    }
+}
+
+fn validate_subnets(raw: RawSubnets) -> Result<SubnetsSection, Error> {
+    let defaults = SubnetsSection::default();
+    let subnet_ids = match raw.subnet_ids {
+        None => None,
+        Some(ids) if ids.is_empty() || ids.len() > 200 => {
+            return Err(value_error(
+                "subnets.subnet_ids",
+                "1 to 200 subnet ids",
+                ids.len(),
+            ));
+        }
+        Some(ids) => {
+            let mut checked = ids
+                .into_iter()
+                .map(|id| ec2_id("subnets.subnet_ids", "subnet-", id))
+                .collect::<Result<Vec<_>, _>>()?;
+            checked.sort();
+            checked.dedup();
+            Some(checked)
+        }
+    };
+    Ok(SubnetsSection {
+        cluster_name: raw
+            .cluster_name
+            .map(|n| cluster_name("subnets.cluster_name", n))
+            .transpose()?,
+        vpc_id: raw
+            .vpc_id
+            .map(|v| ec2_id("subnets.vpc_id", "vpc-", v))
+            .transpose()?,
+        subnet_ids,
+        region: raw
+            .region
+            .map(|r| aws_region_name("subnets.region", r))
+            .transpose()?,
+        listen: match raw.listen {
+            None => defaults.listen,
+            Some(text) => text.parse().map_err(|_| {
+                value_error(
+                    "subnets.listen",
+                    "an address and port such as 0.0.0.0:61683",
+                    text,
+                )
+            })?,
+        },
+        interval: match raw.interval {
+            None => defaults.interval,
+            Some(text) => interval_key("subnets.interval", &text)?,
+        },
+        web_config_file: raw.web_config_file,
+    })
+}
+
+/// `subnets_cluster`: the cluster `[subnets]` names, the `ClusterName` when neither
+/// `cluster_name` nor `cluster_name_from` is set (it is the same cluster).
+fn validate_cloudwatch(
+    raw: RawCloudwatch,
+    subnets_cluster: Option<String>,
+) -> Result<Option<cloudwatch::Settings>, Error> {
     if !raw.enabled.unwrap_or(false) {
         return Ok(None);
     }
@@ -590,7 +818,7 @@ fn validate_cloudwatch(raw: RawCloudwatch) -> Result<Option<cloudwatch::Settings
         }
         (None, Some(_)) => String::new(),
         (Some(_), Some(_)) => return Err(Error::ClusterNameTwice),
-        (None, None) => return Err(Error::ClusterNameMissing),
+        (None, None) => subnets_cluster.ok_or(Error::ClusterNameMissing)?,
     };
     let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
     if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
@@ -785,6 +1013,17 @@ mod tests {
         if let Some(cw) = shown.get_mut("cloudwatch").and_then(|v| v.as_table_mut()) {
             for key in ["cluster_name", "node_name", "region"] {
                 cw.remove(key);
+            }
+        }
+        if let Some(subnets) = shown.get_mut("subnets").and_then(|v| v.as_table_mut()) {
+            for key in [
+                "cluster_name",
+                "vpc_id",
+                "subnet_ids",
+                "region",
+                "web_config_file",
+            ] {
+                subnets.remove(key);
             }
         }
         let config = resolve(vec![("defaults", shown)]).unwrap();
@@ -1027,5 +1266,113 @@ mod tests {
             err.contains("absent.toml") && err.contains("No such file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn subnets_section() {
+        use crate::subnets::Selection;
+        let env = |vars: &[(&str, &str)]| {
+            env_layer(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        };
+        // The environment's comma-separated ids; the file's array.
+        let layer = env(&[("NODECAP_SUBNETS_SUBNET_IDS", "subnet-0b, subnet-0a")]).unwrap();
+        let config = resolve(vec![("environment", layer)]).unwrap();
+        assert_eq!(
+            config
+                .subnets(Some("us-west-2".to_owned()))
+                .unwrap()
+                .selection,
+            Selection::Ids(vec!["subnet-0a".to_owned(), "subnet-0b".to_owned()])
+        );
+        let file = parse_layer(
+            "[subnets]\nsubnet_ids = [\"subnet-0c\"]\ncluster_name = \"prod\"\n",
+            Path::new("f.toml"),
+        )
+        .unwrap();
+        let config = resolve(vec![("file", file)]).unwrap();
+        assert_eq!(
+            config.subnets.subnet_ids,
+            Some(vec!["subnet-0c".to_owned()])
+        );
+
+        // A cluster, with or without its VPC; a VPC alone.
+        let file = parse_layer(
+            "[subnets]\ncluster_name = \"prod\"\nvpc_id = \"vpc-0a\"\nregion = \"eu-west-1\"\n",
+            Path::new("f.toml"),
+        )
+        .unwrap();
+        let settings = resolve(vec![("file", file)])
+            .unwrap()
+            .subnets(None)
+            .unwrap();
+        assert_eq!(
+            settings.selection,
+            Selection::Cluster {
+                name: "prod".to_owned(),
+                vpc_id: Some("vpc-0a".to_owned())
+            }
+        );
+        assert_eq!(settings.region, "eu-west-1");
+        assert_eq!(settings.interval, Duration::from_secs(300));
+
+        // Nothing to select, no region: one line naming the key.
+        let none = Config::default();
+        assert_eq!(
+            none.subnets(Some("us-east-1".to_owned()))
+                .unwrap_err()
+                .to_string(),
+            "subnets: which subnets? set subnets.cluster_name (--cluster-name: the cluster's tagged subnets), subnets.subnet_ids or subnets.vpc_id"
+        );
+        let vpc = parse_layer("[subnets]\nvpc_id = \"vpc-0a\"\n", Path::new("f.toml")).unwrap();
+        let config = resolve(vec![("file", vpc)]).unwrap();
+        assert_eq!(
+            config.subnets(None).unwrap_err().to_string(),
+            "subnets.region: required (--region, or AWS_REGION)"
+        );
+        assert_eq!(
+            config
+                .subnets(Some("us-east-1".to_owned()))
+                .unwrap()
+                .selection,
+            Selection::Vpc("vpc-0a".to_owned())
+        );
+
+        // Bad values: named, quoted short.
+        for (text, message) in [
+            (
+                "vpc_id = \"vpc-XYZ\"",
+                "subnets.vpc_id: expected a VPC id such as vpc-0123456789abcdef0, got \"vpc-XYZ\"",
+            ),
+            (
+                "subnet_ids = \"subnet-0a,sg-1\"",
+                "subnets.subnet_ids: expected subnet ids such as subnet-0123456789abcdef0, got \"sg-1\"",
+            ),
+            (
+                "cluster_name = \"-bad\"",
+                "subnets.cluster_name: expected an EKS cluster name (1 to 100 letters, digits, '-' and '_'), got \"-bad\"",
+            ),
+            (
+                "interval = \"2h\"",
+                "subnets.interval: expected a duration from 1s to 1h such as 60s or 2m, got \"2h\"",
+            ),
+        ] {
+            let layer = parse_layer(&format!("[subnets]\n{text}\n"), Path::new("f.toml")).unwrap();
+            let err = resolve(vec![("file", layer)]).unwrap_err().to_string();
+            assert_eq!(err, message);
+        }
+
+        // CloudWatch without cluster_name publishes under the cluster watched.
+        let file = parse_layer(
+            "[cloudwatch]\nenabled = true\n[subnets]\ncluster_name = \"prod\"\n",
+            Path::new("f.toml"),
+        )
+        .unwrap();
+        let config = resolve(vec![("file", file)]).unwrap();
+        let cw = config
+            .subnets(Some("us-east-1".to_owned()))
+            .unwrap()
+            .cloudwatch
+            .unwrap();
+        assert_eq!(cw.cluster_name, "prod");
     }
 }

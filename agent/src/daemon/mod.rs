@@ -11,7 +11,7 @@
 pub mod collect;
 pub mod export;
 pub mod family;
-mod signals;
+pub(crate) mod signals;
 pub mod snapshot;
 
 use std::net::SocketAddr;
@@ -251,7 +251,7 @@ impl CloudwatchTask {
 }
 
 /// `interval` ± 10 %, so a fleet started together does not tick (and hit IMDS) in step.
-fn jittered(interval: Duration, tick: u64) -> Duration {
+pub(crate) fn jittered(interval: Duration, tick: u64) -> Duration {
     use std::hash::{BuildHasher, RandomState};
     let random = RandomState::new().hash_one(tick);
     // A factor in [0.9, 1.1).
@@ -265,7 +265,7 @@ fn jittered(interval: Duration, tick: u64) -> Duration {
 /// costs the scraper a 1 s retransmission). The kernel caps it at `net.core.somaxconn`.
 const LISTEN_BACKLOG: u32 = 4096;
 
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

@@ -20,6 +20,8 @@ const LAYERS: &[&[&str]] = &[
     &["kubelet", "aws"],
     // The two pipelines.
     &["init", "daemon"],
+    // The cluster-level reader, on the daemon's exporters.
+    &["subnets"],
     // Configuration hands each pipeline its settings.
     &["config"],
     // The shell.

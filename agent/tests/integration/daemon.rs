@@ -587,12 +587,8 @@ fn which(tool: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{tool} not found: tests/run.sh installs it (apt prometheus)"))
 }
 
-#[test]
-#[ignore = "needs promtool; tests/run.sh installs it"]
-fn promtool_finds_nothing_to_lint() {
-    let node = Node::new();
-    let daemon = Daemon::start(&node);
-    let text = daemon.metrics();
+/// `promtool check metrics` on `text`: exit 0 and nothing to say.
+pub(crate) fn promtool_check_metrics(text: &str) {
     let mut child = Command::new(which("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -616,15 +612,23 @@ fn promtool_finds_nothing_to_lint() {
     assert_eq!(report.trim(), "", "promtool: {report}");
 }
 
+#[test]
+#[ignore = "needs promtool; tests/run.sh installs it"]
+fn promtool_finds_nothing_to_lint() {
+    let node = Node::new();
+    let daemon = Daemon::start(&node);
+    promtool_check_metrics(&daemon.metrics());
+}
+
 /// A Prometheus server scraping `target` every second, stopped on drop.
-struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
     url: String,
     _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
-    fn start(target: SocketAddr) -> Self {
+    pub(crate) fn start(target: SocketAddr) -> Self {
         Self::start_with(&format!("static_configs: [{{targets: ['{target}']}}]"))
     }
 
@@ -658,7 +662,7 @@ impl Prometheus {
         }
     }
 
-    fn api(&self, path_and_query: &str) -> serde_json::Value {
+    pub(crate) fn api(&self, path_and_query: &str) -> serde_json::Value {
         let (status, body) = request(
             self.url.parse().unwrap(),
             &format!("GET {path_and_query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),

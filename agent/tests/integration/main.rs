@@ -22,4 +22,5 @@ mod imds;
 mod init;
 mod packaging;
 mod readme;
+mod subnets;
 mod systemd;

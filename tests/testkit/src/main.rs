@@ -4,9 +4,12 @@
 //! testkit imds --instance-type m5.large --enis 3 --ips-per-eni 10 [--listen 127.0.0.1:0]
 //! testkit ipamd --metrics FILE --enis FILE [--settings FILE|none] [--eni-config FILE]
 //!               [--listen 127.0.0.1:0]
+//! testkit ec2 --cluster NAME --subnets 6 --interfaces 5000 [--addresses 10] [--prefixes 0]
+//!             [--listen 127.0.0.1:0]
 //! ```
 //! Prints the server's URL on the first line of stdout (for ipamd, `http://ADDR`: the paths
-//! are `/metrics`, `/v1/enis`, `/v1/ipamd-env-settings` and `/v1/eni-configs`), then serves
+//! are `/metrics`, `/v1/enis`, `/v1/ipamd-env-settings` and `/v1/eni-configs`; for ec2 the
+//! endpoint, for `AWS_ENDPOINT_URL`), then serves
 //! until SIGTERM or SIGINT.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -15,6 +18,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nodecap_testkit::ec2::{Ec2Server, synthetic_vpc};
 use nodecap_testkit::imds::{ImdsServer, Instance};
 use nodecap_testkit::ipamd::IpamdServer;
 
@@ -51,6 +55,25 @@ enum Command {
         /// /v1/eni-configs (a JSON string). [default: 404, no ENIConfig]
         #[arg(long)]
         eni_config: Option<std::path::PathBuf>,
+    },
+    /// A test EC2 endpoint: a VPC of /20 subnets tagged for the cluster, with interfaces of
+    /// nodes spread over them (`DescribeSubnets`, `DescribeNetworkInterfaces`,
+    /// `GetSubnetCidrReservations`).
+    Ec2 {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        #[arg(long)]
+        cluster: String,
+        #[arg(long, default_value_t = 3)]
+        subnets: usize,
+        #[arg(long, default_value_t = 0)]
+        interfaces: usize,
+        /// Addresses per interface.
+        #[arg(long, default_value_t = 10)]
+        addresses: usize,
+        /// /28 prefixes per interface.
+        #[arg(long, default_value_t = 0)]
+        prefixes: usize,
     },
 }
 
@@ -91,6 +114,19 @@ fn main() -> ExitCode {
                 })
                 .map_err(|e| format!("testkit ipamd: {listen}: {e}"))
         }),
+        Command::Ec2 {
+            listen,
+            cluster,
+            subnets,
+            interfaces,
+            addresses,
+            prefixes,
+        } => Ec2Server::start_on(
+            listen,
+            synthetic_vpc(&cluster, subnets, interfaces, addresses, prefixes),
+        )
+        .map(|server| (server.url(), Box::new(server) as Box<dyn std::any::Any>))
+        .map_err(|e| format!("testkit ec2: {listen}: {e}")),
     };
     let (url, _server) = match started {
         Ok(started) => started,

@@ -1,18 +1,25 @@
-//! The EC2 API as a source of instance limits: `DescribeInstanceTypes` for one type, in the
-//! node's region, with the default credential chain (instance profile, IRSA, EKS Pod Identity,
-//! environment; `aws-config`). Honours `AWS_ENDPOINT_URL_EC2` and `AWS_ENDPOINT_URL`, which is
-//! how tests point it at an emulator. Needs `ec2:DescribeInstanceTypes`.
+//! The EC2 API: the four read-only calls nodecap makes, in the caller's region, with the
+//! default credential chain (instance profile, IRSA, EKS Pod Identity, environment;
+//! `aws-config`). Honours `AWS_ENDPOINT_URL_EC2` and `AWS_ENDPOINT_URL`, which is how tests
+//! point it at an emulator.
+//!
+//! | call | module | used by |
+//! |---|---|---|
+//! | `DescribeInstanceTypes` | [`instance_types`] | `init`, `run`: a type the table lacks |
+//! | `DescribeSubnets`, `DescribeNetworkInterfaces`, `GetSubnetCidrReservations` | [`subnets`] | `nodecap subnets` |
 //!
 //! Why not `aws-sdk-ec2`: it generates the whole EC2 API (hundreds of operations) and took 6.5
-//! of a cold debug build's 9.5 minutes, and as long again in every other profile, for the one
-//! call nodecap makes. This module speaks EC2's Query protocol itself
+//! of a cold debug build's 9.5 minutes, and as long again in every other profile, for the few
+//! calls nodecap makes. [`Client`] speaks EC2's Query protocol itself
 //! (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/Query-Requests.html>): a form
 //! POST signed with SigV4 by `aws-sigv4` (the SDK's own signer), the XML answer read into
-//! plain structs by `quick-xml`'s serde support. The answer is mapped to the same
-//! [`DescribedType`] the embedded table is generated from, so one conversion
-//! ([`describe::to_facts`](crate::core::instance::describe::to_facts)) serves the table, the
-//! cache and the API.
+//! plain structs by `quick-xml`'s serde support, every answer bounded in size. It follows
+//! `NextToken` pages ([`Client::pages`]), retries throttling, 5xx and network failures with
+//! jittered exponential backoff when asked to ([`Retry`]), and counts its calls by action and
+//! failure ([`Calls`]) for the caller's metrics.
 
+pub mod instance_types;
+pub mod subnets;
 // The signed HTTPS POST: aws-config, aws-sigv4 and rustls. Built without the `aws` feature
 // (the fuzz targets' build, which must not compile the AWS crates), a stand-in answers
 // every call with `CallError::NotBuilt`.
@@ -20,40 +27,21 @@
 #[cfg_attr(not(feature = "aws"), path = "transport_unavailable.rs")]
 mod transport;
 
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::StatusCode;
 use serde::Deserialize;
 use transport::Transport;
-
-use crate::core::instance::describe::{
-    DescribedType, MemoryInfo, NetworkCard, NetworkInfo, VCpuInfo,
-};
-
 /// The Query API version EC2 documents its actions under.
 const API_VERSION: &str = "2016-11-15";
-/// An answer for one instance type is a few KiB; a page of a hundred, a few hundred.
-const MAX_ANSWER: usize = 4 * 1024 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("ec2:DescribeInstanceTypes {instance_type} in {region}")]
-    Call {
-        instance_type: String,
-        region: String,
-        source: CallError,
-    },
-    #[error("ec2:DescribeInstanceTypes {instance_type} in {region}: no such instance type")]
-    NotFound {
-        instance_type: String,
-        region: String,
-    },
-    #[error("ec2:DescribeInstanceTypes {instance_type}: {what}")]
-    Answer {
-        instance_type: String,
-        what: AnswerError,
-    },
-}
+/// The largest answer read: a page of instance types is a few hundred KiB, a page of 200
+/// network interfaces with 50 addresses each a few MiB.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// Pages followed for one listing at most: a `NextToken` that never ends is an error, not a
+/// loop.
+const MAX_PAGES: usize = 10_000;
 
 /// Why one call to the EC2 API failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,90 +54,276 @@ pub enum CallError {
     Api {
         status: u16,
         code: String,
-        message: String,
+        message: crate::core::excerpt::Excerpt,
     },
     #[error("HTTP {status}")]
     Status { status: u16 },
-    #[error("unreadable answer")]
-    Xml(#[source] quick_xml::DeError),
+    /// What the XML reader said, cut short: it can quote the answer at length.
+    #[error("unreadable answer: {0}")]
+    Xml(crate::core::excerpt::Excerpt),
+    #[error("more than {MAX_PAGES} pages, or a page token repeated")]
+    Paging,
 }
 
-/// An answer that does not describe a usable instance type.
-#[derive(Debug, thiserror::Error)]
-pub enum AnswerError {
-    #[error("{0} missing")]
-    Missing(&'static str),
-    #[error("{field}: {value} out of range")]
-    OutOfRange { field: &'static str, value: u64 },
-    #[error("no ENIs or no IPv4 addresses: the VPC CNI cannot put pods here")]
-    Unusable,
-    #[error("{0}")]
-    Facts(#[from] crate::core::instance::describe::Error),
+/// What kind of failure a call met, for counting and for deciding to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Failure {
+    /// `Throttling`, `RequestLimitExceeded` or HTTP 429: retried.
+    Throttling,
+    /// HTTP 5xx: retried.
+    Server,
+    /// No answer (connection, timeout): retried.
+    Network,
+    /// Anything else (credentials, permissions, a bad request, an unreadable answer): not.
+    Client,
 }
 
-/// Asks the EC2 API in `region` about `instance_type`, within `timeout`.
-pub async fn describe_instance_type(
-    instance_type: &str,
-    region: &str,
-    timeout: Duration,
-) -> Result<DescribedType, Error> {
-    let call_error = |source: CallError| Error::Call {
-        instance_type: instance_type.to_owned(),
-        region: region.to_owned(),
-        source,
-    };
-    let params = [("InstanceType.1", instance_type)];
-    let call = call::<DescribeInstanceTypesResponse>(region, "DescribeInstanceTypes", &params);
-    let answer = tokio::time::timeout(timeout, call)
-        .await
-        .map_err(|_| call_error(CallError::Timeout(timeout)))?
-        .map_err(call_error)?;
-    let info = answer
-        .instance_type_set
-        .item
-        .into_iter()
-        .find(|info| info.instance_type.as_deref() == Some(instance_type))
-        .ok_or_else(|| Error::NotFound {
-            instance_type: instance_type.to_owned(),
-            region: region.to_owned(),
-        })?;
-    info.into_record().map_err(|what| Error::Answer {
-        instance_type: instance_type.to_owned(),
-        what,
-    })
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Throttling => "throttling",
+            Failure::Server => "server",
+            Failure::Network => "network",
+            Failure::Client => "client",
+        }
+    }
+
+    fn retried(self) -> bool {
+        self != Failure::Client
+    }
 }
 
-/// One signed Query API call in `region`: `Action=…&Version=…&params`, the answer read as
-/// `T`, an error answer read as EC2's `<Response><Errors>`.
-async fn call<T: serde::de::DeserializeOwned>(
-    region: &str,
-    action: &str,
-    params: &[(&str, &str)],
-) -> Result<T, CallError> {
-    let body = form(
-        [("Action", action), ("Version", API_VERSION)]
-            .into_iter()
-            .chain(params.iter().copied()),
-    );
-    let transport = Transport::from_environment(region, &regional_endpoint(region)).await?;
-    let (status, answer) = transport.post(body, MAX_ANSWER).await?;
-    let text = String::from_utf8_lossy(&answer);
-    if status != StatusCode::OK {
-        return Err(match quick_xml::de::from_str::<ErrorResponse>(&text) {
-            Ok(ErrorResponse { errors }) if !errors.error.is_empty() => {
-                let first = &errors.error[0];
-                CallError::Api {
-                    status: status.as_u16(),
-                    code: first.code.clone(),
-                    message: first.message.clone(),
+impl CallError {
+    pub fn xml(e: quick_xml::DeError) -> Self {
+        CallError::Xml(crate::core::excerpt::Excerpt::of(&e.to_string()))
+    }
+
+    pub fn failure(&self) -> Failure {
+        match self {
+            CallError::Api { status, code, .. } => {
+                if *status == 429 || matches!(code.as_str(), "Throttling" | "RequestLimitExceeded")
+                {
+                    Failure::Throttling
+                } else if *status >= 500 {
+                    Failure::Server
+                } else {
+                    Failure::Client
                 }
             }
-            _ => CallError::Status {
-                status: status.as_u16(),
-            },
-        });
+            CallError::Status { status } if *status == 429 => Failure::Throttling,
+            CallError::Status { status } if *status >= 500 => Failure::Server,
+            CallError::Timeout(_) => Failure::Network,
+            CallError::Transport(e) if e.is_network() => Failure::Network,
+            _ => Failure::Client,
+        }
     }
-    quick_xml::de::from_str(&text).map_err(CallError::Xml)
+}
+
+/// How failed calls are retried: up to `attempts` in all, waiting a random time up to
+/// `first × 2ⁿ` (capped at `max`) before the n-th retry ("full jitter", so many clients
+/// throttled together do not come back together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first: Duration,
+    pub max: Duration,
+    /// Time one attempt may take.
+    pub call_timeout: Duration,
+}
+
+impl Retry {
+    /// One attempt, no timeout of its own (the caller bounds it, as `init`'s deadline does).
+    pub const NONE: Retry = Retry {
+        attempts: 1,
+        first: Duration::ZERO,
+        max: Duration::ZERO,
+        call_timeout: Duration::MAX,
+    };
+
+    /// A long-running reader's: five attempts within about a minute.
+    pub const STANDARD: Retry = Retry {
+        attempts: 5,
+        first: Duration::from_millis(500),
+        max: Duration::from_secs(20),
+        call_timeout: Duration::from_secs(30),
+    };
+
+    /// The wait before retry `n` (1-based): uniform in `[0, min(max, first × 2ⁿ⁻¹)]`.
+    fn backoff(&self, n: u32) -> Duration {
+        use std::hash::{BuildHasher, RandomState};
+        let ceiling = self
+            .first
+            .saturating_mul(1 << n.saturating_sub(1).min(16))
+            .min(self.max);
+        #[allow(clippy::cast_precision_loss)]
+        let fraction = (RandomState::new().hash_one(n) % 10_001) as f64 / 10_000.0;
+        ceiling.mul_f64(fraction)
+    }
+}
+
+/// Calls made and failures met, by action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calls {
+    /// Every attempt, retries included.
+    pub calls: BTreeMap<&'static str, u64>,
+    pub failures: BTreeMap<(&'static str, Failure), u64>,
+}
+
+impl Calls {
+    pub fn total(&self) -> u64 {
+        self.calls.values().sum()
+    }
+
+    /// The calls made since `before` was taken.
+    pub fn since(&self, before: &Calls) -> Calls {
+        let mut calls = self.clone();
+        for (action, n) in &before.calls {
+            if let Some(now) = calls.calls.get_mut(action) {
+                *now = now.saturating_sub(*n);
+            }
+        }
+        for (key, n) in &before.failures {
+            if let Some(now) = calls.failures.get_mut(key) {
+                *now = now.saturating_sub(*n);
+            }
+        }
+        calls.calls.retain(|_, n| *n > 0);
+        calls.failures.retain(|_, n| *n > 0);
+        calls
+    }
+}
+
+/// A signed connection to EC2 in one region: made once, used for every call.
+pub struct Client {
+    transport: Transport,
+    retry: Retry,
+    calls: Mutex<Calls>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl Client {
+    /// The default credential chain and endpoint for `region`.
+    pub async fn new(region: &str, retry: Retry) -> Result<Self, CallError> {
+        let transport = Transport::from_environment(region, &regional_endpoint(region)).await?;
+        Ok(Client {
+            transport,
+            retry,
+            calls: Mutex::new(Calls::default()),
+        })
+    }
+
+    /// The calls made so far.
+    pub fn calls(&self) -> Calls {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn count(&self, action: &'static str, failure: Option<Failure>) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        *calls.calls.entry(action).or_default() += 1;
+        if let Some(failure) = failure {
+            *calls.failures.entry((action, failure)).or_default() += 1;
+        }
+    }
+
+    /// One call (`Action=…&Version=…&params`), retried as configured; the answer read as `T`.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+    ) -> Result<T, CallError> {
+        let body = form(
+            [("Action", action), ("Version", API_VERSION)]
+                .into_iter()
+                .chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        );
+        let mut attempt = 1;
+        loop {
+            let result =
+                match tokio::time::timeout(self.retry.call_timeout, self.attempt(body.clone()))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(CallError::Timeout(self.retry.call_timeout)),
+                };
+            let failure = result.as_ref().err().map(CallError::failure);
+            self.count(action, failure);
+            match (result, failure) {
+                (Ok(answer), _) => return Ok(answer),
+                (Err(e), Some(failure)) if failure.retried() && attempt < self.retry.attempts => {
+                    let wait = self.retry.backoff(attempt);
+                    tracing::debug!(action, attempt, ?wait, "EC2 call failed, retrying: {e}");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                (Err(e), _) => return Err(e),
+            }
+        }
+    }
+
+    /// Every page of a listing: `params` plus `NextToken` from the page before, each page read
+    /// as `T` and handed to `each` (so a listing of thousands is never held whole).
+    pub async fn pages<T: serde::de::DeserializeOwned + Page>(
+        &self,
+        action: &'static str,
+        params: &[(String, String)],
+        mut each: impl FnMut(T),
+    ) -> Result<(), CallError> {
+        let mut params = params.to_vec();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let page: T = self.call(action, &params).await?;
+            let next = page.next_token().map(str::to_owned);
+            each(page);
+            match next.filter(|t| !t.is_empty()) {
+                None => return Ok(()),
+                Some(token) => {
+                    if !seen.insert(token.clone()) {
+                        return Err(CallError::Paging);
+                    }
+                    params.retain(|(k, _)| k != "NextToken");
+                    params.push(("NextToken".to_owned(), token));
+                }
+            }
+        }
+        Err(CallError::Paging)
+    }
+
+    /// One signed POST; an error answer read as EC2's `<Response><Errors>`.
+    async fn attempt<T: serde::de::DeserializeOwned>(&self, body: String) -> Result<T, CallError> {
+        let (status, answer) = self.transport.post(body, MAX_ANSWER).await?;
+        let text = String::from_utf8_lossy(&answer);
+        if status != StatusCode::OK {
+            return Err(match quick_xml::de::from_str::<ErrorResponse>(&text) {
+                Ok(ErrorResponse { errors }) if !errors.error.is_empty() => {
+                    let first = &errors.error[0];
+                    CallError::Api {
+                        status: status.as_u16(),
+                        code: crate::core::excerpt::clip(&first.code, 64),
+                        message: crate::core::excerpt::Excerpt::of(&first.message),
+                    }
+                }
+                _ => CallError::Status {
+                    status: status.as_u16(),
+                },
+            });
+        }
+        quick_xml::de::from_str(&text).map_err(CallError::xml)
+    }
+}
+
+/// A page of a listing: where the next one starts.
+pub trait Page {
+    fn next_token(&self) -> Option<&str>;
 }
 
 /// `https://ec2.REGION.amazonaws.com` (`.com.cn` in the China regions).
@@ -189,7 +363,31 @@ fn encode(text: &str) -> String {
     out
 }
 
-// ---- the XML answers (EC2's element names; only the fields nodecap uses) --------------------
+/// An EC2 resource id: `prefix` (`subnet-`, `vpc-`, `eni-`, `i-`) and 1 to 24 lowercase hex
+/// digits (EC2's own have 8 or 17). Ids become label values and dimensions, so nothing else
+/// passes.
+pub fn is_resource_id(prefix: &str, value: &str) -> bool {
+    value.strip_prefix(prefix).is_some_and(|hex| {
+        (1..=24).contains(&hex.len())
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// `Filter.N.Name` / `Filter.N.Value.M` parameters.
+pub fn filters(filters: &[(&str, &[String])]) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    for (n, (name, values)) in filters.iter().enumerate() {
+        params.push((format!("Filter.{}.Name", n + 1), (*name).to_owned()));
+        for (m, value) in values.iter().enumerate() {
+            params.push((format!("Filter.{}.Value.{}", n + 1, m + 1), value.clone()));
+        }
+    }
+    params
+}
+
+// ---- the XML shared by every answer --------------------------------------------------------
 
 /// `<Response><Errors><Error><Code/><Message/></Error></Errors></Response>`.
 #[derive(Debug, Deserialize)]
@@ -225,219 +423,57 @@ impl<T> Default for Items<T> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct DescribeInstanceTypesResponse {
-    #[serde(rename = "instanceTypeSet", default)]
-    instance_type_set: Items<XmlInstanceType>,
-}
-
-#[derive(Debug, Deserialize)]
-struct XmlInstanceType {
-    #[serde(rename = "instanceType")]
-    instance_type: Option<String>,
-    hypervisor: Option<String>,
-    #[serde(rename = "bareMetal")]
-    bare_metal: Option<bool>,
-    #[serde(rename = "vCpuInfo")]
-    vcpu_info: Option<XmlVCpuInfo>,
-    #[serde(rename = "memoryInfo")]
-    memory_info: Option<XmlMemoryInfo>,
-    #[serde(rename = "networkInfo")]
-    network_info: Option<XmlNetworkInfo>,
-}
-
-#[derive(Debug, Deserialize)]
-struct XmlVCpuInfo {
-    #[serde(rename = "defaultVCpus")]
-    default_vcpus: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct XmlMemoryInfo {
-    #[serde(rename = "sizeInMiB")]
-    size_in_mib: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct XmlNetworkInfo {
-    #[serde(rename = "maximumNetworkInterfaces")]
-    maximum_network_interfaces: Option<u64>,
-    #[serde(rename = "defaultNetworkCardIndex")]
-    default_network_card_index: Option<u64>,
-    #[serde(rename = "networkCards", default)]
-    network_cards: Items<XmlNetworkCard>,
-    #[serde(rename = "ipv4AddressesPerInterface")]
-    ipv4_addresses_per_interface: Option<u64>,
-    #[serde(rename = "ipv6AddressesPerInterface")]
-    ipv6_addresses_per_interface: Option<u64>,
-    #[serde(rename = "ipv6Supported")]
-    ipv6_supported: Option<bool>,
-    #[serde(rename = "efaSupported")]
-    efa_supported: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-struct XmlNetworkCard {
-    #[serde(rename = "networkCardIndex")]
-    network_card_index: Option<u64>,
-    #[serde(rename = "maximumNetworkInterfaces")]
-    maximum_network_interfaces: Option<u64>,
-}
-
-/// A required number that fits `T`.
-fn number<T: TryFrom<u64>>(field: &'static str, value: Option<u64>) -> Result<T, AnswerError> {
-    let value = value.ok_or(AnswerError::Missing(field))?;
-    T::try_from(value).map_err(|_| AnswerError::OutOfRange { field, value })
-}
-
-impl XmlInstanceType {
-    /// The API-shaped record nodecap keeps.
-    fn into_record(self) -> Result<DescribedType, AnswerError> {
-        let network = self
-            .network_info
-            .ok_or(AnswerError::Missing("NetworkInfo"))?;
-        let network_cards = network
-            .network_cards
-            .item
-            .into_iter()
-            .map(|card| {
-                Ok(NetworkCard {
-                    network_card_index: number("NetworkCardIndex", card.network_card_index)?,
-                    maximum_network_interfaces: number(
-                        "NetworkCards.MaximumNetworkInterfaces",
-                        card.maximum_network_interfaces,
-                    )?,
-                })
-            })
-            .collect::<Result<Vec<_>, AnswerError>>()?;
-        Ok(DescribedType {
-            instance_type: self
-                .instance_type
-                .ok_or(AnswerError::Missing("InstanceType"))?,
-            hypervisor: self.hypervisor,
-            bare_metal: self.bare_metal.unwrap_or(false),
-            vcpu_info: VCpuInfo {
-                default_vcpus: number(
-                    "VCpuInfo.DefaultVCpus",
-                    self.vcpu_info.and_then(|v| v.default_vcpus),
-                )?,
-            },
-            memory_info: MemoryInfo {
-                size_in_mib: number(
-                    "MemoryInfo.SizeInMiB",
-                    self.memory_info.and_then(|m| m.size_in_mib),
-                )?,
-            },
-            network_info: NetworkInfo {
-                default_network_card_index: number(
-                    "DefaultNetworkCardIndex",
-                    Some(network.default_network_card_index.unwrap_or(0)),
-                )?,
-                maximum_network_interfaces: number(
-                    "MaximumNetworkInterfaces",
-                    network.maximum_network_interfaces,
-                )?,
-                network_cards,
-                ipv4_addresses_per_interface: number(
-                    "Ipv4AddressesPerInterface",
-                    network.ipv4_addresses_per_interface,
-                )?,
-                ipv6_addresses_per_interface: number(
-                    "Ipv6AddressesPerInterface",
-                    Some(network.ipv6_addresses_per_interface.unwrap_or(0)),
-                )?,
-                ipv6_supported: network.ipv6_supported.unwrap_or(false),
-                efa_supported: network.efa_supported.unwrap_or(false),
-            },
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A p4d.24xlarge as EC2 describes it (fields nodecap ignores included).
-    const P4D: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<DescribeInstanceTypesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
-    <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>
-    <instanceTypeSet>
-        <item>
-            <instanceType>p4d.24xlarge</instanceType>
-            <currentGeneration>true</currentGeneration>
-            <supportedUsageClasses><item>on-demand</item></supportedUsageClasses>
-            <bareMetal>false</bareMetal>
-            <hypervisor>nitro</hypervisor>
-            <vCpuInfo><defaultVCpus>96</defaultVCpus><defaultCores>48</defaultCores></vCpuInfo>
-            <memoryInfo><sizeInMiB>1179648</sizeInMiB></memoryInfo>
-            <networkInfo>
-                <networkPerformance>4x 100 Gigabit</networkPerformance>
-                <maximumNetworkInterfaces>60</maximumNetworkInterfaces>
-                <maximumNetworkCards>4</maximumNetworkCards>
-                <defaultNetworkCardIndex>0</defaultNetworkCardIndex>
-                <networkCards>
-                    <item><networkCardIndex>0</networkCardIndex><maximumNetworkInterfaces>15</maximumNetworkInterfaces></item>
-                    <item><networkCardIndex>1</networkCardIndex><maximumNetworkInterfaces>15</maximumNetworkInterfaces></item>
-                    <item><networkCardIndex>2</networkCardIndex><maximumNetworkInterfaces>15</maximumNetworkInterfaces></item>
-                    <item><networkCardIndex>3</networkCardIndex><maximumNetworkInterfaces>15</maximumNetworkInterfaces></item>
-                </networkCards>
-                <ipv4AddressesPerInterface>50</ipv4AddressesPerInterface>
-                <ipv6AddressesPerInterface>50</ipv6AddressesPerInterface>
-                <ipv6Supported>true</ipv6Supported>
-                <enaSupport>required</enaSupport>
-                <efaSupported>true</efaSupported>
-            </networkInfo>
-        </item>
-    </instanceTypeSet>
-</DescribeInstanceTypesResponse>"#;
-
     #[test]
-    fn maps_the_xml_answer() {
-        let answer: DescribeInstanceTypesResponse = quick_xml::de::from_str(P4D).unwrap();
-        let record = answer
-            .instance_type_set
-            .item
-            .into_iter()
-            .next()
-            .unwrap()
-            .into_record()
-            .unwrap();
-        let facts = crate::core::instance::describe::to_facts(&record)
-            .unwrap()
-            .unwrap();
-        assert_eq!(facts.default_card_enis(), 15);
-        assert_eq!(facts.total_enis(), 60);
-        assert_eq!(facts.vcpus, 96);
-        assert!(facts.efa_supported);
-        assert_eq!(record.hypervisor.as_deref(), Some("nitro"));
-
-        let broken = XmlInstanceType {
-            instance_type: Some("x.large".to_owned()),
-            hypervisor: None,
-            bare_metal: None,
-            vcpu_info: None,
-            memory_info: None,
-            network_info: None,
-        };
-        assert_eq!(
-            broken.into_record().unwrap_err().to_string(),
-            "NetworkInfo missing"
-        );
-    }
-
-    #[test]
-    fn reads_api_errors_and_empty_answers() {
+    fn reads_api_errors() {
         let error = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>InvalidInstanceType</Code><Message>The following supplied instance types do not exist: [x9z.large]</Message></Error></Errors><RequestID>1</RequestID></Response>"#;
         let parsed: ErrorResponse = quick_xml::de::from_str(error).unwrap();
         assert_eq!(parsed.errors.error[0].code, "InvalidInstanceType");
-        let empty = r#"<DescribeInstanceTypesResponse><requestId>1</requestId><instanceTypeSet/></DescribeInstanceTypesResponse>"#;
-        let answer: DescribeInstanceTypesResponse = quick_xml::de::from_str(empty).unwrap();
-        assert!(answer.instance_type_set.item.is_empty());
     }
 
     #[test]
-    fn form_encoding_and_endpoints() {
+    fn failures_and_what_is_retried() {
+        let api = |status, code: &str| CallError::Api {
+            status,
+            code: code.to_owned(),
+            message: crate::core::excerpt::Excerpt::of(""),
+        };
+        assert_eq!(
+            api(503, "RequestLimitExceeded").failure(),
+            Failure::Throttling
+        );
+        assert_eq!(api(400, "Throttling").failure(), Failure::Throttling);
+        assert_eq!(api(500, "InternalError").failure(), Failure::Server);
+        assert_eq!(api(403, "UnauthorizedOperation").failure(), Failure::Client);
+        assert_eq!(
+            CallError::Status { status: 429 }.failure(),
+            Failure::Throttling
+        );
+        assert_eq!(
+            CallError::Timeout(Duration::from_secs(1)).failure(),
+            Failure::Network
+        );
+        assert!(!Failure::Client.retried());
+        assert!(Failure::Server.retried());
+    }
+
+    #[test]
+    fn backoff_is_jittered_under_an_exponential_ceiling() {
+        let retry = Retry::STANDARD;
+        for n in 1..10 {
+            let ceiling = (retry.first * (1 << (n - 1))).min(retry.max);
+            let waits: Vec<Duration> = (0..50).map(|_| retry.backoff(n)).collect();
+            assert!(waits.iter().all(|w| *w <= ceiling), "{n}: {waits:?}");
+            assert!(waits.iter().any(|w| *w != waits[0]), "{n}: no jitter");
+        }
+    }
+
+    #[test]
+    fn form_encoding_filters_and_endpoints() {
         assert_eq!(
             form(
                 [
@@ -449,6 +485,19 @@ mod tests {
             "Action=DescribeInstanceTypes&InstanceType.1=m5.large"
         );
         assert_eq!(encode("a b/c=d"), "a%20b%2Fc%3Dd");
+        let ids = ["subnet-a".to_owned(), "subnet-b".to_owned()];
+        let pairs = filters(&[("subnet-id", &ids), ("tag-key", &["x".to_owned()])]);
+        let rendered: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            rendered,
+            [
+                "Filter.1.Name=subnet-id",
+                "Filter.1.Value.1=subnet-a",
+                "Filter.1.Value.2=subnet-b",
+                "Filter.2.Name=tag-key",
+                "Filter.2.Value.1=x"
+            ]
+        );
         assert_eq!(
             regional_endpoint("us-east-1"),
             "https://ec2.us-east-1.amazonaws.com"

@@ -31,6 +31,13 @@ pub enum Error {
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl Error {
+    /// No answer came back: worth trying again.
+    pub fn is_network(&self) -> bool {
+        matches!(self, Error::Send(_) | Error::Body(_))
+    }
+}
+
 /// A signed connection to EC2 in one region.
 pub struct Transport {
     http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,

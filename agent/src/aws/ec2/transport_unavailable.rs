@@ -10,6 +10,12 @@ pub enum Error {
     NotBuilt,
 }
 
+impl Error {
+    pub fn is_network(&self) -> bool {
+        false
+    }
+}
+
 /// No connection to EC2 in this build.
 pub struct Transport;
 

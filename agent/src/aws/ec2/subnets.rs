@@ -1,0 +1,577 @@
+//! The three listings `nodecap subnets` reads, as typed records: `DescribeSubnets` (which
+//! subnets, their CIDR, zone and EC2's own count of available addresses),
+//! `DescribeNetworkInterfaces` filtered by subnet (the addresses and /28 prefixes every
+//! interface holds, and the instance it is attached to) and `GetSubnetCidrReservations` (the
+//! ranges set aside). Needs `ec2:DescribeSubnets`, `ec2:DescribeNetworkInterfaces` and
+//! `ec2:GetSubnetCidrReservations`.
+//!
+//! Every value becomes a type here (an id checked for its shape and length, a CIDR parsed),
+//! because ids end up as Prometheus label values and CloudWatch dimensions: an answer that
+//! does not fit is an error quoting at most [`MAX_CHARS`] characters of it.
+
+use std::net::Ipv4Addr;
+
+use serde::Deserialize;
+
+use super::{CallError, Client, Items, Page, filters, is_resource_id};
+use crate::core::excerpt::Excerpt;
+#[cfg(doc)]
+use crate::core::excerpt::MAX_CHARS;
+use crate::core::subnet::{Ipv4Net, Reservation, ReservationKind, parse_subnet_cidr};
+
+/// Network interfaces asked for per page: a page of 200 interfaces with 50 addresses each is
+/// a few MiB of XML, well inside the answer bound.
+pub const INTERFACES_PER_PAGE: u32 = 200;
+/// Values one filter takes at most (EC2's limit).
+pub const MAX_FILTER_VALUES: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ec2:{action}")]
+    Call {
+        action: &'static str,
+        source: CallError,
+    },
+    #[error("ec2:{action}: {field}: expected {expected}, got {got}")]
+    Answer {
+        action: &'static str,
+        field: &'static str,
+        expected: &'static str,
+        got: Excerpt,
+    },
+}
+
+/// Which subnets to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// These subnets.
+    Ids(Vec<String>),
+    /// Subnets whose tag `key` has one of `values` (any value when empty), in `vpcs` when
+    /// given.
+    Tag {
+        key: String,
+        values: Vec<String>,
+        vpcs: Vec<String>,
+    },
+    /// Every subnet of these VPCs.
+    Vpcs(Vec<String>),
+}
+
+/// A subnet as nodecap uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub cidr: Ipv4Net,
+    pub availability_zone: String,
+    /// EC2's `AvailableIpAddressCount` (eventually consistent).
+    pub available_ip_address_count: u64,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A network interface: where it is, what it holds, whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInterface {
+    pub id: String,
+    pub subnet_id: String,
+    /// The instance it is attached to (none for an unattached interface, or one owned by a
+    /// service such as a load balancer).
+    pub instance_id: Option<String>,
+    pub addresses: Vec<Ipv4Addr>,
+    pub prefixes: Vec<Ipv4Net>,
+}
+
+/// An id such as `subnet-0abc…` ([`is_resource_id`]).
+fn id<'a>(
+    action: &'static str,
+    field: &'static str,
+    prefix: &'static str,
+    value: &'a str,
+) -> Result<&'a str, Error> {
+    if is_resource_id(prefix, value) {
+        Ok(value)
+    } else {
+        Err(Error::Answer {
+            action,
+            field,
+            expected: prefix,
+            got: Excerpt::of(value),
+        })
+    }
+}
+
+/// A short printable value (an availability zone): at most 32 characters.
+fn short<'a>(action: &'static str, field: &'static str, value: &'a str) -> Result<&'a str, Error> {
+    if !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        Ok(value)
+    } else {
+        Err(Error::Answer {
+            action,
+            field,
+            expected: "1 to 32 letters, digits and '-'",
+            got: Excerpt::of(value),
+        })
+    }
+}
+
+const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
+const DESCRIBE_INTERFACES: &str = "DescribeNetworkInterfaces";
+const GET_RESERVATIONS: &str = "GetSubnetCidrReservations";
+
+/// The subnets `selector` names, every page.
+pub async fn describe_subnets(client: &Client, selector: &Selector) -> Result<Vec<Subnet>, Error> {
+    let mut params = Vec::new();
+    match selector {
+        Selector::Ids(ids) => {
+            for (n, subnet) in ids.iter().enumerate() {
+                params.push((format!("SubnetId.{}", n + 1), subnet.clone()));
+            }
+        }
+        Selector::Tag { key, values, vpcs } => {
+            let mut wanted: Vec<(String, &[String])> = Vec::new();
+            if values.is_empty() {
+                wanted.push(("tag-key".to_owned(), std::slice::from_ref(key)));
+            } else {
+                wanted.push((format!("tag:{key}"), values));
+            }
+            if !vpcs.is_empty() {
+                wanted.push(("vpc-id".to_owned(), vpcs));
+            }
+            let named: Vec<(&str, &[String])> =
+                wanted.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+            params.extend(filters(&named));
+        }
+        Selector::Vpcs(vpcs) => params.extend(filters(&[("vpc-id", vpcs)])),
+    }
+    let mut raw = Vec::new();
+    client
+        .pages::<DescribeSubnetsResponse>(DESCRIBE_SUBNETS, &params, |page| {
+            raw.extend(page.subnet_set.item);
+        })
+        .await
+        .map_err(|source| Error::Call {
+            action: DESCRIBE_SUBNETS,
+            source,
+        })?;
+    raw.into_iter().map(XmlSubnet::into_subnet).collect()
+}
+
+/// Every network interface in `subnet_ids`, handed to `each` page by page.
+pub async fn network_interfaces(
+    client: &Client,
+    subnet_ids: &[String],
+    mut each: impl FnMut(NetworkInterface),
+) -> Result<(), Error> {
+    for chunk in subnet_ids.chunks(MAX_FILTER_VALUES) {
+        let mut params = filters(&[("subnet-id", chunk)]);
+        params.push(("MaxResults".to_owned(), INTERFACES_PER_PAGE.to_string()));
+        let mut failed = None;
+        client
+            .pages::<DescribeInterfacesResponse>(DESCRIBE_INTERFACES, &params, |page| {
+                for xml in page.network_interface_set.item {
+                    if failed.is_some() {
+                        return;
+                    }
+                    match xml.into_interface() {
+                        Ok(interface) => each(interface),
+                        Err(e) => failed = Some(e),
+                    }
+                }
+            })
+            .await
+            .map_err(|source| Error::Call {
+                action: DESCRIBE_INTERFACES,
+                source,
+            })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The IPv4 CIDR reservations of `subnet_id`, every page.
+pub async fn cidr_reservations(
+    client: &Client,
+    subnet_id: &str,
+) -> Result<Vec<Reservation>, Error> {
+    let params = vec![("SubnetId".to_owned(), subnet_id.to_owned())];
+    let mut raw = Vec::new();
+    client
+        .pages::<ReservationsResponse>(GET_RESERVATIONS, &params, |page| {
+            raw.extend(page.ipv4.item);
+        })
+        .await
+        .map_err(|source| Error::Call {
+            action: GET_RESERVATIONS,
+            source,
+        })?;
+    raw.into_iter()
+        .map(XmlReservation::into_reservation)
+        .collect()
+}
+
+/// A page of `DescribeSubnets`, as the client reads it (for tests and the fuzz target).
+pub fn parse_subnets(xml: &str) -> Result<Vec<Subnet>, Error> {
+    let page: DescribeSubnetsResponse = xml_page(DESCRIBE_SUBNETS, xml)?;
+    page.subnet_set
+        .item
+        .into_iter()
+        .map(XmlSubnet::into_subnet)
+        .collect()
+}
+
+/// A page of `DescribeNetworkInterfaces`, as the client reads it.
+pub fn parse_interfaces(xml: &str) -> Result<Vec<NetworkInterface>, Error> {
+    let page: DescribeInterfacesResponse = xml_page(DESCRIBE_INTERFACES, xml)?;
+    page.network_interface_set
+        .item
+        .into_iter()
+        .map(XmlInterface::into_interface)
+        .collect()
+}
+
+/// A page of `GetSubnetCidrReservations`, as the client reads it.
+pub fn parse_reservations(xml: &str) -> Result<Vec<Reservation>, Error> {
+    let page: ReservationsResponse = xml_page(GET_RESERVATIONS, xml)?;
+    page.ipv4
+        .item
+        .into_iter()
+        .map(XmlReservation::into_reservation)
+        .collect()
+}
+
+fn xml_page<T: serde::de::DeserializeOwned>(action: &'static str, xml: &str) -> Result<T, Error> {
+    quick_xml::de::from_str(xml).map_err(|e| Error::Call {
+        action,
+        source: CallError::xml(e),
+    })
+}
+
+// ---- the XML answers (EC2's element names; only the fields nodecap uses) --------------------
+
+#[derive(Debug, Deserialize)]
+struct DescribeSubnetsResponse {
+    #[serde(rename = "subnetSet", default)]
+    subnet_set: Items<XmlSubnet>,
+    #[serde(rename = "nextToken")]
+    next_token: Option<String>,
+}
+
+impl Page for DescribeSubnetsResponse {
+    fn next_token(&self) -> Option<&str> {
+        self.next_token.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlSubnet {
+    #[serde(rename = "subnetId", default)]
+    subnet_id: String,
+    #[serde(rename = "vpcId", default)]
+    vpc_id: String,
+    #[serde(rename = "cidrBlock", default)]
+    cidr_block: String,
+    #[serde(rename = "availabilityZone", default)]
+    availability_zone: String,
+    #[serde(rename = "availableIpAddressCount")]
+    available_ip_address_count: Option<u64>,
+    #[serde(rename = "tagSet", default)]
+    tag_set: Items<XmlTag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlTag {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+impl XmlSubnet {
+    fn into_subnet(self) -> Result<Subnet, Error> {
+        let a = DESCRIBE_SUBNETS;
+        let cidr = parse_subnet_cidr(&self.cidr_block).map_err(|e| Error::Answer {
+            action: a,
+            field: "CidrBlock",
+            expected: match e {
+                crate::core::subnet::CidrError::Syntax => "an IPv4 CIDR",
+                _ => "a /16 to /28 network address",
+            },
+            got: Excerpt::of(&self.cidr_block),
+        })?;
+        Ok(Subnet {
+            id: id(a, "SubnetId", "subnet-", &self.subnet_id)?.to_owned(),
+            vpc_id: id(a, "VpcId", "vpc-", &self.vpc_id)?.to_owned(),
+            cidr,
+            availability_zone: short(a, "AvailabilityZone", &self.availability_zone)?.to_owned(),
+            available_ip_address_count: self.available_ip_address_count.unwrap_or(0),
+            tags: self
+                .tag_set
+                .item
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DescribeInterfacesResponse {
+    #[serde(rename = "networkInterfaceSet", default)]
+    network_interface_set: Items<XmlInterface>,
+    #[serde(rename = "nextToken")]
+    next_token: Option<String>,
+}
+
+impl Page for DescribeInterfacesResponse {
+    fn next_token(&self) -> Option<&str> {
+        self.next_token.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlInterface {
+    #[serde(rename = "networkInterfaceId", default)]
+    network_interface_id: String,
+    #[serde(rename = "subnetId", default)]
+    subnet_id: String,
+    attachment: Option<XmlAttachment>,
+    #[serde(rename = "privateIpAddressesSet", default)]
+    private_ip_addresses: Items<XmlPrivateAddress>,
+    #[serde(rename = "ipv4PrefixSet", default)]
+    ipv4_prefixes: Items<XmlPrefix>,
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlAttachment {
+    #[serde(rename = "instanceId")]
+    instance_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlPrivateAddress {
+    #[serde(rename = "privateIpAddress", default)]
+    private_ip_address: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlPrefix {
+    #[serde(rename = "ipv4Prefix", default)]
+    ipv4_prefix: String,
+}
+
+impl XmlInterface {
+    fn into_interface(self) -> Result<NetworkInterface, Error> {
+        let a = DESCRIBE_INTERFACES;
+        let bad = |field, expected, got: &str| Error::Answer {
+            action: a,
+            field,
+            expected,
+            got: Excerpt::of(got),
+        };
+        let addresses = self
+            .private_ip_addresses
+            .item
+            .iter()
+            .map(|p| {
+                p.private_ip_address
+                    .parse::<Ipv4Addr>()
+                    .map_err(|_| bad("PrivateIpAddress", "an IPv4 address", &p.private_ip_address))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let prefixes = self
+            .ipv4_prefixes
+            .item
+            .iter()
+            .map(|p| {
+                p.ipv4_prefix
+                    .parse::<Ipv4Net>()
+                    .ok()
+                    .filter(|net| net.prefix_len() == 28)
+                    .ok_or_else(|| bad("Ipv4Prefix", "an IPv4 /28", &p.ipv4_prefix))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let instance_id = match self.attachment.and_then(|at| at.instance_id) {
+            Some(instance) => Some(id(a, "Attachment.InstanceId", "i-", &instance)?.to_owned()),
+            None => None,
+        };
+        Ok(NetworkInterface {
+            id: id(a, "NetworkInterfaceId", "eni-", &self.network_interface_id)?.to_owned(),
+            subnet_id: id(a, "SubnetId", "subnet-", &self.subnet_id)?.to_owned(),
+            instance_id,
+            addresses,
+            prefixes,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ReservationsResponse {
+    #[serde(rename = "subnetIpv4CidrReservationSet", default)]
+    ipv4: Items<XmlReservation>,
+    #[serde(rename = "nextToken")]
+    next_token: Option<String>,
+}
+
+impl Page for ReservationsResponse {
+    fn next_token(&self) -> Option<&str> {
+        self.next_token.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlReservation {
+    cidr: Option<String>,
+    #[serde(rename = "reservationType")]
+    reservation_type: Option<String>,
+}
+
+impl XmlReservation {
+    fn into_reservation(self) -> Result<Reservation, Error> {
+        let bad = |field, expected, got: Option<&str>| Error::Answer {
+            action: GET_RESERVATIONS,
+            field,
+            expected,
+            got: Excerpt::of(got.unwrap_or_default()),
+        };
+        let cidr = self
+            .cidr
+            .as_deref()
+            .and_then(|c| c.parse::<Ipv4Net>().ok())
+            .ok_or_else(|| bad("Cidr", "an IPv4 CIDR", self.cidr.as_deref()))?;
+        let kind = match self.reservation_type.as_deref() {
+            Some("prefix") => ReservationKind::Prefix,
+            Some("explicit") => ReservationKind::Explicit,
+            other => return Err(bad("ReservationType", "prefix or explicit", other)),
+        };
+        Ok(Reservation { cidr, kind })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page as EC2 answers it (fields nodecap ignores included), with a prefix.
+    const INTERFACES: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<DescribeNetworkInterfacesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>1</requestId>
+  <networkInterfaceSet>
+    <item>
+      <networkInterfaceId>eni-0a1b2c3d4e5f60718</networkInterfaceId>
+      <subnetId>subnet-0123456789abcdef0</subnetId>
+      <vpcId>vpc-0123456789abcdef0</vpcId>
+      <availabilityZone>us-east-1a</availabilityZone>
+      <attachment><attachmentId>eni-attach-1</attachmentId><instanceId>i-0123456789abcdef0</instanceId><deviceIndex>1</deviceIndex><status>attached</status></attachment>
+      <privateIpAddress>10.0.1.10</privateIpAddress>
+      <privateIpAddressesSet>
+        <item><privateIpAddress>10.0.1.10</privateIpAddress><privateDnsName>ip-10-0-1-10.ec2.internal</privateDnsName><primary>true</primary></item>
+        <item><privateIpAddress>10.0.1.11</privateIpAddress><primary>false</primary></item>
+      </privateIpAddressesSet>
+      <ipv4PrefixSet><item><ipv4Prefix>10.0.1.32/28</ipv4Prefix></item></ipv4PrefixSet>
+      <tagSet/>
+    </item>
+    <item>
+      <networkInterfaceId>eni-0b</networkInterfaceId>
+      <subnetId>subnet-0123456789abcdef0</subnetId>
+      <requesterManaged>true</requesterManaged>
+      <privateIpAddressesSet><item><privateIpAddress>10.0.1.200</privateIpAddress></item></privateIpAddressesSet>
+    </item>
+  </networkInterfaceSet>
+  <nextToken>page-2</nextToken>
+</DescribeNetworkInterfacesResponse>"#;
+
+    #[test]
+    fn reads_interfaces() {
+        let page: DescribeInterfacesResponse = quick_xml::de::from_str(INTERFACES).unwrap();
+        assert_eq!(page.next_token(), Some("page-2"));
+        let interfaces: Vec<NetworkInterface> = page
+            .network_interface_set
+            .item
+            .into_iter()
+            .map(|x| x.into_interface().unwrap())
+            .collect();
+        assert_eq!(
+            interfaces[0],
+            NetworkInterface {
+                id: "eni-0a1b2c3d4e5f60718".to_owned(),
+                subnet_id: "subnet-0123456789abcdef0".to_owned(),
+                instance_id: Some("i-0123456789abcdef0".to_owned()),
+                addresses: vec!["10.0.1.10".parse().unwrap(), "10.0.1.11".parse().unwrap()],
+                prefixes: vec!["10.0.1.32/28".parse().unwrap()],
+            }
+        );
+        assert_eq!(interfaces[1].instance_id, None);
+        assert!(interfaces[1].prefixes.is_empty());
+    }
+
+    #[test]
+    fn reads_subnets_and_reservations() {
+        let subnets = r#"<DescribeSubnetsResponse><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-0b</vpcId><cidrBlock>10.0.0.0/19</cidrBlock><availableIpAddressCount>8100</availableIpAddressCount><availabilityZone>us-east-1a</availabilityZone><tagSet><item><key>kubernetes.io/role/cni</key><value>1</value></item></tagSet></item></subnetSet></DescribeSubnetsResponse>"#;
+        let page: DescribeSubnetsResponse = quick_xml::de::from_str(subnets).unwrap();
+        assert_eq!(page.next_token(), None);
+        let subnet = page.subnet_set.item.into_iter().next().unwrap();
+        let subnet = subnet.into_subnet().unwrap();
+        assert_eq!(subnet.cidr, "10.0.0.0/19".parse::<Ipv4Net>().unwrap());
+        assert_eq!(subnet.available_ip_address_count, 8100);
+        assert_eq!(
+            subnet.tags,
+            [("kubernetes.io/role/cni".to_owned(), "1".to_owned())]
+        );
+
+        let reservations = r#"<GetSubnetCidrReservationsResponse><subnetIpv4CidrReservationSet><item><subnetCidrReservationId>scr-1</subnetCidrReservationId><subnetId>subnet-0a</subnetId><cidr>10.0.0.64/27</cidr><reservationType>prefix</reservationType></item></subnetIpv4CidrReservationSet><subnetIpv6CidrReservationSet/></GetSubnetCidrReservationsResponse>"#;
+        assert_eq!(
+            parse_reservations(reservations).unwrap(),
+            [Reservation {
+                cidr: "10.0.0.64/27".parse().unwrap(),
+                kind: ReservationKind::Prefix
+            }]
+        );
+        let bad = reservations.replace(">prefix<", ">lease<");
+        assert_eq!(
+            parse_reservations(&bad).unwrap_err().to_string(),
+            "ec2:GetSubnetCidrReservations: ReservationType: expected prefix or explicit, got \"lease\""
+        );
+    }
+
+    #[test]
+    fn refuses_values_that_would_become_bad_labels() {
+        let long = format!("subnet-{}", "a".repeat(1000));
+        let xml = format!(
+            "<DescribeSubnetsResponse><subnetSet><item><subnetId>{long}</subnetId><vpcId>vpc-0b</vpcId><cidrBlock>10.0.0.0/24</cidrBlock><availabilityZone>us-east-1a</availabilityZone></item></subnetSet></DescribeSubnetsResponse>"
+        );
+        let page: DescribeSubnetsResponse = quick_xml::de::from_str(&xml).unwrap();
+        let error = page
+            .subnet_set
+            .item
+            .into_iter()
+            .next()
+            .unwrap()
+            .into_subnet();
+        let message = error.unwrap_err().to_string();
+        assert!(
+            message
+                .starts_with("ec2:DescribeSubnets: SubnetId: expected subnet-, got \"subnet-aaa"),
+            "{message}"
+        );
+        assert!(message.len() < 160, "{message}");
+        let bad = XmlSubnet {
+            subnet_id: "subnet-0a".to_owned(),
+            vpc_id: "vpc-0b".to_owned(),
+            cidr_block: "10.0.0.1/24".to_owned(),
+            availability_zone: "us-east-1a".to_owned(),
+            available_ip_address_count: None,
+            tag_set: Items::default(),
+        };
+        assert_eq!(
+            bad.into_subnet().unwrap_err().to_string(),
+            "ec2:DescribeSubnets: CidrBlock: expected a /16 to /28 network address, got \"10.0.0.1/24\""
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! `nodecap subnets`: the configuration's `[subnets]` section (and `[cloudwatch]`) to
+//! [`crate::subnets`]; with `--once`, one cycle printed as a table or JSON.
+
+use super::{Error, Output, flags_layer, load_config, runtime, start_logging};
+use crate::cli::{ListOutput, SubnetsArgs};
+
+/// The region the AWS SDKs would use when none is configured.
+fn environment_region() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|region| !region.is_empty())
+}
+
+/// `nodecap subnets`: returns when stopped by a signal, or after one cycle with `--once`.
+pub fn subnets(args: &SubnetsArgs) -> Result<Output, Error> {
+    let config = load_config(args.config.as_deref(), flags_layer(args)?)?;
+    start_logging(&config);
+    let settings = config.subnets(environment_region())?;
+    let runtime = runtime()?;
+    if args.once {
+        let view = runtime.block_on(crate::subnets::once(&settings))?;
+        return Ok(match args.output {
+            ListOutput::Text => view.table(),
+            ListOutput::Json => {
+                let mut json = serde_json::to_string_pretty(&view).map_err(Error::Json)?;
+                json.push('\n');
+                json
+            }
+        }
+        .into());
+    }
+    runtime.block_on(crate::subnets::run(settings))?;
+    Ok(String::new().into())
+}
