@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks of what nodecap ships besides the binary, each against the real tool that consumes it:
 #   - Kubernetes manifests: kubernetes-validate --strict for 1.30 … 1.35, file by file and the
-#     kustomize output, plus the PodMonitor pointing at the DaemonSet's port;
+#     kustomize output (also with the subnets component enabled), plus each PodMonitor
+#     pointing at its workload's port;
 #   - Prometheus alert rules: promtool check rules and promtool test rules;
 #   - CloudFormation alarms: cfn-lint;
 #   - the AMI template: packer validate and packer fmt -check;
@@ -38,8 +39,15 @@ deb=${debs[0]} rpm=${rpms[0]}
 
 step "Kubernetes manifests (kubernetes-validate --strict, 1.30–1.35)"
 kubectl kustomize packaging/kubernetes >"$work/kustomized.yaml"
+# With the subnets component enabled as its kustomization.yaml says: uncomment `components`.
+cp -r packaging/kubernetes "$work/kubernetes"
+sed -i 's/^# components:$/components:/; s/^#   - subnets$/  - subnets/' "$work/kubernetes/kustomization.yaml"
+grep -q '^  - subnets$' "$work/kubernetes/kustomization.yaml" \
+  || fail "packaging/kubernetes/kustomization.yaml: no commented '#   - subnets' component to enable"
+kubectl kustomize "$work/kubernetes" >"$work/kustomized-subnets.yaml"
 for version in 1.30.0 1.31.0 1.32.0 1.33.0 1.34.0 1.35.0; do
-  for file in packaging/kubernetes/*.yaml "$work/kustomized.yaml"; do
+  for file in packaging/kubernetes/*.yaml packaging/kubernetes/subnets/*.yaml \
+              "$work/kustomized.yaml" "$work/kustomized-subnets.yaml"; do
     [[ $(basename "$file") == kustomization.yaml ]] && continue
     out=$("$venv/bin/kubernetes-validate" -k "$version" --strict "$file" 2>&1) \
       || fail "$file against $version: $out"
@@ -50,19 +58,34 @@ for version in 1.30.0 1.31.0 1.32.0 1.33.0 1.34.0 1.35.0; do
   done
   echo "  $version: every manifest and the kustomize output passed"
 done
-"$venv/bin/python" - "$work/kustomized.yaml" <<'PY'
-# The PodMonitor (no schema offline) must select the DaemonSet's pods and name its port.
+"$venv/bin/python" - "$work/kustomized-subnets.yaml" <<'PY'
+# Each PodMonitor (no schema offline) must select its workload's pods and name their port,
+# in the workload's namespace; the subnet reader runs one replica, recreated, as the
+# DaemonSet's user, read-only, with its ServiceAccount.
 import sys, yaml
-docs = {d["kind"]: d for d in yaml.safe_load_all(open(sys.argv[1])) if d}
-ds, pm = docs["DaemonSet"], docs["PodMonitor"]
-pod = ds["spec"]["template"]
-labels = pod["metadata"]["labels"]
-assert all(labels.get(k) == v for k, v in pm["spec"]["selector"]["matchLabels"].items()), "selector"
-ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
-for endpoint in pm["spec"]["podMetricsEndpoints"]:
-    assert endpoint["port"] in ports, f"PodMonitor port {endpoint['port']} not in {ports}"
-assert pm["metadata"].get("namespace") == ds["metadata"]["namespace"], "namespace"
-print("  PodMonitor selects the DaemonSet's pods and its metrics port")
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+for workload in [by[("DaemonSet", "nodecap")], by[("Deployment", "nodecap-subnets")]]:
+    name = workload["metadata"]["name"]
+    pm = by[("PodMonitor", name)]
+    pod = workload["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert all(labels.get(k) == v for k, v in pm["spec"]["selector"]["matchLabels"].items()), f"{name}: selector"
+    ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+    for endpoint in pm["spec"]["podMetricsEndpoints"]:
+        assert endpoint["port"] in ports, f"{name}: PodMonitor port {endpoint['port']} not in {ports}"
+    assert pm["metadata"].get("namespace") == workload["metadata"]["namespace"] == "kube-system", f"{name}: namespace"
+    print(f"  PodMonitor {name} selects its pods and their metrics port")
+deployment = by[("Deployment", "nodecap-subnets")]
+spec = deployment["spec"]
+assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate", "one replica, Recreate"
+pod = spec["template"]["spec"]
+assert pod["serviceAccountName"] == "nodecap-subnets" and ("ServiceAccount", "nodecap-subnets") in by, "ServiceAccount"
+ds_pod = by[("DaemonSet", "nodecap")]["spec"]["template"]["spec"]
+assert pod["securityContext"] == ds_pod["securityContext"], "pod securityContext differs from the DaemonSet's"
+assert pod["containers"][0]["securityContext"] == ds_pod["containers"][0]["securityContext"], "container securityContext differs"
+assert pod["containers"][0]["args"][0] == "subnets"
+print("  the subnet reader: one replica, Recreate, the DaemonSet's hardening, its ServiceAccount")
 PY
 
 step "Prometheus rules (promtool)"
@@ -70,7 +93,7 @@ promtool check rules packaging/prometheus/rules.yaml
 (cd packaging/prometheus && promtool test rules rules_test.yaml)
 
 step "CloudFormation alarms (cfn-lint)"
-"$venv/bin/cfn-lint" packaging/cloudwatch/alarms.yaml && echo "  clean"
+"$venv/bin/cfn-lint" packaging/cloudwatch/alarms.yaml packaging/cloudwatch/subnet-alarms.yaml && echo "  clean"
 
 step "AMI template (packer validate for both architectures, packer fmt -check)"
 # The template's default RPM for each architecture is what packaging/build.sh builds.

@@ -170,23 +170,25 @@ tests/fuzz.sh
 step "packaging/build.sh: static binaries for amd64 and arm64, four packages, the image"
 packaging/build.sh
 
-# The shipped binaries themselves. amd64: the CLI, init and daemon tests, and the hostile-input
-# tests with the daemon's memory budget, since the release build's allocator (mimalloc) is
-# not the debug build's (glibc's).
+# The shipped binaries themselves. amd64: the CLI, init, daemon and subnet-reader tests, and
+# the hostile-input tests with the daemon's memory budget, since the release build's allocator
+# (mimalloc) is not the debug build's (glibc's).
 amd64=target/x86_64-unknown-linux-musl/release/nodecap
 step "the static amd64 binary: $(file -b "$amd64" | cut -d, -f1-2)"
 TEST_NODECAP_BIN=$root/$amd64 \
-  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile::
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile:: subnets::
 
 # The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
 # the CLI contract, init against the test IMDS writing each backend's file, and the daemon
-# serving /metrics from the test ipamd (the tests that measure the process itself — its RSS,
-# its peak memory — would measure qemu, and stay on the host's binary).
+# serving /metrics from the test ipamd, the subnet reader against the test EC2 endpoint (the
+# tests that measure the process itself — its RSS, its peak memory — would measure qemu, and
+# stay on the host's binary).
 arm64=target/aarch64-unknown-linux-musl/release/nodecap
 step "arm64 under qemu-user: $(file -b "$arm64" | cut -d, -f1-2)"
 file -b "$arm64" | grep -q 'ARM aarch64.*statically linked' || { echo "tests/run.sh: $arm64 is not a static arm64 binary" >&2; exit 1; }
 TEST_NODECAP_BIN=$root/$arm64 TEST_NODECAP_RUNNER=qemu-aarch64-static \
-  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni::
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: \
+  subnets::prefixes subnets::throttling subnets::a_hostile subnets::serves
 
 step "the image, run as the DaemonSet runs it (podman)"
 tests/image.sh

@@ -585,6 +585,31 @@ mod tests {
         assert!(text.contains("nodecap_subnets_stale 0") && !text.contains("nodecap_subnet_info"));
     }
 
+    /// `packaging/cloudwatch/subnet-alarms.yaml` alarms only on names this publishes.
+    #[test]
+    fn subnet_alarms_use_published_names() {
+        let template = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/cloudwatch/subnet-alarms.yaml"
+        ))
+        .unwrap();
+        let published: BTreeSet<String> = datums("c", &example())
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        let used: Vec<&str> = template
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("MetricName: "))
+            .collect();
+        assert_eq!(used.len(), 4, "{used:?}");
+        for name in used {
+            assert!(
+                published.contains(name),
+                "subnet-alarms.yaml: {name} is not published"
+            );
+        }
+    }
+
     #[test]
     fn datums_per_subnet_and_zone() {
         let d = datums("prod", &example());

@@ -1,5 +1,6 @@
 //! The README shows real output: its `nodecap --help` block, its `plan` example and its metric
-//! table must be what the binary prints and what `daemon::CATALOGUE` lists, so the docs cannot
+//! tables must be what the binary prints and what `daemon::CATALOGUE` and
+//! `subnets::view::CATALOGUE` list, so the docs cannot
 //! drift from the code. `UPDATE_EXPECT=1 cargo test --test integration readme` rewrites the
 //! blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -31,6 +32,28 @@ fn run(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `nodecap subnets --once` against the test EC2 endpoint: three /20s tagged for `prod`, 450
+/// interfaces of 4 addresses and a /28 each.
+fn subnets_example() -> String {
+    use nodecap_testkit::ec2::{Ec2Server, synthetic_vpc};
+    let server = Ec2Server::start(synthetic_vpc("prod", 3, 450, 4, 1)).unwrap();
+    let out = crate::common::nodecap()
+        .args(["subnets", "--config", "/dev/null", "--cluster-name", "prod"])
+        .args(["--region", "us-east-1", "--once"])
+        .env("AWS_ENDPOINT_URL", server.url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn readme_blocks_match_the_code() {
     let mut readme = std::fs::read_to_string(README).unwrap();
@@ -41,6 +64,12 @@ fn readme_blocks_match_the_code() {
             "metrics",
             false,
             nodecap::daemon::family::markdown_table(&nodecap::daemon::CATALOGUE),
+        ),
+        ("subnets", true, subnets_example()),
+        (
+            "subnet-metrics",
+            false,
+            nodecap::daemon::family::markdown_table(&nodecap::subnets::view::CATALOGUE),
         ),
     ];
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
@@ -70,16 +99,59 @@ fn iam_policy_allows_exactly_what_nodecap_calls() {
     .unwrap();
     let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    let actions: Vec<&str> = statements
+    // Read-only but for PutMetricData; the subnet reader's three listings in a statement of
+    // their own, for a role of its own.
+    let actions: Vec<Vec<&str>> = statements
         .iter()
-        .map(|s| s["Action"].as_str().unwrap())
+        .map(|s| match &s["Action"] {
+            serde_json::Value::String(one) => vec![one.as_str()],
+            many => many
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect(),
+        })
         .collect();
     assert_eq!(
         actions,
-        ["ec2:DescribeInstanceTypes", "cloudwatch:PutMetricData"]
+        [
+            vec!["ec2:DescribeInstanceTypes"],
+            vec![
+                "ec2:DescribeSubnets",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:GetSubnetCidrReservations"
+            ],
+            vec!["cloudwatch:PutMetricData"]
+        ]
     );
+    // The actions the EC2 client calls are exactly the policy's EC2 actions.
+    let source = |file: &str| {
+        std::fs::read_to_string(format!("{}/src/aws/ec2/{file}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+    };
+    let called: std::collections::BTreeSet<String> =
+        [source("instance_types.rs"), source("subnets.rs")]
+            .iter()
+            .flat_map(|text| {
+                text.match_indices("\"Describe")
+                    .chain(text.match_indices("\"GetSubnet"))
+                    .map(|(i, _)| {
+                        let rest = &text[i + 1..];
+                        format!("ec2:{}", &rest[..rest.find('"').unwrap()])
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    let allowed: std::collections::BTreeSet<String> = actions
+        .iter()
+        .flatten()
+        .filter(|a| a.starts_with("ec2:"))
+        .map(|a| (*a).to_owned())
+        .collect();
+    assert_eq!(called, allowed);
     // PutMetricData only into the namespaces nodecap publishes to by default.
-    let namespaces = &statements[1]["Condition"]["StringEquals"]["cloudwatch:namespace"];
+    let namespaces = &statements[2]["Condition"]["StringEquals"]["cloudwatch:namespace"];
     assert_eq!(
         namespaces,
         &serde_json::json!([
@@ -104,8 +176,11 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 
 #[test]
 fn alert_rules_and_dashboard_use_only_metrics_nodecap_serves() {
-    let served: std::collections::BTreeSet<&str> =
-        nodecap::daemon::CATALOGUE.iter().map(|m| m.name).collect();
+    let served: std::collections::BTreeSet<&str> = nodecap::daemon::CATALOGUE
+        .iter()
+        .chain(nodecap::subnets::view::CATALOGUE.iter())
+        .map(|m| m.name)
+        .collect();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/");
     for file in [
         "prometheus/rules.yaml",

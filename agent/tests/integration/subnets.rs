@@ -576,3 +576,91 @@ fn promtool_and_a_real_prometheus_read_the_subnet_series() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+#[ignore = "needs the AWS API emulator: tests/run.sh starts it"]
+fn publishes_per_subnet_datums_to_cloudwatch() {
+    let endpoint = std::env::var("TEST_AWS_ENDPOINT")
+        .expect("TEST_AWS_ENDPOINT: the AWS API emulator's URL (tests/run.sh starts one)");
+    let (vpc, _, _) = prefix_delegation_vpc();
+    let server = Ec2Server::start(vpc).unwrap();
+    let cluster = format!("subnets-{}", crate::common::unique_stamp());
+    // EC2 from the test endpoint, CloudWatch from the emulator.
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = subnets(
+        &endpoint,
+        &[
+            "--cluster-name",
+            "prod",
+            "--interval",
+            "2s",
+            "--cloudwatch",
+            "--listen",
+            &addr.to_string(),
+        ],
+    )
+    .env("AWS_ENDPOINT_URL_EC2", server.url())
+    .env("NODECAP_CLOUDWATCH_CLUSTER_NAME", &cluster)
+    .stdout(Stdio::null())
+    .stderr(log.reopen().unwrap())
+    .spawn()
+    .unwrap();
+    let cloudwatch = crate::common::Emulator::new(&endpoint);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let read = |name: &str, key: &str, value: &str| {
+        cloudwatch.latest_max("nodecap", name, &[("ClusterName", &cluster), (key, value)])
+    };
+    let free = loop {
+        if let Some(v) = read("SubnetFreeIPv4Prefixes", "SubnetId", "subnet-0d") {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no datum in CloudWatch; log:\n{}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let json = once_json(&server.url(), &["--cluster-name", "prod"]);
+    assert_eq!(Some(free), json["subnets"][0]["prefixes_free"].as_f64());
+    assert_eq!(
+        read(
+            "SubnetUsableIPv4Addresses",
+            "AvailabilityZone",
+            "us-east-1b"
+        ),
+        Some(251.0)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The Deployment's memory limit (packaging/kubernetes/subnets/deployment.yaml).
+const MEMORY_BUDGET_KIB: u64 = 64 * 1024;
+
+#[test]
+fn a_cycle_over_5000_interfaces_stays_within_the_memory_budget() {
+    // 6 subnets, 5,000 interfaces of 10 addresses each: 25 pages of interfaces.
+    let server = Ec2Server::start(ec2::synthetic_vpc("big", 6, 5000, 10, 0)).unwrap();
+    let running = Running::start(
+        &server.url(),
+        &["--cluster-name", "big", "--interval", "1h"],
+    );
+    let (_, text) = running.get("/metrics");
+    assert_eq!(
+        value(
+            &text,
+            r#"nodecap_subnets_api_calls_total{action="DescribeNetworkInterfaces"}"#
+        ),
+        Some(25.0)
+    );
+    let interfaces: f64 = crate::common::samples(&text)
+        .iter()
+        .filter(|(s, _)| s.starts_with("nodecap_subnet_network_interfaces{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(interfaces, 5000.0);
+    let peak = crate::common::hwm_kib(i32::try_from(running.child.id()).unwrap());
+    assert!(peak < MEMORY_BUDGET_KIB, "peak RSS {peak} KiB");
+}
