@@ -37,13 +37,7 @@ fn run(args: &[&str]) -> String {
 fn subnets_example() -> String {
     use nodecap_testkit::ec2::{Ec2Server, synthetic_vpc};
     let server = Ec2Server::start(synthetic_vpc("prod", 3, 450, 4, 1)).unwrap();
-    let out = crate::common::nodecap()
-        .args(["subnets", "--config", "/dev/null", "--cluster-name", "prod"])
-        .args(["--region", "us-east-1", "--once"])
-        .env("AWS_ENDPOINT_URL", server.url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    let out = crate::subnets::subnets(&server.url(), &["--cluster-name", "prod", "--once"])
         .output()
         .unwrap();
     assert!(

@@ -16,8 +16,8 @@ use nodecap_testkit::ec2::{self, Ec2Server, Fault};
 
 use crate::common::{free_port, nodecap, request, value};
 
-/// `nodecap subnets` with test credentials against `endpoint`.
-fn subnets(endpoint: &str, args: &[&str]) -> std::process::Command {
+/// `nodecap subnets` with test credentials against `endpoint`, in us-east-1.
+pub(crate) fn subnets(endpoint: &str, args: &[&str]) -> std::process::Command {
     let mut command = nodecap();
     command
         .args(["subnets", "--config", "/dev/null", "--region", "us-east-1"])
