@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::core::instance::Hypervisor;
+use crate::core::density::Column;
+use crate::core::instance::{Architecture, Hypervisor};
 use crate::core::sizing::{CapPolicy, IpFamily, Profile};
 use crate::kubelet::Backend;
 use crate::logging::LogFormat;
@@ -34,6 +35,9 @@ pub enum Command {
     MaxPods(MaxPodsArgs),
     /// Show the embedded limits of instance types (all of them when none is named).
     InstanceTypes(InstanceTypesArgs),
+    /// Compare instance types by the pods they hold in a VPC CNI mode, each pod's share of
+    /// allocatable CPU and memory, and (with prices) the price per pod-hour.
+    Density(Box<DensityArgs>),
     /// At boot, before the kubelet: size this node (IMDS, then its limits) and write the
     /// kubelet's settings atomically. Idempotent.
     Init(InitArgs),
@@ -444,6 +448,51 @@ pub struct SubnetsKeys {
     pub web_config_file: Option<PathBuf>,
 }
 
+/// `nodecap density`.
+#[derive(Debug, Clone, Args)]
+pub struct DensityArgs {
+    /// Instance types to compare; all of the embedded table's when none is given.
+    #[arg(value_name = "TYPE")]
+    pub instance_types: Vec<String>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Only these families (m5, c7g, …), comma-separated or repeated.
+    #[arg(long, value_name = "FAMILY", value_delimiter = ',')]
+    pub family: Vec<String>,
+    /// Only this architecture.
+    #[arg(long, value_enum)]
+    pub arch: Option<Architecture>,
+    #[arg(long, value_name = "N")]
+    pub min_vcpus: Option<u32>,
+    #[arg(long, value_name = "N")]
+    pub max_vcpus: Option<u32>,
+    /// Only types whose pods each get at least this much allocatable memory.
+    #[arg(long, value_name = "MIB")]
+    pub min_memory_per_pod: Option<u64>,
+    /// Prices: a CSV of instance_type,usd_per_hour. Types without one keep an empty price.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// The column to sort by (ascending; types without a price last).
+    #[arg(long, value_enum, default_value = "instance-type")]
+    pub sort: Column,
+    /// Sort descending.
+    #[arg(long)]
+    pub descending: bool,
+    /// Only the first N rows after sorting.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    #[arg(long, short, value_enum, default_value_t = DensityOutput::Table)]
+    pub output: DensityOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DensityOutput {
+    Table,
+    Csv,
+    Json,
+    Markdown,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListOutput {
     Text,
@@ -457,6 +506,49 @@ pub struct InstanceTypesArgs {
     pub instance_types: Vec<String>,
     #[arg(long, short, value_enum, default_value_t = ListOutput::Text)]
     pub output: ListOutput,
+}
+
+impl ValueEnum for Architecture {
+    /// An architecture to filter by: "unknown" is not one.
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Architecture::X86_64, Architecture::Arm64]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        match self {
+            Architecture::X86_64 => Some(PossibleValue::new("x86_64")),
+            Architecture::Arm64 => Some(PossibleValue::new("arm64")),
+            Architecture::Unknown => None,
+        }
+    }
+}
+
+impl ValueEnum for Column {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Column::InstanceType,
+            Column::Vcpus,
+            Column::Memory,
+            Column::Pods,
+            Column::CpuPerPod,
+            Column::MemoryPerPod,
+            Column::Price,
+            Column::PricePerPod,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            Column::InstanceType => "instance-type",
+            Column::Vcpus => "vcpus",
+            Column::Memory => "memory",
+            Column::Pods => "pods",
+            Column::CpuPerPod => "cpu-per-pod",
+            Column::MemoryPerPod => "memory-per-pod",
+            Column::Price => "price",
+            Column::PricePerPod => "price-per-pod",
+        }))
+    }
 }
 
 impl ValueEnum for Profile {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nodecap::cli::{Cli, Command, ConfigCommand};
-use nodecap::commands::{self, node, plan, subnets};
+use nodecap::commands::{self, density, node, plan, subnets};
 use nodecap::error::Chain;
 use nodecap::exit::Exit;
 
@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::plan(args),
         Command::MaxPods(args) => plan::max_pods(args),
         Command::InstanceTypes(args) => plan::instance_types(args),
+        Command::Density(args) => density::density(args),
         Command::Init(args) => node::init(args),
         Command::Run(args) => node::run(args),
         Command::Check(args) => node::check(args),

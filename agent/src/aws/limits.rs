@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::ec2::instance_types;
 use super::imds;
 use crate::core::instance::describe::{self, DescribedType};
-use crate::core::instance::{self, Hypervisor, InstanceFacts, Source};
+use crate::core::instance::{self, Architecture, Hypervisor, InstanceFacts, Source};
 use crate::core::node::Node;
 use crate::core::sizing::SizingOptions;
 use crate::error::Chain;
@@ -255,6 +255,14 @@ fn fallback_facts(instance_type: &str) -> InstanceFacts {
         hypervisor: Hypervisor::None,
         bare_metal: false,
         efa_supported: false,
+        // This binary runs on the node: its own architecture is the node's.
+        architecture: if cfg!(target_arch = "aarch64") {
+            Architecture::Arm64
+        } else if cfg!(target_arch = "x86_64") {
+            Architecture::X86_64
+        } else {
+            Architecture::Unknown
+        },
     }
 }
 

@@ -6,10 +6,12 @@
 //! | command | module | stage |
 //! |---|---|---|
 //! | `plan`, `max-pods`, `instance-types` | [`plan`] | [`crate::core`], [`crate::kubelet::render`] |
+//! | `density` | [`density`] | [`crate::core::density`], [`crate::core::prices`] |
 //! | `init` | [`node`] | [`crate::init`] |
 //! | `run`, `check` | [`node`] | [`crate::daemon`] |
 //! | `subnets` | [`subnets`] | [`crate::subnets`] |
 
+pub mod density;
 pub mod node;
 pub mod plan;
 pub mod subnets;
@@ -59,6 +61,13 @@ pub enum Error {
     Subnets(#[from] crate::subnets::Error),
     #[error("cannot encode the answer as JSON")]
     Json(#[source] serde_json::Error),
+    #[error("--prices")]
+    PriceFile(#[source] crate::file::ReadError),
+    #[error("--prices {path}")]
+    Prices {
+        path: std::path::PathBuf,
+        source: crate::core::prices::Error,
+    },
 }
 
 impl Error {
@@ -95,6 +104,7 @@ impl Error {
                 }
             }
             Error::Json(_) => Exit::Software,
+            Error::PriceFile(_) | Error::Prices { .. } => Exit::Usage,
         }
     }
 }

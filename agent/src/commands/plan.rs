@@ -40,6 +40,7 @@ impl FactsArgs {
             hypervisor: self.hypervisor.into(),
             bare_metal: self.bare_metal,
             efa_supported: false,
+            architecture: instance::Architecture::Unknown,
         })
     }
 }

@@ -323,6 +323,24 @@ pub fn explain(s: &Sizing<'_>) -> String {
         .map(|(signal, value)| format!("{signal}<{value}"))
         .collect();
     let _ = writeln!(out, "eviction-hard   {}", eviction.join(", "));
+    let a = &s.allocatable;
+    let system = s.system_reserved.as_ref();
+    let _ = writeln!(
+        out,
+        "allocatable     cpu {}m = {} × 1000 − {} − {}; memory {}Mi = {} − {} − {} − {} (eviction)",
+        a.cpu_millis,
+        i.vcpus,
+        k.cpu_millis,
+        system.map_or(0, |r| r.cpu_millis),
+        a.memory_mib,
+        i.memory_mib,
+        k.memory_mib,
+        system.map_or(0, |r| r.memory_mib),
+        i.memory_mib
+            .saturating_sub(k.memory_mib)
+            .saturating_sub(system.map_or(0, |r| r.memory_mib))
+            .saturating_sub(a.memory_mib),
+    );
     for note in &s.notes {
         let _ = writeln!(out, "note: {note}");
     }
@@ -333,8 +351,9 @@ pub fn explain(s: &Sizing<'_>) -> String {
 /// number.
 pub fn instance_table(types: &[&InstanceFacts]) -> String {
     let mut out = format!(
-        "{:<24} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}\n",
+        "{:<24} {:<7} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}\n",
         "TYPE",
+        "ARCH",
         "VCPUS",
         "MEM_MIB",
         "HYPERVISOR",
@@ -361,8 +380,9 @@ pub fn instance_table(types: &[&InstanceFacts]) -> String {
         .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<24} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}",
+            "{:<24} {:<7} {:>5} {:>9} {:<10} {:<5} {:>5} {:<18} {:>4} {:>4} {:<4} {:>8}",
             f.instance_type,
+            f.architecture.to_string(),
             f.vcpus,
             f.memory_mib,
             f.hypervisor,

@@ -9,10 +9,12 @@
 //! imports nothing from the rest of the crate (a test checks it).
 
 pub mod calculator;
+pub mod density;
 pub mod excerpt;
 pub mod explain;
 pub mod expression;
 pub mod instance;
 pub mod node;
+pub mod prices;
 pub mod sizing;
 pub mod subnet;

@@ -266,12 +266,51 @@ pub struct Sizing<'a> {
     pub system_reserved: Option<Reservation>,
     #[serde(serialize_with = "serialize_pairs")]
     pub eviction_hard: &'static [(&'static str, &'static str)],
+    /// What pods can request: the node's capacity less the reservations and the memory
+    /// eviction threshold, as the kubelet computes its `Allocatable`.
+    pub allocatable: Allocatable,
     /// Things the user should know: fallbacks and ignored options.
     pub notes: Vec<String>,
     /// Expressions that did not evaluate for this instance (each one's part is then the
     /// profile's, as nodeadm falls back); `plan` and `init` refuse to use such a sizing.
     #[serde(skip)]
     pub expression_errors: Vec<KeyedExpressionError>,
+}
+
+/// The kubelet's `Allocatable` for CPU and memory (kubernetes/kubernetes
+/// `pkg/kubelet/cm/node_container_manager_linux.go`): `cpu = vCPUs × 1000m − kube-reserved −
+/// system-reserved`; `memory = capacity − kube-reserved − system-reserved −
+/// evictionHard[memory.available]`. Floor 0. The kernel and firmware keep part of the
+/// instance's memory before the kubelet counts its capacity, so a node reports a little less
+/// than this (docs/sizing.md); it is the same for every sizing of the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Allocatable {
+    pub cpu_millis: u32,
+    pub memory_mib: u64,
+}
+
+impl Allocatable {
+    fn of(
+        facts: &InstanceFacts,
+        kube: &Reservation,
+        system: Option<&Reservation>,
+        eviction_mib: u64,
+    ) -> Self {
+        let system_cpu = system.map_or(0, |r| r.cpu_millis);
+        let system_mib = system.map_or(0, |r| r.memory_mib);
+        Allocatable {
+            cpu_millis: facts
+                .vcpus
+                .saturating_mul(1000)
+                .saturating_sub(kube.cpu_millis)
+                .saturating_sub(system_cpu),
+            memory_mib: facts
+                .memory_mib
+                .saturating_sub(kube.memory_mib)
+                .saturating_sub(system_mib)
+                .saturating_sub(eviction_mib),
+        }
+    }
 }
 
 /// An expression that did not evaluate, with its configuration key.
@@ -739,7 +778,14 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
         ));
     }
 
+    let allocatable = Allocatable::of(
+        facts,
+        &kube_reserved,
+        system_reserved.as_ref(),
+        eviction_memory_mib(eviction_hard),
+    );
     Sizing {
+        allocatable,
         instance: facts,
         source,
         options: options.clone(),

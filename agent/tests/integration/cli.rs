@@ -594,6 +594,7 @@ fn instance_types_lists_facts() {
         p4d,
         [
             "p4d.24xlarge",
+            "x86_64",
             "96",
             "1179648",
             "nitro",

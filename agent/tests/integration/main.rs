@@ -15,6 +15,7 @@ mod cloudwatch;
 mod cni;
 mod collect;
 mod daemon;
+mod density;
 mod ec2_emulator;
 mod ena;
 mod hostile;

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use nodecap::core::instance::Hypervisor;
 use nodecap::core::instance::describe::{self, DescribedType};
+use nodecap::core::instance::{Architecture, Hypervisor};
 use serde_json::Value;
 
 pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/instance-types.json");
@@ -147,6 +147,7 @@ pub fn render_table(
         }
     }
     let mut rows = String::new();
+    let mut architectures = std::collections::BTreeSet::new();
     for record in all.values() {
         let Some(f) = describe::to_facts(record)? else {
             report.skipped.push(record.instance_type.clone());
@@ -158,9 +159,15 @@ pub fn render_table(
             Hypervisor::Xen => "Xen",
             Hypervisor::None => "None",
         };
+        let architecture = match f.architecture {
+            Architecture::X86_64 => "X86_64",
+            Architecture::Arm64 => "Arm64",
+            Architecture::Unknown => "Unknown",
+        };
+        architectures.insert(architecture);
         let _ = writeln!(
             rows,
-            "    row({:?}, {hypervisor}, {}, {}, {}, {}, &{:?}, {}, {}, {}, {}),",
+            "    row({:?}, {hypervisor}, {}, {}, {}, {}, &{:?}, {}, {}, {}, {}, {architecture}),",
             f.instance_type,
             f.bare_metal,
             f.vcpus,
@@ -186,8 +193,10 @@ pub fn render_table(
 // Types: {types} ({supplement} from the supplement)
 //
 // Columns: row(type, hypervisor, bare metal, vCPUs, memory MiB, default network card,
-//              ENIs per network card, IPv4 per ENI, IPv6 per ENI, IPv6 supported, EFA)
+//              ENIs per network card, IPv4 per ENI, IPv6 per ENI, IPv6 supported, EFA,
+//              architecture)
 
+use super::facts::Architecture::{{{architectures}}};
 use super::facts::Hypervisor::{{Nitro, None, Xen}};
 use super::facts::{{InstanceFacts, row}};
 
@@ -195,6 +204,7 @@ pub(super) static TABLE: [InstanceFacts; {types}] = [
 {rows}];
 ",
         sources = sources.join("; "),
+        architectures = architectures.into_iter().collect::<Vec<_>>().join(", "),
         types = report.types,
         supplement = report.from_supplement.len(),
     );
@@ -276,6 +286,7 @@ mod tests {
 
     const M5: &str = r#"{"InstanceType":"m5.large","Hypervisor":"nitro","BareMetal":false,
         "VCpuInfo":{"DefaultVCpus":2,"DefaultCores":1},"MemoryInfo":{"SizeInMiB":8192},
+        "ProcessorInfo":{"SupportedArchitectures":["x86_64"],"SustainedClockSpeedInGhz":3.1},
         "SupportedInRegion":true,
         "NetworkInfo":{"DefaultNetworkCardIndex":0,"MaximumNetworkInterfaces":3,
           "NetworkCards":[{"NetworkCardIndex":0,"MaximumNetworkInterfaces":3,"PeakBandwidthInGbps":10.0}],
@@ -335,7 +346,7 @@ mod tests {
         assert_eq!(report.shadowed, ["m5.large"]);
         assert_eq!(report.from_supplement, ["x9.large"]);
         assert!(table.contains(
-            "    row(\"m5.large\", Nitro, false, 2, 8192, 0, &[3], 10, 10, true, false),\n"
+            "    row(\"m5.large\", Nitro, false, 2, 8192, 0, &[3], 10, 10, true, false, X86_64),\n"
         ));
         assert!(table.contains("static TABLE: [InstanceFacts; 2]"));
     }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{CallError, Client, Items, Retry};
 use crate::core::instance::describe::{
-    DescribedType, MemoryInfo, NetworkCard, NetworkInfo, VCpuInfo,
+    DescribedType, MemoryInfo, NetworkCard, NetworkInfo, ProcessorInfo, VCpuInfo,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,14 @@ struct XmlInstanceType {
     memory_info: Option<XmlMemoryInfo>,
     #[serde(rename = "networkInfo")]
     network_info: Option<XmlNetworkInfo>,
+    #[serde(rename = "processorInfo")]
+    processor_info: Option<XmlProcessorInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct XmlProcessorInfo {
+    #[serde(rename = "supportedArchitectures", default)]
+    supported_architectures: Items<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,7 +175,14 @@ impl XmlInstanceType {
                 })
             })
             .collect::<Result<Vec<_>, AnswerError>>()?;
+        let processor_info = ProcessorInfo {
+            supported_architectures: self
+                .processor_info
+                .map(|p| p.supported_architectures.item)
+                .unwrap_or_default(),
+        };
         Ok(DescribedType {
+            processor_info,
             instance_type: self
                 .instance_type
                 .ok_or(AnswerError::Missing("InstanceType"))?,
@@ -227,6 +242,7 @@ mod tests {
             <hypervisor>nitro</hypervisor>
             <vCpuInfo><defaultVCpus>96</defaultVCpus><defaultCores>48</defaultCores></vCpuInfo>
             <memoryInfo><sizeInMiB>1179648</sizeInMiB></memoryInfo>
+            <processorInfo><supportedArchitectures><item>x86_64</item></supportedArchitectures><sustainedClockSpeedInGhz>3.0</sustainedClockSpeedInGhz></processorInfo>
             <networkInfo>
                 <networkPerformance>4x 100 Gigabit</networkPerformance>
                 <maximumNetworkInterfaces>60</maximumNetworkInterfaces>
@@ -266,6 +282,10 @@ mod tests {
         assert_eq!(facts.total_enis(), 60);
         assert_eq!(facts.vcpus, 96);
         assert!(facts.efa_supported);
+        assert_eq!(
+            facts.architecture,
+            crate::core::instance::Architecture::X86_64
+        );
         assert_eq!(record.hypervisor.as_deref(), Some("nitro"));
 
         let broken = XmlInstanceType {
@@ -275,6 +295,7 @@ mod tests {
             vcpu_info: None,
             memory_info: None,
             network_info: None,
+            processor_info: None,
         };
         assert_eq!(
             broken.into_record().unwrap_err().to_string(),

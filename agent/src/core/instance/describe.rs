@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::facts::{Hypervisor, InstanceFacts};
+use super::facts::{Architecture, Hypervisor, InstanceFacts};
 
 /// The part of a `DescribeInstanceTypes` record that nodecap keeps, in the API's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,24 @@ pub struct DescribedType {
     pub memory_info: MemoryInfo,
     #[serde(rename = "NetworkInfo")]
     pub network_info: NetworkInfo,
+    #[serde(
+        rename = "ProcessorInfo",
+        default,
+        skip_serializing_if = "ProcessorInfo::is_empty"
+    )]
+    pub processor_info: ProcessorInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessorInfo {
+    #[serde(rename = "SupportedArchitectures", default)]
+    pub supported_architectures: Vec<String>,
+}
+
+impl ProcessorInfo {
+    fn is_empty(&self) -> bool {
+        self.supported_architectures.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +230,13 @@ pub fn to_facts(record: &DescribedType) -> Result<Option<InstanceFacts>, Error> 
         hypervisor,
         bare_metal: record.bare_metal,
         efa_supported: network.efa_supported,
+        architecture: Architecture::from_supported(
+            record
+                .processor_info
+                .supported_architectures
+                .iter()
+                .map(String::as_str),
+        ),
     }))
 }
 
@@ -293,5 +318,21 @@ mod tests {
             to_facts(rec).unwrap_err(),
             Error::CardIndexes { .. }
         ));
+    }
+
+    #[test]
+    fn architectures_from_the_api_list() {
+        let of = |names: &[&str]| Architecture::from_supported(names.iter().copied());
+        assert_eq!(of(&["i386", "x86_64"]), Architecture::X86_64);
+        assert_eq!(of(&["x86_64_mac"]), Architecture::X86_64);
+        assert_eq!(of(&["arm64"]), Architecture::Arm64);
+        assert_eq!(of(&["arm64_mac"]), Architecture::Arm64);
+        assert_eq!(of(&[]), Architecture::Unknown);
+        assert_eq!(of(&["riscv64"]), Architecture::Unknown);
+        // A record without ProcessorInfo (an older cache entry) is read, architecture unknown.
+        let facts = to_facts(&serde_json::from_str::<DescribedType>(M5).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(facts.architecture, Architecture::Unknown);
     }
 }

@@ -26,6 +26,45 @@ impl fmt::Display for Hypervisor {
     }
 }
 
+/// The processor architecture of an instance type, from `ProcessorInfo.SupportedArchitectures`:
+/// arm64 when it lists `arm64` (or `arm64_mac`), x86_64 when it lists `x86_64` (or
+/// `x86_64_mac`, `i386`); unknown for facts given by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Architecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+    #[default]
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Architecture {
+    /// From the API's list of supported architectures.
+    pub fn from_supported<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut found = Architecture::Unknown;
+        for name in names {
+            match name {
+                "arm64" | "arm64_mac" => return Architecture::Arm64,
+                "x86_64" | "x86_64_mac" | "i386" => found = Architecture::X86_64,
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+            Architecture::Unknown => "unknown",
+        })
+    }
+}
+
 /// Where a set of instance facts came from. Reported by `plan`, in logs and in
 /// `nodecap_instance_info{source}` so a fallback is never invisible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +115,8 @@ pub struct InstanceFacts {
     pub hypervisor: Hypervisor,
     pub bare_metal: bool,
     pub efa_supported: bool,
+    #[serde(default)]
+    pub architecture: Architecture,
 }
 
 impl InstanceFacts {
@@ -86,6 +127,12 @@ impl InstanceFacts {
             .get(usize::from(self.default_network_card))
             .copied()
             .map_or(0, u32::from)
+    }
+
+    /// The type's family: what precedes the first '.' (`m5` of `m5.large`).
+    pub fn family(&self) -> &str {
+        let name: &str = &self.instance_type;
+        name.split_once('.').map_or(name, |(family, _)| family)
     }
 
     /// ENIs across all network cards (`NetworkInfo.MaximumNetworkInterfaces`).
@@ -115,6 +162,7 @@ pub(super) const fn row(
     ipv6_per_eni: u16,
     ipv6_supported: bool,
     efa_supported: bool,
+    architecture: Architecture,
 ) -> InstanceFacts {
     InstanceFacts {
         instance_type: Cow::Borrowed(instance_type),
@@ -128,5 +176,6 @@ pub(super) const fn row(
         hypervisor,
         bare_metal,
         efa_supported,
+        architecture,
     }
 }

@@ -1,6 +1,6 @@
 //! Instance facts: what an EC2 instance type offers that sizing needs (ENIs per network card,
-//! IPv4/IPv6 addresses per ENI, vCPUs, memory, hypervisor, bare metal, EFA), and where those
-//! facts came from.
+//! IPv4/IPv6 addresses per ENI, vCPUs, memory, hypervisor, bare metal, EFA, architecture), and
+//! where those facts came from.
 //!
 //! The embedded table (`table.rs`) is generated from `DescribeInstanceTypes` output by
 //! `cargo xtask instance-table` (see `agent/data/README.md`) and never edited by hand.
@@ -13,7 +13,7 @@ mod facts;
 #[rustfmt::skip]
 mod table;
 
-pub use facts::{Hypervisor, InstanceFacts, Source};
+pub use facts::{Architecture, Hypervisor, InstanceFacts, Source};
 
 /// The embedded table, sorted by instance type name.
 pub fn embedded() -> &'static [InstanceFacts] {

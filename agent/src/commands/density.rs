@@ -1,0 +1,71 @@
+//! `nodecap density`: size every selected instance type in the chosen mode, attach the given
+//! prices, filter, sort, render. The figures are [`crate::core::density`]'s; this only reads
+//! the price file and maps the flags.
+
+use super::{Error, Output, flags_layer};
+use crate::cli::{DensityArgs, DensityOutput};
+use crate::config;
+use crate::core::density::{self, Prices, Row};
+use crate::core::instance::{self, InstanceFacts, Source};
+use crate::core::prices;
+use crate::core::sizing;
+
+/// The largest price file read (a CSV line per type is ~30 bytes: 1,400 types are 40 KiB).
+const MAX_PRICE_FILE: u64 = 16 * 1024 * 1024;
+
+/// `nodecap density`.
+pub fn density(args: &DensityArgs) -> Result<Output, Error> {
+    let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
+    let prices: Prices = match &args.prices {
+        None => Prices::new(),
+        Some(path) => {
+            let text = crate::file::read_text(path, MAX_PRICE_FILE).map_err(Error::PriceFile)?;
+            prices::parse_csv(&text).map_err(|source| Error::Prices {
+                path: path.clone(),
+                source,
+            })?
+        }
+    };
+    let selected: Vec<&InstanceFacts> = if args.instance_types.is_empty() {
+        instance::embedded().iter().collect()
+    } else {
+        args.instance_types
+            .iter()
+            .map(|name| {
+                instance::lookup_embedded(name).ok_or_else(|| {
+                    Error::UnknownInstanceType(name.as_str().into(), instance::embedded().len())
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut rows = Vec::new();
+    for facts in selected {
+        let wanted = (args.family.is_empty() || args.family.iter().any(|f| f == facts.family()))
+            && args.arch.is_none_or(|a| facts.architecture == a)
+            && args.min_vcpus.is_none_or(|n| facts.vcpus >= n)
+            && args.max_vcpus.is_none_or(|n| facts.vcpus <= n);
+        if !wanted {
+            continue;
+        }
+        let sizing = sizing::size(facts, Source::Embedded, &options);
+        sizing.check_expressions()?;
+        let row = Row::new(&sizing, prices.get(facts.instance_type.as_ref()).copied());
+        if args
+            .min_memory_per_pod
+            .is_none_or(|mib| row.memory_per_pod_mib >= mib)
+        {
+            rows.push(row);
+        }
+    }
+    density::sort(&mut rows, args.sort, args.descending);
+    if let Some(n) = args.top {
+        rows.truncate(n);
+    }
+    Ok(match args.output {
+        DensityOutput::Table => density::table(&rows),
+        DensityOutput::Csv => density::csv(&rows),
+        DensityOutput::Markdown => density::markdown(&rows),
+        DensityOutput::Json => crate::kubelet::render::to_json("density", &rows)?,
+    }
+    .into())
+}

@@ -1,0 +1,100 @@
+//! Instance prices given by the user, for `nodecap density`: a two-column CSV,
+//! `instance_type,usd_per_hour`, one type a line. A header line (`instance_type,…`), blank
+//! lines and `#` comments are skipped; anything else that is not a known shape is an error
+//! naming the line and quoting the start of it. Pure: text in, prices out.
+
+use super::density::Prices;
+use super::excerpt::Excerpt;
+use super::node::is_instance_type;
+
+/// The largest price taken, in USD per hour (the dearest EC2 type costs a few hundred).
+pub const MAX_USD_PER_HOUR: f64 = 100_000.0;
+
+/// A line of the price file that is not a price.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: expected {expected}, got {got}")]
+pub struct Error {
+    pub line: usize,
+    pub expected: &'static str,
+    pub got: Excerpt,
+}
+
+/// Prices from CSV text.
+pub fn parse_csv(text: &str) -> Result<Prices, Error> {
+    let mut prices = Prices::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        let content = raw.trim();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let bad = |expected| Error {
+            line,
+            expected,
+            got: Excerpt::of(content),
+        };
+        let fields: Vec<&str> = content.split(',').map(str::trim).collect();
+        let [name, price] = fields[..] else {
+            return Err(bad("two columns: instance_type,usd_per_hour"));
+        };
+        let name = name.trim_matches('"');
+        let price = price.trim_matches('"');
+        if line == 1 && name.eq_ignore_ascii_case("instance_type") {
+            continue;
+        }
+        if !is_instance_type(name) {
+            return Err(bad("an instance type such as m5.large in the first column"));
+        }
+        let usd = price
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite() && (0.0..=MAX_USD_PER_HOUR).contains(p))
+            .ok_or_else(|| bad("a price in USD per hour (0 to 100000) in the second column"))?;
+        if let Some(earlier) = prices.insert(name.to_owned(), usd)
+            && earlier.to_bits() != usd.to_bits()
+        {
+            return Err(bad(
+                "each instance type once (this one has another price above)",
+            ));
+        }
+    }
+    Ok(prices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_prices() {
+        let prices = parse_csv(
+            "instance_type,usd_per_hour\n# on-demand, us-east-1\nm5.large,0.096\n\n m5.xlarge , 0.192\n\"c5.large\",\"0.085\"\n",
+        )
+        .unwrap();
+        assert_eq!(prices.len(), 3);
+        assert_eq!(prices["m5.xlarge"], 0.192);
+        assert_eq!(prices["c5.large"], 0.085);
+    }
+
+    #[test]
+    fn names_the_bad_line() {
+        let error = |text: &str| parse_csv(text).unwrap_err().to_string();
+        assert_eq!(
+            error("m5.large,0.096\nm5.xlarge;0.192\n"),
+            "line 2: expected two columns: instance_type,usd_per_hour, got \"m5.xlarge;0.192\""
+        );
+        assert_eq!(
+            error("m5.large,cheap\n"),
+            "line 1: expected a price in USD per hour (0 to 100000) in the second column, got \"m5.large,cheap\""
+        );
+        assert_eq!(
+            error("M5 Large,0.1\n"),
+            "line 1: expected an instance type such as m5.large in the first column, got \"M5 Large,0.1\""
+        );
+        assert!(error("m5.large,-1\n").starts_with("line 1: expected a price"));
+        assert!(error("m5.large,NaN\n").starts_with("line 1: expected a price"));
+        assert!(error("m5.large,0.096\nm5.large,0.1\n").starts_with("line 2: expected each"));
+        let long = format!("m5.large,{}\n", "9".repeat(10_000));
+        assert!(error(&long).len() < 200);
+    }
+}

@@ -1,0 +1,168 @@
+//! `nodecap density` as a user runs it: the three types with a CSV of prices, prefix
+//! delegation, per-pod figures tied to `plan -o json`, filters, and a malformed price file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::common::nodecap;
+
+fn run(args: &[&str]) -> std::process::Output {
+    nodecap().arg("density").args(args).output().unwrap()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = run(&[args, &["-o", "json"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn prices() -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "instance_type,usd_per_hour\nm5.large,0.096\nm5.xlarge,0.192\nc5.large,0.085\n",
+    )
+    .unwrap();
+    file
+}
+
+/// `plan -o json`'s allocatable memory for `instance_type` in the default mode, plus `extra`.
+fn plan_allocatable_memory(instance_type: &str, extra: &[&str]) -> u64 {
+    let out = nodecap()
+        .args(["plan", "--instance-type", instance_type, "-o", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    plan["allocatable"]["memory_mib"].as_u64().unwrap()
+}
+
+#[test]
+fn pods_and_price_per_pod_hour_for_three_types() {
+    let prices = prices();
+    let path = prices.path().to_str().unwrap();
+    let rows = json(&["m5.large", "m5.xlarge", "c5.large", "--prices", path]);
+    let by_type = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["instance_type"] == name)
+            .unwrap()
+            .clone()
+    };
+    // Rounded to 6 decimal places (core::density::PRICE_DECIMALS).
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    for (name, pods, price) in [
+        ("m5.large", 29_u32, 0.096),
+        ("m5.xlarge", 58, 0.192),
+        ("c5.large", 29, 0.085),
+    ] {
+        let row = by_type(name);
+        assert_eq!(row["max_pods"], pods, "{row}");
+        assert_eq!(row["usd_per_hour"].as_f64(), Some(price));
+        assert_eq!(
+            row["usd_per_pod_hour"].as_f64(),
+            Some(round(price / f64::from(pods)))
+        );
+        // Allocatable memory per pod is plan's allocatable memory divided by the pods.
+        assert_eq!(
+            row["memory_per_pod_mib"].as_u64(),
+            Some(plan_allocatable_memory(name, &[]) / u64::from(pods))
+        );
+    }
+
+    let rows = json(&["m5.large", "--prices", path, "--prefix-delegation"]);
+    assert_eq!(rows[0]["max_pods"], 110);
+    assert_eq!(
+        rows[0]["usd_per_pod_hour"].as_f64(),
+        Some(round(0.096 / 110.0))
+    );
+    assert_eq!(
+        rows[0]["memory_per_pod_mib"].as_u64(),
+        Some(plan_allocatable_memory("m5.large", &["--prefix-delegation"]) / 110)
+    );
+}
+
+#[test]
+fn filters_sort_and_top() {
+    let rows = json(&[
+        "--family",
+        "m7g,c7g",
+        "--arch",
+        "arm64",
+        "--min-vcpus",
+        "4",
+        "--max-vcpus",
+        "16",
+        "--sort",
+        "pods",
+        "--descending",
+        "--top",
+        "3",
+    ]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        let name = row["instance_type"].as_str().unwrap();
+        assert!(
+            name.starts_with("m7g.") || name.starts_with("c7g."),
+            "{name}"
+        );
+        assert_eq!(row["architecture"], "arm64");
+        assert!((4..=16).contains(&row["vcpus"].as_u64().unwrap()));
+    }
+    assert!(rows[0]["max_pods"].as_u64() >= rows[2]["max_pods"].as_u64());
+    // No x86_64 type is arm64.
+    let none = json(&["m5.large", "--arch", "arm64"]);
+    assert_eq!(none, serde_json::json!([]));
+    // Each pod keeps at least 1 GiB of allocatable memory: m5.large (248 MiB a pod) does not.
+    let big = json(&["m5.large", "r5.large", "--min-memory-per-pod", "512"]);
+    assert_eq!(big[0]["instance_type"], "r5.large");
+    assert_eq!(big.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn every_output_and_the_whole_table() {
+    let prices = prices();
+    let path = prices.path().to_str().unwrap();
+    let out = run(&["m5.large", "c5.large", "--prices", path, "-o", "csv"]);
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "instance_type,vcpus,memory_mib,arch,max_pods,allocatable_cpu_m,allocatable_memory_mib,cpu_per_pod_m,memory_per_pod_mib,usd_per_hour,usd_per_pod_hour"
+    );
+    assert!(csv.contains("\nc5.large,2,4096,x86_64,29,"), "{csv}");
+    assert!(csv.trim_end().ends_with(",0.096,0.003310"), "{csv}");
+    let out = run(&["m5.large", "-o", "markdown"]);
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        md.starts_with("| instance_type |")
+            && md.contains("\n| m5.large | 2 | 8192 | x86_64 | 29 |"),
+        "{md}"
+    );
+    // No type named: every type in the table, one row each.
+    let all = json(&[]);
+    assert_eq!(all.as_array().unwrap().len(), 1417);
+}
+
+#[test]
+fn a_malformed_price_file_exits_64_naming_the_line() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "m5.large,0.096\nm5.xlarge,0,192\n").unwrap();
+    let out = run(&["--prices", file.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "nodecap: --prices {}: line 2: expected two columns: instance_type,usd_per_hour, got \"m5.xlarge,0,192\"",
+            file.path().display()
+        )
+    );
+    let out = run(&["--prices", "/nonexistent/prices.csv"]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = run(&["x9.huge"]);
+    assert_eq!(out.status.code(), Some(2));
+}
