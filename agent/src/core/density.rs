@@ -140,32 +140,12 @@ fn cells(r: &Row) -> [String; 11] {
     ]
 }
 
-/// A readable table: text left, numbers right, columns as wide as their widest cell.
+/// A readable table: names left, numbers right.
 pub fn table(rows: &[Row]) -> String {
-    let body: Vec<[String; 11]> = rows.iter().map(cells).collect();
+    let body: Vec<Vec<String>> = rows.iter().map(|r| cells(r).to_vec()).collect();
     let headers = HEADERS.map(str::to_uppercase);
-    let mut widths: Vec<usize> = headers.iter().map(String::len).collect();
-    for row in &body {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i == 0 || i == 3 {
-                let _ = write!(out, "{cell:<w$}  ");
-            } else {
-                let _ = write!(out, "{cell:>w$}  ");
-            }
-        }
-        out.trim_end().to_owned() + "\n"
-    };
-    let mut out = line(&headers);
-    for row in &body {
-        out.push_str(&line(row));
-    }
-    out
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    super::explain::aligned(&headers, &body, &[0, 3])
 }
 
 /// CSV (RFC 4180; no cell needs quoting: names, numbers, architectures).

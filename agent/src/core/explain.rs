@@ -347,6 +347,33 @@ pub fn explain(s: &Sizing<'_>) -> String {
     out
 }
 
+/// A table of `header` and `rows`, each column as wide as its widest cell, two spaces apart:
+/// the columns in `left` aligned left (text), the others right (numbers); no trailing spaces.
+pub fn aligned<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>], left: &[usize]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.as_ref().chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if left.contains(&i) {
+                let _ = write!(out, "{cell:<w$}  ");
+            } else {
+                let _ = write!(out, "{cell:>w$}  ");
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(&mut header.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(AsRef::as_ref)));
+    }
+    out
+}
+
 /// The `instance-types` table: one line per type with its limits and the uncapped ENI pod
 /// number.
 pub fn instance_table(types: &[&InstanceFacts]) -> String {

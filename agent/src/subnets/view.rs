@@ -159,12 +159,12 @@ impl View {
             "NODES",
             "PD-NODES",
         ];
-        let rows: Vec<[String; 13]> = self
+        let rows: Vec<Vec<String>> = self
             .subnets
             .iter()
             .map(|s| {
                 let h = &s.headroom;
-                [
+                vec![
                     s.subnet_id.clone(),
                     s.availability_zone.clone(),
                     s.cidr.clone(),
@@ -181,29 +181,8 @@ impl View {
                 ]
             })
             .collect();
-        let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.len());
-            }
-        }
-        let line = |cells: Vec<&str>| {
-            let mut out = String::new();
-            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-                // Text left, numbers right.
-                if i < 3 {
-                    out.push_str(&format!("{cell:<w$}  "));
-                } else {
-                    out.push_str(&format!("{cell:>w$}  "));
-                }
-            }
-            out.trim_end().to_owned() + "\n"
-        };
-        let mut out = line(header.to_vec());
-        for row in &rows {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
-        }
-        out
+        // Subnet, zone and CIDR left; the figures right.
+        crate::core::explain::aligned(&header, &rows, &[0, 1, 2])
     }
 }
 
