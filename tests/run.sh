@@ -163,7 +163,9 @@ fi
 export TEST_AWS_ENDPOINT=http://127.0.0.1:$ls_port
 
 step "cargo test (including the emulator, root and systemd tests)"
-cargo test --locked --workspace --exclude nodecap-fuzz --no-fail-fast -- --include-ignored
+# (The 300 MB offer file is read by the shipped binary below: a debug build takes a minute.)
+cargo test --locked --workspace --exclude nodecap-fuzz --no-fail-fast -- --include-ignored \
+  --skip hostile::a_300_mb_offer_file_is_read_in_bounded_memory
 
 tests/fuzz.sh
 

@@ -1,30 +1,55 @@
 //! `nodecap density`: size every selected instance type in the chosen mode, attach the given
 //! prices, filter, sort, render. The figures are [`crate::core::density`]'s; this only reads
-//! the price file and maps the flags.
+//! the price file (a CSV, [`crate::core::prices`], or AWS's offer file, streamed by
+//! [`crate::core::offer`]: told apart by its first character) and maps the flags.
+
+use std::io::BufRead;
+use std::path::Path;
 
 use super::{Error, Output, flags_layer};
 use crate::cli::{DensityArgs, DensityOutput};
 use crate::config;
 use crate::core::density::{self, Prices, Row};
 use crate::core::instance::{self, InstanceFacts, Source};
-use crate::core::prices;
 use crate::core::sizing;
+use crate::core::{offer, prices};
 
 /// The largest price file read (a CSV line per type is ~30 bytes: 1,400 types are 40 KiB).
 const MAX_PRICE_FILE: u64 = 16 * 1024 * 1024;
+
+/// Prices from `path`: an offer file (JSON, streamed) when it starts with `{`, else a CSV.
+fn read_prices(path: &Path) -> Result<Prices, Error> {
+    let io = |source| Error::PriceIo {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let json = reader
+        .fill_buf()
+        .map_err(io)?
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        == Some(&b'{');
+    if json {
+        return offer::parse_offer(reader).map_err(|source| Error::Offer {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    let text = crate::file::read_text(path, MAX_PRICE_FILE).map_err(Error::PriceFile)?;
+    prices::parse_csv(&text).map_err(|source| Error::Prices {
+        path: path.to_owned(),
+        source,
+    })
+}
 
 /// `nodecap density`.
 pub fn density(args: &DensityArgs) -> Result<Output, Error> {
     let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
     let prices: Prices = match &args.prices {
         None => Prices::new(),
-        Some(path) => {
-            let text = crate::file::read_text(path, MAX_PRICE_FILE).map_err(Error::PriceFile)?;
-            prices::parse_csv(&text).map_err(|source| Error::Prices {
-                path: path.clone(),
-                source,
-            })?
-        }
+        Some(path) => read_prices(path)?,
     };
     let selected: Vec<&InstanceFacts> = if args.instance_types.is_empty() {
         instance::embedded().iter().collect()

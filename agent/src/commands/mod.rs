@@ -68,6 +68,16 @@ pub enum Error {
         path: std::path::PathBuf,
         source: crate::core::prices::Error,
     },
+    #[error("--prices {path}")]
+    Offer {
+        path: std::path::PathBuf,
+        source: crate::core::offer::Error,
+    },
+    #[error("--prices {path}: cannot read")]
+    PriceIo {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -104,7 +114,10 @@ impl Error {
                 }
             }
             Error::Json(_) => Exit::Software,
-            Error::PriceFile(_) | Error::Prices { .. } => Exit::Usage,
+            Error::PriceFile(_)
+            | Error::Prices { .. }
+            | Error::Offer { .. }
+            | Error::PriceIo { .. } => Exit::Usage,
         }
     }
 }

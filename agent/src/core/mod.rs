@@ -15,6 +15,7 @@ pub mod explain;
 pub mod expression;
 pub mod instance;
 pub mod node;
+pub mod offer;
 pub mod prices;
 pub mod sizing;
 pub mod subnet;

@@ -1,5 +1,7 @@
 //! `nodecap density` as a user runs it: the issue's three types with a CSV of prices, prefix
-//! delegation, per-pod figures tied to `plan -o json`, filters, and a malformed price file.
+//! delegation, per-pod figures tied to `plan -o json`, filters, a malformed price file, and
+//! AWS's offer file (a recorded excerpt; a generated 300 MB one in bounded memory, in
+//! `hostile.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::common::nodecap;
@@ -165,4 +167,42 @@ fn a_malformed_price_file_exits_64_naming_the_line() {
     assert_eq!(out.status.code(), Some(64));
     let out = run(&["x9.huge"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_offer_file_excerpt_gives_the_csv_prices() {
+    let csv = prices();
+    let offer = crate::common::fixtures().join("pricing/offer-excerpt.json");
+    let types = ["m5.large", "m5.xlarge", "c5.large"];
+    let from_csv = json(&[&types[..], &["--prices", csv.path().to_str().unwrap()]].concat());
+    let from_offer = json(&[&types[..], &["--prices", offer.to_str().unwrap()]].concat());
+    assert_eq!(from_csv, from_offer);
+    // Windows, an unused reservation and a Local Zone product of m5.large were all in it.
+    assert_eq!(
+        from_offer[1]["usd_per_hour"].as_f64(),
+        Some(0.096),
+        "{from_offer}"
+    );
+    // A type the excerpt has no price for keeps its density and an empty price.
+    let r5 = json(&["r5.large", "--prices", offer.to_str().unwrap()]);
+    assert_eq!(r5[0]["usd_per_hour"], serde_json::Value::Null);
+    assert_eq!(r5[0]["max_pods"], 29);
+}
+
+#[test]
+fn a_broken_offer_file_exits_64_saying_where() {
+    let text =
+        std::fs::read_to_string(crate::common::fixtures().join("pricing/offer-excerpt.json"))
+            .unwrap()
+            .replacen("\"Hrs\"", "\"Hrs", 1);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let out = run(&["--prices", file.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("expected an EC2 price list offer file") && err.contains(" line "),
+        "{err}"
+    );
 }

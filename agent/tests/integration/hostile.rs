@@ -592,3 +592,82 @@ fn misspelled_variables_are_named_and_huge_names_quoted_short() {
     );
     assert!(line.len() <= LINE_BUDGET);
 }
+
+/// `density --prices` with a 300 MB offer file (AWS's are a few hundred MB per region): read
+/// as a stream, in bounded memory. On the release binary only: a debug build reads JSON some
+/// 30 times slower (a minute for this file); tests/run.sh runs it on the shipped amd64 one.
+#[test]
+#[ignore = "reads 300 MB: tests/run.sh runs it on the shipped release binary"]
+fn a_300_mb_offer_file_is_read_in_bounded_memory() {
+    use std::io::Write as _;
+    const BUDGET_KIB: u64 = 64 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.json");
+    let mut out = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+    let product = |sku: usize, instance_type: &str, os: &str| {
+        format!(
+            "\"S{sku:012}\": {{\"sku\": \"S{sku:012}\", \"productFamily\": \"Compute Instance\", \"attributes\": {{\"servicecode\": \"AmazonEC2\", \"location\": \"US East (N. Virginia)\", \"locationType\": \"AWS Region\", \"instanceType\": \"{instance_type}\", \"vcpu\": \"2\", \"memory\": \"8 GiB\", \"tenancy\": \"Shared\", \"operatingSystem\": \"{os}\", \"licenseModel\": \"No License required\", \"usagetype\": \"BoxUsage:{instance_type}\", \"capacitystatus\": \"Used\", \"preInstalledSw\": \"NA\", \"regionCode\": \"us-east-1\"}}}}"
+        )
+    };
+    let term = |sku: usize, usd: f64| {
+        format!(
+            "\"S{sku:012}\": {{\"S{sku:012}.JRTCKXETXF\": {{\"offerTermCode\": \"JRTCKXETXF\", \"sku\": \"S{sku:012}\", \"effectiveDate\": \"2026-11-01T00:00:00Z\", \"priceDimensions\": {{\"S{sku:012}.JRTCKXETXF.6YS6EN2CT7\": {{\"rateCode\": \"S{sku:012}.JRTCKXETXF.6YS6EN2CT7\", \"description\": \"per On Demand Instance Hour\", \"beginRange\": \"0\", \"endRange\": \"Inf\", \"unit\": \"Hrs\", \"pricePerUnit\": {{\"USD\": \"{usd:.10}\"}}, \"appliesTo\": []}}}}, \"termAttributes\": {{}}}}}}"
+        )
+    };
+    // Products: m5.large Linux once, then Windows products of other names until ~150 MB; the
+    // terms of all of them, ~150 MB more.
+    let count = 350_000;
+    write!(
+        out,
+        "{{\"formatVersion\": \"v1.0\", \"offerCode\": \"AmazonEC2\", \"products\": {{"
+    )
+    .unwrap();
+    for sku in 0..count {
+        let (t, os) = if sku == 0 {
+            ("m5.large", "Linux")
+        } else {
+            ("c5.large", "Windows")
+        };
+        write!(
+            out,
+            "{}{}",
+            if sku == 0 { "" } else { ", " },
+            product(sku, t, os)
+        )
+        .unwrap();
+    }
+    write!(out, "}}, \"terms\": {{\"OnDemand\": {{").unwrap();
+    for sku in 0..count {
+        write!(
+            out,
+            "{}{}",
+            if sku == 0 { "" } else { ", " },
+            term(sku, 0.096 + sku as f64 * 1e-9)
+        )
+        .unwrap();
+    }
+    write!(out, "}}}}}}").unwrap();
+    out.flush().unwrap();
+    drop(out);
+    let size = fs::metadata(&path).unwrap().len();
+    assert!(size > 300_000_000, "{size}");
+
+    let finished = measured(
+        crate::common::nodecap()
+            .args(["density", "m5.large", "-o", "json", "--prices"])
+            .arg(&path),
+    );
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&finished.stdout).unwrap();
+    assert_eq!(rows[0]["usd_per_hour"].as_f64(), Some(0.096));
+    assert!(
+        finished.peak_kib < BUDGET_KIB,
+        "peak {} KiB reading a {size}-byte offer file",
+        finished.peak_kib
+    );
+}

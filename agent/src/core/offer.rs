@@ -1,0 +1,347 @@
+//! AWS's public EC2 price list for one region (the "offer file" users download from
+//! `pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/<region>/index.json`),
+//! read as a stream: hundreds of MB in, a few KB of prices out, memory bounded by the
+//! largest single product or term, never by the file.
+//!
+//! Kept: products of family `Compute Instance` in an `AWS Region` (not a Local or Wavelength
+//! Zone) with operating system `Linux`, tenancy `Shared`, no pre-installed software and
+//! capacity status `Used` (the other statuses describe capacity reservations), and their
+//! on-demand price per hour in USD (`terms.OnDemand.<sku>.<term>.priceDimensions.<rate>` with
+//! unit `Hrs`). A type with two such products keeps the lower price.
+//!
+//! The file's shape (`{"products": {sku: product}, "terms": {"OnDemand": {sku: {term: …}}}}`)
+//! is walked with serde's visitors over `serde_json`'s reader: nothing but the current entry
+//! is held. Products come before terms in AWS's files; terms first still works (their prices
+//! wait for the products). A single value may not be longer than [`MAX_TOKEN`] bytes, so a
+//! hostile file cannot make one string take the memory a whole file could.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::density::Prices;
+
+/// The longest run of bytes between two JSON structural characters outside a string, or one
+/// string: far beyond any real field (a product is a few hundred bytes).
+pub const MAX_TOKEN: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not JSON, or not this shape; `serde_json` says where (line and column).
+    #[error(
+        "expected an EC2 price list offer file ({{\"products\": …, \"terms\": {{\"OnDemand\": …}}}}): {0}"
+    )]
+    Json(#[source] serde_json::Error),
+    #[error("no on-demand Linux price for any instance type in it")]
+    Empty,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Matching product SKU → instance type.
+    products: HashMap<String, String>,
+    /// SKU → USD per hour, for on-demand terms seen before their products.
+    early_prices: HashMap<String, f64>,
+    prices: Prices,
+}
+
+impl State {
+    fn price(&mut self, sku: &str, usd: f64) {
+        if let Some(instance_type) = self.products.get(sku) {
+            let entry = self.prices.entry(instance_type.clone()).or_insert(usd);
+            *entry = entry.min(usd);
+        }
+    }
+}
+
+/// The prices in an offer file read from `reader`.
+pub fn parse_offer(reader: impl Read) -> Result<Prices, Error> {
+    let mut state = State::default();
+    let mut de = serde_json::Deserializer::from_reader(Bounded::new(reader));
+    Top(&mut state).deserialize(&mut de).map_err(Error::Json)?;
+    de.end().map_err(Error::Json)?;
+    let early = std::mem::take(&mut state.early_prices);
+    for (sku, usd) in early {
+        state.price(&sku, usd);
+    }
+    if state.prices.is_empty() {
+        return Err(Error::Empty);
+    }
+    Ok(state.prices)
+}
+
+/// A product, with only the attributes that select it.
+#[derive(Deserialize)]
+struct Product {
+    #[serde(rename = "productFamily", default)]
+    family: String,
+    #[serde(default)]
+    attributes: Attributes,
+}
+
+#[derive(Deserialize, Default)]
+struct Attributes {
+    #[serde(rename = "instanceType", default)]
+    instance_type: String,
+    #[serde(rename = "operatingSystem", default)]
+    operating_system: String,
+    #[serde(default)]
+    tenancy: String,
+    #[serde(rename = "preInstalledSw", default)]
+    pre_installed: String,
+    #[serde(default)]
+    capacitystatus: String,
+    #[serde(rename = "locationType", default)]
+    location_type: String,
+}
+
+impl Product {
+    fn wanted(&self) -> bool {
+        let a = &self.attributes;
+        self.family == "Compute Instance"
+            && a.operating_system == "Linux"
+            && a.tenancy == "Shared"
+            && a.pre_installed == "NA"
+            && a.capacitystatus == "Used"
+            && (a.location_type.is_empty() || a.location_type == "AWS Region")
+            && super::node::is_instance_type(&a.instance_type)
+    }
+}
+
+/// One on-demand term: its price dimensions.
+#[derive(Deserialize)]
+struct Term {
+    #[serde(rename = "priceDimensions", default)]
+    dimensions: HashMap<String, Dimension>,
+}
+
+#[derive(Deserialize)]
+struct Dimension {
+    #[serde(default)]
+    unit: String,
+    #[serde(rename = "pricePerUnit", default)]
+    price: HashMap<String, String>,
+}
+
+impl Term {
+    /// USD per hour, if the term has such a dimension.
+    fn usd_per_hour(&self) -> Option<f64> {
+        self.dimensions
+            .values()
+            .filter(|d| d.unit == "Hrs")
+            .filter_map(|d| d.price.get("USD")?.parse::<f64>().ok())
+            .find(|p| p.is_finite() && *p >= 0.0)
+    }
+}
+
+/// A map walked entry by entry, each value handed to `each`.
+fn walk_map<'de, A: MapAccess<'de>>(
+    mut map: A,
+    mut each: impl FnMut(String, &mut A) -> Result<(), A::Error>,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<String>()? {
+        each(key, &mut map)?;
+    }
+    Ok(())
+}
+
+struct Top<'s>(&'s mut State);
+struct Products<'s>(&'s mut State);
+struct Terms<'s>(&'s mut State);
+struct OnDemand<'s>(&'s mut State);
+
+macro_rules! map_seed {
+    ($name:ident, $expecting:literal, |$state:ident, $key:ident, $map:ident| $body:block) => {
+        impl<'de> DeserializeSeed<'de> for $name<'_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+        impl<'de> Visitor<'de> for $name<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($expecting)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                let $state = self.0;
+                walk_map(map, |$key, $map| $body)
+            }
+        }
+    };
+}
+
+map_seed!(Top, "an offer file object", |state, key, map| {
+    match key.as_str() {
+        "products" => map.next_value_seed(Products(state)),
+        "terms" => map.next_value_seed(Terms(state)),
+        _ => map.next_value::<IgnoredAny>().map(|_| ()),
+    }
+});
+
+map_seed!(Products, "a map of SKU to product", |state, sku, map| {
+    let product: Product = map.next_value()?;
+    if product.wanted() {
+        state.products.insert(sku, product.attributes.instance_type);
+    }
+    Ok(())
+});
+
+map_seed!(Terms, "a map of term type to terms", |state, key, map| {
+    match key.as_str() {
+        "OnDemand" => map.next_value_seed(OnDemand(state)),
+        _ => map.next_value::<IgnoredAny>().map(|_| ()),
+    }
+});
+
+map_seed!(
+    OnDemand,
+    "a map of SKU to on-demand terms",
+    |state, sku, map| {
+        let terms: HashMap<String, Term> = map.next_value()?;
+        if let Some(usd) = terms.values().find_map(Term::usd_per_hour) {
+            if state.products.is_empty() {
+                state.early_prices.insert(sku, usd);
+            } else {
+                state.price(&sku, usd);
+            }
+        }
+        Ok(())
+    }
+);
+
+/// A reader that fails when a JSON token (a string, or what lies between two structural
+/// characters) runs past [`MAX_TOKEN`] bytes.
+struct Bounded<R> {
+    inner: R,
+    in_string: bool,
+    escaped: bool,
+    run: usize,
+}
+
+impl<R: Read> Bounded<R> {
+    fn new(inner: R) -> Self {
+        Bounded {
+            inner,
+            in_string: false,
+            escaped: false,
+            run: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                    self.run = 0;
+                    continue;
+                }
+            } else if b == b'"' {
+                self.in_string = true;
+                self.run = 0;
+                continue;
+            } else if b"{}[],:".contains(&b) {
+                self.run = 0;
+                continue;
+            }
+            self.run += 1;
+            if self.run > MAX_TOKEN {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a value longer than {MAX_TOKEN} bytes"),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Products and terms as AWS's files have them (trimmed to a few attributes).
+    fn offer(products_first: bool) -> String {
+        let product = |sku: &str, t: &str, os: &str, tenancy: &str, sw: &str, cap: &str| {
+            format!(
+                r#""{sku}": {{"sku": "{sku}", "productFamily": "Compute Instance", "attributes": {{"servicecode": "AmazonEC2", "location": "US East (N. Virginia)", "locationType": "AWS Region", "instanceType": "{t}", "vcpu": "2", "operatingSystem": "{os}", "tenancy": "{tenancy}", "preInstalledSw": "{sw}", "capacitystatus": "{cap}", "licenseModel": "No License required"}}}}"#
+            )
+        };
+        let term = |sku: &str, usd: &str| {
+            format!(
+                r#""{sku}": {{"{sku}.JRTCKXETXF": {{"offerTermCode": "JRTCKXETXF", "sku": "{sku}", "effectiveDate": "2026-11-01T00:00:00Z", "priceDimensions": {{"{sku}.JRTCKXETXF.6YS6EN2CT7": {{"unit": "Hrs", "pricePerUnit": {{"USD": "{usd}"}}, "description": "$x per On Demand Linux m5.large Instance Hour"}}}}, "termAttributes": {{}}}}}}"#
+            )
+        };
+        let products = [
+            product("A1", "m5.large", "Linux", "Shared", "NA", "Used"),
+            product("A2", "m5.large", "Windows", "Shared", "NA", "Used"),
+            product("A3", "m5.large", "Linux", "Dedicated", "NA", "Used"),
+            product("A4", "m5.large", "Linux", "Shared", "SQL Std", "Used"),
+            product(
+                "A5",
+                "m5.large",
+                "Linux",
+                "Shared",
+                "NA",
+                "UnusedCapacityReservation",
+            ),
+            product("B1", "c5.large", "Linux", "Shared", "NA", "Used"),
+        ]
+        .join(", ");
+        let terms = [
+            term("A1", "0.0960000000"),
+            term("A2", "0.1880000000"),
+            term("A3", "0.1060000000"),
+            term("A4", "0.4000000000"),
+            term("A5", "0.0000000000"),
+            term("B1", "0.0850000000"),
+        ]
+        .join(", ");
+        let products = format!(r#""products": {{{products}}}"#);
+        let terms = format!(r#""terms": {{"Reserved": {{"A1": {{}}}}, "OnDemand": {{{terms}}}}}"#);
+        let (first, second) = if products_first {
+            (products, terms)
+        } else {
+            (terms, products)
+        };
+        format!(
+            r#"{{"formatVersion": "v1.0", "disclaimer": "…", "offerCode": "AmazonEC2", "version": "20261101000000", {first}, {second}, "attributesList": {{}}}}"#
+        )
+    }
+
+    #[test]
+    fn keeps_on_demand_linux_shared_prices() {
+        for products_first in [true, false] {
+            let prices = parse_offer(offer(products_first).as_bytes()).unwrap();
+            assert_eq!(prices.len(), 2, "{prices:?}");
+            assert_eq!(prices["m5.large"], 0.096);
+            assert_eq!(prices["c5.large"], 0.085);
+        }
+    }
+
+    #[test]
+    fn errors_name_where() {
+        let broken = offer(true).replacen("\"Hrs\"", "\"Hrs", 1);
+        let message = parse_offer(broken.as_bytes()).unwrap_err().to_string();
+        assert!(message.contains("line 1 column"), "{message}");
+        assert!(matches!(
+            parse_offer(&b"{\"products\": {}}"[..]),
+            Err(Error::Empty)
+        ));
+        // One string past the token bound fails before it is held.
+        let long = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_TOKEN + 10));
+        let message = parse_offer(long.as_bytes()).unwrap_err().to_string();
+        assert!(message.contains("longer than"), "{message}");
+    }
+}
