@@ -98,21 +98,17 @@ impl Error {
             }
             Error::Render(_) => Exit::Software,
             Error::Init(e) => e.exit(),
-            Error::Daemon(crate::daemon::Error::Bind { .. }) => Exit::Unavailable,
-            Error::Daemon(crate::daemon::Error::Signals(_)) => Exit::Software,
-            Error::Daemon(crate::daemon::Error::Web(_)) => Exit::Usage,
-            Error::Subnets(e) => {
-                use crate::subnets::Error as S;
-                match e {
-                    S::Web(_) => Exit::Usage,
-                    S::Signals(_) => Exit::Software,
-                    S::Api(_)
-                    | S::Client { .. }
-                    | S::NoSubnets(_)
-                    | S::Timeout(_)
-                    | S::Bind { .. } => Exit::Unavailable,
-                }
-            }
+            Error::Daemon(e) | Error::Subnets(crate::subnets::Error::Serve(e)) => match e {
+                crate::daemon::Error::Bind { .. } => Exit::Unavailable,
+                crate::daemon::Error::Signals(_) => Exit::Software,
+                crate::daemon::Error::Web(_) => Exit::Usage,
+            },
+            Error::Subnets(
+                crate::subnets::Error::Api(_)
+                | crate::subnets::Error::Client { .. }
+                | crate::subnets::Error::NoSubnets(_)
+                | crate::subnets::Error::Timeout(_),
+            ) => Exit::Unavailable,
             Error::Json(_) => Exit::Software,
             Error::PriceFile(_)
             | Error::Prices { .. }

@@ -126,16 +126,26 @@ pub static CATALOGUE: [&Describe; 48] = [
     &cloudwatch::QUEUE_DATUMS.describe,
 ];
 
-pub async fn run(settings: Settings) -> Result<(), Error> {
-    let addr = settings.listen;
-    // Checked before binding: a bad web config is a configuration error (exit 64).
-    let web = match &settings.web_config_file {
+/// What serving starts with, in order: the web config (checked before binding: a bad one is
+/// a configuration error, exit 64), the bound listener, the signal handlers. `nodecap
+/// subnets` starts its endpoint the same way.
+pub(crate) fn start_serving(
+    addr: SocketAddr,
+    web_config_file: Option<&std::path::Path>,
+) -> Result<(web::Web, TcpListener, signals::Stop), Error> {
+    let web = match web_config_file {
         Some(path) => web::load(path)?,
         None => web::Web::default(),
     };
     let listener = listen(addr).map_err(|source| Error::Bind { addr, source })?;
+    let stop = signals::Stop::install().map_err(Error::Signals)?;
+    Ok((web, listener, stop))
+}
+
+pub async fn run(settings: Settings) -> Result<(), Error> {
+    let addr = settings.listen;
+    let (web, listener, mut stop) = start_serving(addr, settings.web_config_file.as_deref())?;
     raise_open_files_limit();
-    let mut stop = signals::Stop::install().map_err(Error::Signals)?;
     let mut collectors = Collectors::new(&settings.sources);
 
     let (publish, published) = watch::channel(Arc::new(server::Published::default()));
@@ -265,7 +275,7 @@ pub(crate) fn jittered(interval: Duration, tick: u64) -> Duration {
 /// costs the scraper a 1 s retransmission). The kernel caps it at `net.core.somaxconn`.
 const LISTEN_BACKLOG: u32 = 4096;
 
-pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::aws::ec2::subnets::{self as api, Selector, Subnet};
 use crate::aws::ec2::{CallError, Client, Retry};
 use crate::daemon::export::cloudwatch;
-use crate::daemon::export::prometheus::{self, server, web};
+use crate::daemon::export::prometheus::{self, server};
 use crate::daemon::family::Export;
 use view::{Status, Tally, View};
 
@@ -91,15 +91,9 @@ pub enum Error {
     NoSubnets(Selection),
     #[error("the cycle took longer than {0:?}")]
     Timeout(Duration),
-    #[error("cannot listen on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot install the signal handlers")]
-    Signals(#[source] std::io::Error),
+    /// The endpoint could not start (the node daemon's errors: web config, bind, signals).
     #[error(transparent)]
-    Web(#[from] web::Error),
+    Serve(#[from] crate::daemon::Error),
 }
 
 /// The subnets `selection` names, each once.
@@ -208,12 +202,8 @@ fn cycle_timeout(interval: Duration) -> Duration {
 /// The long-running command: returns when stopped by a signal.
 pub async fn run(settings: Settings) -> Result<(), Error> {
     let addr = settings.listen;
-    let web = match &settings.web_config_file {
-        Some(path) => web::load(path)?,
-        None => web::Web::default(),
-    };
-    let listener = crate::daemon::listen(addr).map_err(|source| Error::Bind { addr, source })?;
-    let mut stop = crate::daemon::signals::Stop::install().map_err(Error::Signals)?;
+    let (web, listener, mut stop) =
+        crate::daemon::start_serving(addr, settings.web_config_file.as_deref())?;
     let client = client(&settings.region, Retry::STANDARD).await?;
     let timeout = cycle_timeout(settings.interval);
 

@@ -162,16 +162,26 @@ impl Daemon {
 
     /// Starts the daemon without waiting for it to be ready (over plain HTTP).
     pub fn spawn_env(node: &Node, extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::spawn(|addr| {
+            let mut command = nodecap();
+            command
+                .arg("run")
+                .args(["--listen", &addr.to_string()])
+                .args(extra)
+                .args(node.args())
+                .env_remove("RUST_LOG")
+                .envs(envs.iter().copied());
+            command
+        })
+    }
+
+    /// Starts the command `command(addr)` makes, which serves on `addr` (a free port), its
+    /// stderr kept for [`Daemon::log`]: `run`, or `subnets`.
+    pub fn spawn(command: impl FnOnce(SocketAddr) -> Command) -> Self {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("stderr");
-        let child = nodecap()
-            .arg("run")
-            .args(["--listen", &addr.to_string()])
-            .args(extra)
-            .args(node.args())
-            .env_remove("RUST_LOG")
-            .envs(envs.iter().copied())
+        let child = command(addr)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -9,12 +9,12 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use nodecap_testkit::ec2::{self, Ec2Server, Fault};
 
-use crate::common::{free_port, nodecap, request, value};
+use crate::common::{Daemon, nodecap, value};
 
 /// `nodecap subnets` with test credentials against `endpoint`, in us-east-1.
 pub(crate) fn subnets(endpoint: &str, args: &[&str]) -> std::process::Command {
@@ -451,62 +451,20 @@ fn a_hostile_answer_is_a_one_line_error() {
     );
 }
 
-/// `nodecap subnets` running, serving on its own port, stopped on drop.
-pub(crate) struct Running {
-    child: Child,
-    pub addr: SocketAddr,
-    log: tempfile::NamedTempFile,
-}
-
-impl Running {
-    pub(crate) fn start(endpoint: &str, args: &[&str]) -> Self {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = subnets(endpoint, &[&["--listen", &addr.to_string()], args].concat())
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let running = Running { child, addr, log };
-        running.wait_for("/readyz", |r| r.get("/readyz").0 == 200);
-        running
-    }
-
-    pub(crate) fn get(&self, path: &str) -> (u16, String) {
-        request(
-            self.addr,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
-        )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    pub(crate) fn wait_for(&self, what: &str, done: impl Fn(&Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if done(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("timed out waiting for {what}; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `nodecap subnets` running against `endpoint`, serving on its own port, ready; stopped on
+/// drop.
+fn running(endpoint: &str, args: &[&str]) -> Daemon {
+    let running =
+        Daemon::spawn(|addr| subnets(endpoint, &[&["--listen", &addr.to_string()], args].concat()));
+    running.wait_for("/readyz", |r| r.get("/readyz").0 == 200);
+    running
 }
 
 #[test]
 fn serves_the_figures_and_keeps_the_last_good_view_when_a_cycle_fails() {
     let (vpc, _, _) = prefix_delegation_vpc();
     let server = Ec2Server::start(vpc).unwrap();
-    let running = Running::start(
+    let running = running(
         &server.url(),
         &["--cluster-name", "prod", "--interval", "1s"],
     );
@@ -557,7 +515,7 @@ fn serves_the_figures_and_keeps_the_last_good_view_when_a_cycle_fails() {
 fn promtool_and_a_real_prometheus_read_the_subnet_series() {
     let (vpc, _, _) = prefix_delegation_vpc();
     let server = Ec2Server::start(vpc).unwrap();
-    let running = Running::start(
+    let running = running(
         &server.url(),
         &["--cluster-name", "prod", "--interval", "1s"],
     );
@@ -586,26 +544,24 @@ fn publishes_per_subnet_datums_to_cloudwatch() {
     let server = Ec2Server::start(vpc).unwrap();
     let cluster = format!("subnets-{}", crate::common::unique_stamp());
     // EC2 from the test endpoint, CloudWatch from the emulator.
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = subnets(
-        &endpoint,
-        &[
-            "--cluster-name",
-            "prod",
-            "--interval",
-            "2s",
-            "--cloudwatch",
-            "--listen",
-            &addr.to_string(),
-        ],
-    )
-    .env("AWS_ENDPOINT_URL_EC2", server.url())
-    .env("NODECAP_CLOUDWATCH_CLUSTER_NAME", &cluster)
-    .stdout(Stdio::null())
-    .stderr(log.reopen().unwrap())
-    .spawn()
-    .unwrap();
+    let running = Daemon::spawn(|addr| {
+        let mut command = subnets(
+            &endpoint,
+            &[
+                "--cluster-name",
+                "prod",
+                "--interval",
+                "2s",
+                "--cloudwatch",
+                "--listen",
+                &addr.to_string(),
+            ],
+        );
+        command
+            .env("AWS_ENDPOINT_URL_EC2", server.url())
+            .env("NODECAP_CLOUDWATCH_CLUSTER_NAME", &cluster);
+        command
+    });
     let cloudwatch = crate::common::Emulator::new(&endpoint);
     let deadline = Instant::now() + Duration::from_secs(30);
     let read = |name: &str, key: &str, value: &str| {
@@ -618,7 +574,7 @@ fn publishes_per_subnet_datums_to_cloudwatch() {
         assert!(
             Instant::now() < deadline,
             "no datum in CloudWatch; log:\n{}",
-            std::fs::read_to_string(log.path()).unwrap_or_default()
+            running.log()
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -632,8 +588,6 @@ fn publishes_per_subnet_datums_to_cloudwatch() {
         ),
         Some(251.0)
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The Deployment's memory limit (packaging/kubernetes/subnets/deployment.yaml).
@@ -643,7 +597,7 @@ const MEMORY_BUDGET_KIB: u64 = 64 * 1024;
 fn a_cycle_over_5000_interfaces_stays_within_the_memory_budget() {
     // 6 subnets, 5,000 interfaces of 10 addresses each: 25 pages of interfaces.
     let server = Ec2Server::start(ec2::synthetic_vpc("big", 6, 5000, 10, 0)).unwrap();
-    let running = Running::start(
+    let running = running(
         &server.url(),
         &["--cluster-name", "big", "--interval", "1h"],
     );
@@ -661,6 +615,44 @@ fn a_cycle_over_5000_interfaces_stays_within_the_memory_budget() {
         .map(|(_, v)| v)
         .sum();
     assert_eq!(interfaces, 5000.0);
-    let peak = crate::common::hwm_kib(i32::try_from(running.child.id()).unwrap());
+    let peak = crate::common::hwm_kib(running.pid());
     assert!(peak < MEMORY_BUDGET_KIB, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn a_taken_port_and_a_bad_web_config_stop_it_at_start() {
+    // Nothing to read from: the endpoint fails before any EC2 call.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = subnets(
+        "http://127.0.0.1:9",
+        &["--vpc-id", "vpc-0a", "--listen", &addr],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!("nodecap: cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+    let out = subnets(
+        "http://127.0.0.1:9",
+        &[
+            "--vpc-id",
+            "vpc-0a",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-config-file",
+            "/nonexistent/web.yml",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("nodecap: web config: /nonexistent/web.yml"),
+        "{}",
+        stderr(&out)
+    );
 }
