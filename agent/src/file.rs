@@ -80,8 +80,75 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
 /// The bytes of the regular file at `path` (symbolic links followed), at most `limit`.
 /// `/dev/null`, the usual way to say "no file", reads as empty.
 pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path)?;
+    let too_large = || ReadError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    let len = file
+        .metadata()
+        .map_err(|source| ReadError::Io {
+            step: "read",
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if len > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    read_limited(file, path, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// At most `limit` bytes of `reader` (the file at `path`) into `bytes`: one byte past the
+/// limit tells a file that grew since its `stat`, or one read as a stream.
+fn read_limited(
+    reader: impl Read,
+    path: &Path,
+    limit: u64,
+    bytes: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    reader
+        .take(limit + 1)
+        .read_to_end(bytes)
+        .map_err(|source| ReadError::Io {
+            step: "read",
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge {
+            path: path.to_owned(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The text `reader` (opened by [`open_regular`] from `path`) has left, at most `limit`
+/// bytes: for a caller that looked at the start of a file before deciding how to read it.
+pub fn read_text_from(reader: impl Read, path: &Path, limit: u64) -> Result<String, ReadError> {
+    let mut bytes = Vec::new();
+    read_limited(reader, path, limit, &mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+/// The regular file at `path` (symbolic links followed), open for reading: refused before
+/// opening when it is anything else (opening some devices has effects of its own), opened
+/// non-blocking, and checked again on the descriptor. `/dev/null`, the usual way to say "no
+/// file", opens as the empty file it reads as. For a file read as a stream, which
+/// [`read_bytes`] would hold whole.
+pub fn open_regular(path: &Path) -> Result<File, ReadError> {
     if path == Path::new("/dev/null") {
-        return Ok(Vec::new());
+        return File::open(path).map_err(|source| ReadError::Io {
+            step: "open",
+            path: path.to_owned(),
+            source,
+        });
     }
     let io = |step| {
         move |source| ReadError::Io {
@@ -109,24 +176,8 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(io("open"))?;
-    let metadata = file.metadata().map_err(io("read"))?;
-    regular(metadata.file_type())?;
-    let too_large = || ReadError::TooLarge {
-        path: path.to_owned(),
-        limit,
-    };
-    if metadata.len() > limit {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    // One byte past the limit tells a file that grew since the `stat`.
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io("read"))?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(bytes)
+    regular(file.metadata().map_err(io("read"))?.file_type())?;
+    Ok(file)
 }
 
 /// Like [`read_text`], but `Ok(None)` when nothing is at `path`.

@@ -18,26 +18,26 @@ use crate::core::{offer, prices};
 const MAX_PRICE_FILE: u64 = 16 * 1024 * 1024;
 
 /// Prices from `path`: an offer file (JSON, streamed) when it starts with `{`, else a CSV.
+/// Either way a regular file (`file::open_regular`: a FIFO is refused, not waited on).
 fn read_prices(path: &Path) -> Result<Prices, Error> {
-    let io = |source| Error::PriceIo {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = crate::file::open_regular(path).map_err(Error::PriceFile)?;
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
-    let json = reader
-        .fill_buf()
-        .map_err(io)?
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        == Some(&b'{');
+    let start = reader.fill_buf().map_err(|source| {
+        Error::PriceFile(crate::file::ReadError::Io {
+            step: "read",
+            path: path.to_owned(),
+            source,
+        })
+    })?;
+    let json = start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if json {
         return offer::parse_offer(reader).map_err(|source| Error::Offer {
             path: path.to_owned(),
             source,
         });
     }
-    let text = crate::file::read_text(path, MAX_PRICE_FILE).map_err(Error::PriceFile)?;
+    let text =
+        crate::file::read_text_from(reader, path, MAX_PRICE_FILE).map_err(Error::PriceFile)?;
     prices::parse_csv(&text).map_err(|source| Error::Prices {
         path: path.to_owned(),
         source,

@@ -73,11 +73,6 @@ pub enum Error {
         path: std::path::PathBuf,
         source: crate::core::offer::Error,
     },
-    #[error("--prices {path}: cannot read")]
-    PriceIo {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
 }
 
 impl Error {
@@ -110,10 +105,7 @@ impl Error {
                 | crate::subnets::Error::Timeout(_),
             ) => Exit::Unavailable,
             Error::Json(_) => Exit::Software,
-            Error::PriceFile(_)
-            | Error::Prices { .. }
-            | Error::Offer { .. }
-            | Error::PriceIo { .. } => Exit::Usage,
+            Error::PriceFile(_) | Error::Prices { .. } | Error::Offer { .. } => Exit::Usage,
         }
     }
 }

@@ -206,3 +206,39 @@ fn a_broken_offer_file_exits_64_saying_where() {
         "{err}"
     );
 }
+
+#[test]
+fn a_price_file_that_is_not_a_file_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("prices.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    let out = run(&["m5.large", "--prices", fifo.to_str().unwrap()]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("expected a regular file, found a FIFO"),
+        "{err}"
+    );
+    // /dev/null is "no prices", as for every file nodecap reads.
+    let rows = json(&["m5.large", "--prices", "/dev/null"]);
+    assert_eq!(rows[0]["usd_per_hour"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_price_csv_past_its_bound_is_refused() {
+    // 16 MiB is the bound (commands/density.rs): a CSV of 17 MiB is not a price list.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let line = "m5.large,0.096\n";
+    std::fs::write(file.path(), line.repeat(17 * 1024 * 1024 / line.len())).unwrap();
+    let out = run(&["m5.large", "--prices", file.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("expected at most 16777216 bytes"), "{err}");
+}
