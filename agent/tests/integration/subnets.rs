@@ -440,6 +440,22 @@ fn a_hostile_answer_is_a_one_line_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.len() < 200, "{err}");
     assert!(err.contains("SubnetId: expected subnet-"), "{err}");
+    // An answer past the client's bound (16 MiB): refused while it is read, one line.
+    let mut huge = subnet("subnet-0a", "10.0.0.0/24", "us-east-1a", &[]);
+    huge.tags = vec![("Name".to_owned(), "x".repeat(17 * 1024 * 1024))];
+    server.set_subnets(vec![huge]);
+    let calls_before = server.calls().len();
+    let out = subnets(&server.url(), &["--once", "--vpc-id", "vpc-0a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim_end(),
+        "nodecap: ec2:DescribeSubnets: the answer is longer than 16777216 bytes"
+    );
+    // The same call would get the same answer: not retried.
+    assert_eq!(server.calls().len(), calls_before + 1);
     // A subnet that matches nothing: also one line, exit 69.
     let out = subnets(&server.url(), &["--once", "--cluster-name", "absent"])
         .output()

@@ -29,6 +29,9 @@ pub enum Error {
     Send(#[source] hyper_util::client::legacy::Error),
     #[error("reading the answer")]
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Not a network failure: the same call would get the same answer, so it is not retried.
+    #[error("the answer is longer than {0} bytes")]
+    TooLarge(usize),
 }
 
 impl Error {
@@ -105,7 +108,13 @@ impl Transport {
         let answer = Limited::new(response.into_body(), max_answer)
             .collect()
             .await
-            .map_err(Error::Body)?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    Error::TooLarge(max_answer)
+                } else {
+                    Error::Body(e)
+                }
+            })?
             .to_bytes();
         Ok((status, answer))
     }
