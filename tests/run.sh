@@ -6,19 +6,19 @@
 #                         nothing installed and no root (unit, golden, CLI, the architecture
 #                         check, the daemon against the test IMDS and ipamd); a minute or two
 #
-# The whole suite installs what the tests need when it is missing (idempotent: Debian
-# packages — systemd, Prometheus and promtool, packer, shellcheck, openssl, podman, runc,
-# qemu-user-static —, cargo-deb, cargo-generate-rpm, cargo-fuzz and cargo-zigbuild, and Python
-# venvs under target/ with the AWS API emulator, the manifest linters and zig, those in the
-# background), then runs in order: formatting, clippy with warnings as errors, the emulator,
-# every unit, golden, CLI, end-to-end, emulator and systemd test (the last two kinds are
-# #[ignore]d in a plain `cargo test` and run here with --include-ignored), every fuzz target
-# for a bounded time (tests/fuzz.sh), packaging/build.sh (static amd64 and arm64 binaries, four
-# packages, the two-platform image), the CLI, init and daemon tests again on the shipped
-# binaries (amd64 natively, with the hostile-input and memory-budget tests; arm64 under
-# qemu-user), the image run as the DaemonSet runs it (tests/image.sh), then
-# tests/packaging.sh. One target directory (target/) serves every step; each step prints the
-# seconds since the start.
+# The whole suite installs what the tests need when it is missing (idempotent: Debian packages
+# — systemd, Prometheus and promtool, packer, shellcheck, openssl, podman, runc,
+# qemu-user-static, librsvg2-bin —, cargo-deb, cargo-generate-rpm, cargo-fuzz and
+# cargo-zigbuild, and Python venvs under target/ with the AWS API emulator, the manifest
+# linters and zig, those in the background), then runs in order: formatting, clippy with
+# warnings as errors, the emulator, every unit, golden, CLI, end-to-end, emulator and systemd
+# test (the last two kinds are #[ignore]d in a plain `cargo test` and run here with
+# --include-ignored), every fuzz target for a bounded time (tests/fuzz.sh), packaging/build.sh
+# (static amd64 and arm64 binaries, four packages, the two-platform image), the CLI, init and
+# daemon tests again on the shipped binaries (amd64 natively, with the hostile-input and
+# memory-budget tests; arm64 under qemu-user), the image run as the DaemonSet runs it
+# (tests/image.sh), then tests/packaging.sh. One target directory (target/) serves every step;
+# each step prints the seconds since the start.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -71,6 +71,8 @@ command -v qemu-aarch64-static >/dev/null || apt_packages+=(qemu-user-static)
 command -v podman >/dev/null || apt_packages+=(podman)
 command -v runc >/dev/null || apt_packages+=(runc)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || apt_packages+=(ca-certificates)
+# A real renderer for `density -o svg`'s chart.
+command -v rsvg-convert >/dev/null || apt_packages+=(librsvg2-bin)
 if ((${#apt_packages[@]})); then
   step "apt-get install ${apt_packages[*]}"
   apt-get update -qq

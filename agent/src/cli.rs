@@ -469,7 +469,8 @@ pub struct DensityArgs {
     /// Only types whose pods each get at least this much allocatable memory.
     #[arg(long, value_name = "MIB")]
     pub min_memory_per_pod: Option<u64>,
-    /// Prices: a CSV of instance_type,usd_per_hour. Types without one keep an empty price.
+    /// Prices: a CSV of instance_type,usd_per_hour, or AWS's EC2 offer file for one region
+    /// (index.json). Types without one keep an empty price.
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
     /// The column to sort by (ascending; types without a price last).
@@ -491,6 +492,8 @@ pub enum DensityOutput {
     Csv,
     Json,
     Markdown,
+    /// A chart of price per pod-hour against max pods, one labelled point per priced type.
+    Svg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

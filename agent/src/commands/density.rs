@@ -44,6 +44,24 @@ fn read_prices(path: &Path) -> Result<Prices, Error> {
     })
 }
 
+/// The chart's title: what it shows, in which mode.
+fn caption(options: &sizing::SizingOptions) -> String {
+    let addressing = match options.ip_family {
+        sizing::IpFamily::Ipv6 => "IPv6",
+        sizing::IpFamily::Ipv4 if options.prefix_delegation => "prefix delegation",
+        sizing::IpFamily::Ipv4 => "secondary IPs",
+    };
+    let custom = if options.custom_networking {
+        ", custom networking"
+    } else {
+        ""
+    };
+    format!(
+        "USD per pod-hour against max pods ({addressing}{custom}, profile {})",
+        options.profile
+    )
+}
+
 /// `nodecap density`.
 pub fn density(args: &DensityArgs) -> Result<Output, Error> {
     let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
@@ -91,6 +109,7 @@ pub fn density(args: &DensityArgs) -> Result<Output, Error> {
         DensityOutput::Csv => density::csv(&rows),
         DensityOutput::Markdown => density::markdown(&rows),
         DensityOutput::Json => crate::kubelet::render::to_json("density", &rows)?,
+        DensityOutput::Svg => density::chart::svg(&rows, &caption(&options))?,
     }
     .into())
 }

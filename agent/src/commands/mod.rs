@@ -68,6 +68,8 @@ pub enum Error {
         path: std::path::PathBuf,
         source: crate::core::prices::Error,
     },
+    #[error(transparent)]
+    Chart(#[from] crate::core::density::chart::Error),
     #[error("--prices {path}")]
     Offer {
         path: std::path::PathBuf,
@@ -105,6 +107,8 @@ impl Error {
                 | crate::subnets::Error::Timeout(_),
             ) => Exit::Unavailable,
             Error::Json(_) => Exit::Software,
+            Error::Chart(crate::core::density::chart::Error::NoPrices) => Exit::Usage,
+            Error::Chart(crate::core::density::chart::Error::Draw(_)) => Exit::Software,
             Error::PriceFile(_) | Error::Prices { .. } | Error::Offer { .. } => Exit::Usage,
         }
     }

@@ -1,6 +1,6 @@
 //! Instance prices given by the user, for `nodecap density`: a two-column CSV,
-//! `instance_type,usd_per_hour`, one type a line. A header line (`instance_type,…`), blank
-//! lines and `#` comments are skipped; anything else that is not a known shape is an error
+//! `instance_type,usd_per_hour`, one type a line. A header (`instance_type,…` as the first
+//! line that is not blank or a comment), blank lines and `#` comments are skipped; anything else that is not a known shape is an error
 //! naming the line and quoting the start of it. Pure: text in, prices out.
 
 use super::density::Prices;
@@ -22,6 +22,7 @@ pub struct Error {
 /// Prices from CSV text.
 pub fn parse_csv(text: &str) -> Result<Prices, Error> {
     let mut prices = Prices::new();
+    let mut first = true;
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let content = raw.trim();
@@ -39,7 +40,7 @@ pub fn parse_csv(text: &str) -> Result<Prices, Error> {
         };
         let name = name.trim_matches('"');
         let price = price.trim_matches('"');
-        if line == 1 && name.eq_ignore_ascii_case("instance_type") {
+        if std::mem::take(&mut first) && name.eq_ignore_ascii_case("instance_type") {
             continue;
         }
         if !is_instance_type(name) {
@@ -74,6 +75,11 @@ mod tests {
         assert_eq!(prices.len(), 3);
         assert_eq!(prices["m5.xlarge"], 0.192);
         assert_eq!(prices["c5.large"], 0.085);
+        // The header after comments; a second header is not a price.
+        let after_comments = parse_csv("# prices\n\ninstance_type,usd_per_hour\nm5.large,0.096\n");
+        assert_eq!(after_comments.unwrap().len(), 1);
+        let twice = parse_csv("instance_type,usd_per_hour\ninstance_type,usd_per_hour\n");
+        assert_eq!(twice.unwrap_err().line, 2);
     }
 
     #[test]

@@ -242,3 +242,164 @@ fn a_price_csv_past_its_bound_is_refused() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("expected at most 16777216 bytes"), "{err}");
 }
+
+/// The README's sample prices (docs/density-sample.csv): 16 types of 7 families.
+fn sample_prices() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/density-sample.csv")
+}
+
+/// What an XML parser finds in a chart: every circle's centre and every text with its
+/// position. Panics on anything that is not well-formed XML.
+struct Chart {
+    circles: Vec<(f64, f64)>,
+    texts: Vec<(f64, f64, String)>,
+}
+
+fn parse_svg(svg: &[u8]) -> Chart {
+    use quick_xml::events::Event;
+    let attr = |e: &quick_xml::events::BytesStart<'_>, name: &[u8]| -> f64 {
+        let a = e.try_get_attribute(name).unwrap().unwrap();
+        a.unescape_value().unwrap().parse().unwrap()
+    };
+    let mut reader = quick_xml::Reader::from_reader(svg);
+    reader.config_mut().check_end_names = true;
+    let mut chart = Chart {
+        circles: Vec::new(),
+        texts: Vec::new(),
+    };
+    let mut open_text = None;
+    let mut depth = 0_i32;
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).expect("well-formed XML") {
+            Event::Start(e) => {
+                depth += 1;
+                if depth == 1 {
+                    assert_eq!(e.name().as_ref(), b"svg");
+                }
+                if e.name().as_ref() == b"text" {
+                    open_text = Some((attr(&e, b"x"), attr(&e, b"y")));
+                }
+            }
+            Event::Empty(e) if e.name().as_ref() == b"circle" => {
+                chart.circles.push((attr(&e, b"cx"), attr(&e, b"cy")));
+            }
+            Event::Text(t) => {
+                if let Some((x, y)) = open_text {
+                    let text = t.decode().unwrap().trim().to_owned();
+                    chart.texts.push((x, y, text));
+                }
+            }
+            Event::End(e) => {
+                depth -= 1;
+                if e.name().as_ref() == b"text" {
+                    open_text = None;
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    assert_eq!(depth, 0, "every element closed");
+    chart
+}
+
+#[test]
+fn the_svg_chart_has_one_labelled_point_per_priced_type() {
+    let prices = sample_prices();
+    let priced: Vec<serde_json::Value> = json(&["--prices", prices.to_str().unwrap()])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["usd_per_hour"].is_null())
+        .cloned()
+        .collect();
+    assert_eq!(priced.len(), 16);
+    // Every type in the table is a row; the chart places the priced ones.
+    let out = run(&["--prices", prices.to_str().unwrap(), "-o", "svg"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chart = parse_svg(&out.stdout);
+    let families: std::collections::BTreeSet<&str> = priced
+        .iter()
+        .map(|r| {
+            r["instance_type"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    // A point per priced type and a legend dot per family.
+    assert_eq!(chart.circles.len(), priced.len() + families.len());
+    for row in &priced {
+        let name = row["instance_type"].as_str().unwrap();
+        let labels: Vec<_> = chart.texts.iter().filter(|t| t.2 == name).collect();
+        assert_eq!(labels.len(), 1, "{name} labelled once");
+        let (x, y, _) = labels[0];
+        // The label sits just right of and above its own point.
+        assert!(
+            chart
+                .circles
+                .iter()
+                .any(|(cx, cy)| (x - cx - 6.0).abs() < 0.5 && (y - cy + 14.0).abs() < 0.5),
+            "{name}: no point beside its label at ({x}, {y})"
+        );
+    }
+    // The points of equal pods share an x, and cheaper pods sit lower (larger y).
+    let point_of = |name: &str| {
+        let (x, y, _) = chart.texts.iter().find(|t| t.2 == name).unwrap();
+        (x - 6.0, y + 14.0)
+    };
+    let (m5x, m5y) = point_of("m5.large");
+    let (c6x, c6y) = point_of("c6g.xlarge");
+    assert_eq!(m5x, point_of("c5.large").0);
+    assert!(
+        c6x > m5x && c6y > m5y,
+        "c6g.xlarge: more pods, cheaper per pod"
+    );
+    for family in &families {
+        assert!(
+            chart.texts.iter().any(|t| t.2 == *family),
+            "legend {family}"
+        );
+    }
+    // Without prices there is nothing to chart: a usage error, not an empty picture.
+    let out = run(&["m5.large", "-o", "svg"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+#[ignore = "needs rsvg-convert (librsvg2-bin); tests/run.sh installs it"]
+fn the_svg_chart_renders_to_png() {
+    let prices = sample_prices();
+    let out = run(&["--prices", prices.to_str().unwrap(), "-o", "svg"]);
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("chart.svg");
+    let png = dir.path().join("chart.png");
+    std::fs::write(&svg, &out.stdout).unwrap();
+    let render = std::process::Command::new("rsvg-convert")
+        .arg(&svg)
+        .arg("-o")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: the width and height the SVG declares.
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), nodecap::core::density::chart::SIZE);
+}

@@ -1,7 +1,7 @@
 //! The README shows real output: its `nodecap --help` block, its `plan` example and its metric
 //! tables must be what the binary prints and what `daemon::CATALOGUE` and
-//! `subnets::view::CATALOGUE` list, so the docs cannot
-//! drift from the code. `UPDATE_EXPECT=1 cargo test --test integration readme` rewrites the
+//! `subnets::view::CATALOGUE` list, and its density chart what `density -o svg` draws, so the
+//! docs cannot drift from the code. `UPDATE_EXPECT=1 cargo test --test integration readme` rewrites the
 //! blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -82,6 +82,32 @@ fn readme_blocks_match_the_code() {
     if update {
         std::fs::write(README, readme).unwrap();
     }
+}
+
+/// The README's density chart is what `nodecap density` draws from the sample prices next to
+/// it (docs/density-sample.csv); `UPDATE_EXPECT=1` redraws it.
+#[test]
+fn readme_density_chart_matches_the_code() {
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs");
+    let chart = run(&[
+        "density",
+        "--prices",
+        &format!("{docs}/density-sample.csv"),
+        "-o",
+        "svg",
+    ]);
+    let path = format!("{docs}/density-sample.svg");
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&path, chart).unwrap();
+    } else {
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            chart,
+            "{path} is stale (UPDATE_EXPECT=1 redraws it)"
+        );
+    }
+    let readme = std::fs::read_to_string(README).unwrap();
+    assert!(readme.contains("](docs/density-sample.svg)"));
 }
 
 #[test]

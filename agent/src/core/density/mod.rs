@@ -1,12 +1,14 @@
 //! Pod density and cost per instance type: how many pods a node of each type holds in a
 //! given VPC CNI mode, what each of them gets of the node's allocatable CPU and memory, and —
 //! with prices — what a pod-hour costs. Pure: sizings and prices in, rows out; the rows sort,
-//! filter and render (table, CSV, JSON, Markdown) here too.
+//! filter and render (table, CSV, JSON, Markdown; the SVG chart in [`chart`]) here too.
 //!
 //! Every figure comes from the type's [`Sizing`], the same one `plan` prints:
 //! `allocatable / max_pods` per pod, `usd_per_hour / max_pods` per pod-hour. Prices are never
 //! embedded (they change): they come from a file or the Pricing API, and a type without one
 //! keeps its density and an empty price.
+
+pub mod chart;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
