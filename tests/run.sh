@@ -174,13 +174,15 @@ tests/fuzz.sh
 step "packaging/build.sh: static binaries for amd64 and arm64, four packages, the image"
 packaging/build.sh
 
-# The shipped binaries themselves. amd64: the CLI, init, daemon and subnet-reader tests, and
+# The shipped binaries themselves. amd64: the CLI, init, daemon, subnet-reader and density
+# tests (the Pricing API through the static build's SDK), and
 # the hostile-input tests with the daemon's memory budget, since the release build's allocator
 # (mimalloc) is not the debug build's (glibc's).
 amd64=target/x86_64-unknown-linux-musl/release/nodecap
 step "the static amd64 binary: $(file -b "$amd64" | cut -d, -f1-2)"
 TEST_NODECAP_BIN=$root/$amd64 \
-  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile:: subnets::
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile:: subnets:: \
+  density::
 
 # The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
 # the CLI contract, init against the test IMDS writing each backend's file, and the daemon

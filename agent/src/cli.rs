@@ -471,8 +471,16 @@ pub struct DensityArgs {
     pub min_memory_per_pod: Option<u64>,
     /// Prices: a CSV of instance_type,usd_per_hour, or AWS's EC2 offer file for one region
     /// (index.json). Types without one keep an empty price.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "pricing_api")]
     pub prices: Option<PathBuf>,
+    /// Prices from AWS's Price List API (pricing:GetProducts, the default credential chain):
+    /// on-demand Linux, shared tenancy, in --region.
+    #[arg(long)]
+    pub pricing_api: bool,
+    /// The region whose prices --pricing-api asks for. [default: $AWS_REGION, else
+    /// $AWS_DEFAULT_REGION]
+    #[arg(long, value_name = "REGION", requires = "pricing_api")]
+    pub region: Option<String>,
     /// The column to sort by (ascending; types without a price last).
     #[arg(long, value_enum, default_value = "instance-type")]
     pub sort: Column,

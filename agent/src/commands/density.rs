@@ -1,7 +1,8 @@
 //! `nodecap density`: size every selected instance type in the chosen mode, attach the given
-//! prices, filter, sort, render. The figures are [`crate::core::density`]'s; this only reads
-//! the price file (a CSV, [`crate::core::prices`], or AWS's offer file, streamed by
-//! [`crate::core::offer`]: told apart by its first character) and maps the flags.
+//! prices, filter, sort, render. The figures are [`crate::core::density`]'s; this only gets
+//! the prices (a CSV, [`crate::core::prices`], or AWS's offer file, streamed by
+//! [`crate::core::offer`]: told apart by its first character; or the Pricing API,
+//! [`crate::aws::pricing`]) and maps the flags.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -10,6 +11,7 @@ use super::{Error, Output, flags_layer};
 use crate::cli::{DensityArgs, DensityOutput};
 use crate::config;
 use crate::core::density::{self, Prices, Row};
+use crate::core::excerpt::Excerpt;
 use crate::core::instance::{self, InstanceFacts, Source};
 use crate::core::sizing;
 use crate::core::{offer, prices};
@@ -44,6 +46,18 @@ fn read_prices(path: &Path) -> Result<Prices, Error> {
     })
 }
 
+/// Prices from the Pricing API for `region` (else the environment's).
+fn api_prices(region: Option<String>) -> Result<Prices, Error> {
+    let region = region
+        .or_else(super::environment_region)
+        .ok_or(Error::NoPricingRegion)?;
+    if !config::is_region_name(&region) {
+        return Err(Error::PricingRegion(Excerpt::of(&region)));
+    }
+    let prices = super::runtime()?.block_on(crate::aws::pricing::on_demand_linux(&region))?;
+    Ok(prices)
+}
+
 /// The chart's title: what it shows, in which mode.
 fn caption(options: &sizing::SizingOptions) -> String {
     let addressing = match options.ip_family {
@@ -66,8 +80,9 @@ fn caption(options: &sizing::SizingOptions) -> String {
 pub fn density(args: &DensityArgs) -> Result<Output, Error> {
     let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
     let prices: Prices = match &args.prices {
-        None => Prices::new(),
         Some(path) => read_prices(path)?,
+        None if args.pricing_api => api_prices(args.region.clone())?,
+        None => Prices::new(),
     };
     let selected: Vec<&InstanceFacts> = if args.instance_types.is_empty() {
         instance::embedded().iter().collect()

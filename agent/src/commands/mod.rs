@@ -70,6 +70,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Chart(#[from] crate::core::density::chart::Error),
+    #[error("--pricing-api needs a region: --region, or AWS_REGION")]
+    NoPricingRegion,
+    #[error("--region: expected a region such as us-east-1, got {0}")]
+    PricingRegion(Excerpt),
+    #[error(transparent)]
+    Pricing(#[from] crate::aws::pricing::Error),
     #[error("--prices {path}")]
     Offer {
         path: std::path::PathBuf,
@@ -107,7 +113,10 @@ impl Error {
                 | crate::subnets::Error::Timeout(_),
             ) => Exit::Unavailable,
             Error::Json(_) => Exit::Software,
-            Error::Chart(crate::core::density::chart::Error::NoPrices) => Exit::Usage,
+            Error::Chart(crate::core::density::chart::Error::NoPrices)
+            | Error::NoPricingRegion
+            | Error::PricingRegion(_) => Exit::Usage,
+            Error::Pricing(_) => Exit::Unavailable,
             Error::Chart(crate::core::density::chart::Error::Draw(_)) => Exit::Software,
             Error::PriceFile(_) | Error::Prices { .. } | Error::Offer { .. } => Exit::Usage,
         }
@@ -187,6 +196,14 @@ pub fn start_logging(config: &config::Config) {
 
 /// A single-threaded runtime: `init` does a handful of sequential requests, and the daemon's
 /// collectors and endpoint share one thread (blocking reads go to the blocking pool).
+/// The region the AWS SDKs would use when none is configured.
+fn environment_region() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|region| !region.is_empty())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,16 +1,8 @@
 //! `nodecap subnets`: the configuration's `[subnets]` section (and `[cloudwatch]`) to
 //! [`crate::subnets`]; with `--once`, one cycle printed as a table or JSON.
 
-use super::{Error, Output, flags_layer, load_config, runtime, start_logging};
+use super::{Error, Output, environment_region, flags_layer, load_config, runtime, start_logging};
 use crate::cli::{ListOutput, SubnetsArgs};
-
-/// The region the AWS SDKs would use when none is configured.
-fn environment_region() -> Option<String> {
-    ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .into_iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .find(|region| !region.is_empty())
-}
 
 /// `nodecap subnets`: returns when stopped by a signal, or after one cycle with `--once`.
 pub fn subnets(args: &SubnetsArgs) -> Result<Output, Error> {

@@ -729,14 +729,19 @@ fn ec2_id(key: &'static str, prefix: &'static str, id: String) -> Result<String,
     }
 }
 
-/// A region name such as us-east-1.
-fn aws_region_name(key: &'static str, region: String) -> Result<String, Error> {
-    let ok = !region.is_empty()
+/// Whether `region` has a region name's shape (us-east-1): lowercase letters, digits and
+/// dashes, at most 32.
+pub fn is_region_name(region: &str) -> bool {
+    !region.is_empty()
         && region.len() <= 32
         && region
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A region name such as us-east-1.
+fn aws_region_name(key: &'static str, region: String) -> Result<String, Error> {
+    if is_region_name(&region) {
         Ok(region)
     } else {
         Err(value_error(key, "a region such as us-east-1", region))

@@ -32,11 +32,14 @@ pub const MAX_TOKEN: usize = 1024 * 1024;
 pub enum Error {
     /// Not JSON, or not this shape; `serde_json` says where (line and column).
     #[error(
-        "expected an EC2 price list offer file ({{\"products\": …, \"terms\": {{\"OnDemand\": …}}}}): {0}"
+        "expected an EC2 price list offer file ({{\"products\": …, \"terms\": {{\"OnDemand\": …}}}})"
     )]
     Json(#[source] serde_json::Error),
     #[error("no on-demand Linux price for any instance type in it")]
     Empty,
+    /// A `GetProducts` price list entry that is not one product and its terms.
+    #[error("expected a price list entry ({{\"product\": …, \"terms\": …}})")]
+    Entry(#[source] serde_json::Error),
 }
 
 #[derive(Debug, Default)]
@@ -51,10 +54,40 @@ struct State {
 impl State {
     fn price(&mut self, sku: &str, usd: f64) {
         if let Some(instance_type) = self.products.get(sku) {
-            let entry = self.prices.entry(instance_type.clone()).or_insert(usd);
-            *entry = entry.min(usd);
+            keep_lower(&mut self.prices, instance_type, usd);
         }
     }
+}
+
+/// Records `usd` for `instance_type`, or keeps the lower of it and the price already there
+/// (two matching products of one type: the same rule for the file and the API).
+pub fn keep_lower(prices: &mut Prices, instance_type: &str, usd: f64) {
+    let entry = prices.entry(instance_type.to_owned()).or_insert(usd);
+    *entry = entry.min(usd);
+}
+
+/// One entry of the Pricing API's `GetProducts` answer (`PriceList`: a JSON document per
+/// product, `{"product": …, "terms": {"OnDemand": {"<sku>.<term code>": term}}}`, the offer
+/// file's product and term shapes): the instance type and its on-demand USD per hour when the product is one the
+/// offer file would keep, else `None`.
+pub fn price_list_entry(text: &str) -> Result<Option<(String, f64)>, Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        product: Product,
+        #[serde(default)]
+        terms: EntryTerms,
+    }
+    #[derive(Deserialize, Default)]
+    struct EntryTerms {
+        #[serde(rename = "OnDemand", default)]
+        on_demand: HashMap<String, Term>,
+    }
+    let entry: Entry = serde_json::from_str(text).map_err(Error::Entry)?;
+    if !entry.product.wanted() {
+        return Ok(None);
+    }
+    let usd = entry.terms.on_demand.values().find_map(Term::usd_per_hour);
+    Ok(usd.map(|usd| (entry.product.attributes.instance_type, usd)))
 }
 
 /// The prices in an offer file read from `reader`.
@@ -333,15 +366,45 @@ mod tests {
     #[test]
     fn errors_name_where() {
         let broken = offer(true).replacen("\"Hrs\"", "\"Hrs", 1);
-        let message = parse_offer(broken.as_bytes()).unwrap_err().to_string();
-        assert!(message.contains("line 1 column"), "{message}");
+        let error = parse_offer(broken.as_bytes()).unwrap_err();
+        let message = crate::error::Chain(&error).to_string();
+        assert_eq!(message.matches("line 1 column").count(), 1, "{message}");
         assert!(matches!(
             parse_offer(&b"{\"products\": {}}"[..]),
             Err(Error::Empty)
         ));
         // One string past the token bound fails before it is held.
         let long = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_TOKEN + 10));
-        let message = parse_offer(long.as_bytes()).unwrap_err().to_string();
+        let error = parse_offer(long.as_bytes()).unwrap_err();
+        let message = crate::error::Chain(&error).to_string();
         assert!(message.contains("longer than"), "{message}");
+    }
+
+    #[test]
+    fn reads_get_products_entries() {
+        let entry = |os: &str, location_type: &str| {
+            format!(
+                r#"{{"product": {{"productFamily": "Compute Instance", "sku": "A",
+                "attributes": {{"instanceType": "m5.large", "operatingSystem": "{os}",
+                "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used",
+                "locationType": "{location_type}"}}}},
+                "terms": {{"OnDemand": {{"A.JRTCKXETXF": {{"priceDimensions": {{"A.J.6YS":
+                {{"unit": "Hrs", "pricePerUnit": {{"USD": "0.0960000000"}}}}}}}}}},
+                "Reserved": {{"A.4NA7Y494T4": {{"priceDimensions": {{}}}}}}}}}}"#
+            )
+        };
+        assert_eq!(
+            price_list_entry(&entry("Linux", "AWS Region")).unwrap(),
+            Some(("m5.large".to_owned(), 0.096))
+        );
+        assert_eq!(
+            price_list_entry(&entry("Windows", "AWS Region")).unwrap(),
+            None
+        );
+        assert_eq!(
+            price_list_entry(&entry("Linux", "AWS Local Zone")).unwrap(),
+            None
+        );
+        assert!(matches!(price_list_entry("[]"), Err(Error::Entry(_))));
     }
 }

@@ -202,7 +202,7 @@ fn a_broken_offer_file_exits_64_saying_where() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("expected an EC2 price list offer file") && err.contains(" line "),
+        err.contains("expected an EC2 price list offer file") && err.matches(" line ").count() == 1,
         "{err}"
     );
 }
@@ -402,4 +402,186 @@ fn the_svg_chart_renders_to_png() {
     let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert_eq!((width, height), nodecap::core::density::chart::SIZE);
+}
+
+/// The recorded `GetProducts` answers (tests/fixtures/pricing/get-products-page-{1,2}.json).
+fn get_products_pages() -> Vec<String> {
+    (1..=2)
+        .map(|n| {
+            let path = format!("pricing/get-products-page-{n}.json");
+            std::fs::read_to_string(crate::common::fixtures().join(path)).unwrap()
+        })
+        .collect()
+}
+
+/// `nodecap density --pricing-api` with test credentials against `endpoint`, no region.
+fn pricing_api(endpoint: &str, args: &[&str]) -> std::process::Command {
+    let mut command = nodecap();
+    command
+        .arg("density")
+        .args(args)
+        .arg("--pricing-api")
+        .env("AWS_ENDPOINT_URL_PRICING", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE");
+    command
+}
+
+fn with_pricing_api(endpoint: &str, args: &[&str]) -> std::process::Output {
+    pricing_api(endpoint, args).output().unwrap()
+}
+
+#[test]
+fn recorded_get_products_pages_give_the_offer_file_prices() {
+    use nodecap_testkit::pricing::PricingServer;
+    let server = PricingServer::start(get_products_pages()).unwrap();
+    let types = ["m5.large", "m5.xlarge", "c5.large", "r5.large"];
+    let out = with_pricing_api(
+        &server.url(),
+        &[&types[..], &["--region", "us-east-1", "-o", "json"]].concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_api: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let offer = crate::common::fixtures().join("pricing/offer-excerpt.json");
+    let from_offer = json(&[&types[..], &["--prices", offer.to_str().unwrap()]].concat());
+    assert_eq!(from_api, from_offer);
+    // And the CSV's: m5.large 0.096 (not its Local Zone product's 0.115, also on page 1).
+    assert_eq!(from_api[1]["usd_per_hour"].as_f64(), Some(0.096));
+    assert_eq!(from_api[3]["usd_per_hour"], serde_json::Value::Null);
+
+    // Two pages: the second asked for by the first's token; the filters sent each time.
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let first_token = serde_json::from_str::<serde_json::Value>(&get_products_pages()[0]).unwrap()
+        ["NextToken"]
+        .clone();
+    assert_eq!(requests[0].body.get("NextToken"), None);
+    assert_eq!(requests[1].body["NextToken"], first_token);
+    for request in &requests {
+        assert_eq!(request.target, "AWSPriceListService.GetProducts");
+        assert_eq!(request.body["ServiceCode"], "AmazonEC2");
+        let mut filters: Vec<(String, String, String)> = request.body["Filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let s = |k: &str| f[k].as_str().unwrap().to_owned();
+                (s("Type"), s("Field"), s("Value"))
+            })
+            .collect();
+        filters.sort();
+        let term = |field: &str, value: &str| ("TERM_MATCH".into(), field.into(), value.into());
+        assert_eq!(
+            filters,
+            [
+                term("capacitystatus", "Used"),
+                term("operatingSystem", "Linux"),
+                term("preInstalledSw", "NA"),
+                term("regionCode", "us-east-1"),
+                term("tenancy", "Shared"),
+            ]
+        );
+    }
+}
+
+#[test]
+fn the_pricing_api_region_throttling_and_failures() {
+    use nodecap_testkit::pricing::PricingServer;
+    let server = PricingServer::start(get_products_pages()).unwrap();
+    // The region from the environment when --region is not given.
+    let out = pricing_api(&server.url(), &["m5.large"])
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        server.requests()[0].body["Filters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(
+        server.requests()[0]
+            .body
+            .to_string()
+            .contains("\"eu-west-1\"")
+    );
+
+    // Throttled twice: the SDK's standard retries get the answer.
+    let server = PricingServer::start(get_products_pages()).unwrap();
+    server.throttle_next(2);
+    let out = with_pricing_api(&server.url(), &["m5.large", "--region", "us-east-1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.requests().len(), 4);
+    // Throttled past the SDK's three attempts: the API's error, exit 69.
+    server.throttle_next(3);
+    let out = with_pricing_api(&server.url(), &["m5.large", "--region", "us-east-1"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nodecap: pricing:GetProducts: ThrottlingException: \"Rate exceeded\""
+    );
+
+    // No region: a usage error naming the ways to give one; a malformed one too.
+    let out = with_pricing_api(&server.url(), &["m5.large"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nodecap: --pricing-api needs a region: --region, or AWS_REGION"
+    );
+    let out = with_pricing_api(&server.url(), &["--region", "US East"]);
+    assert_eq!(out.status.code(), Some(64));
+    // --prices and --pricing-api together: clap's usage error.
+    let out = with_pricing_api(&server.url(), &["--prices", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(64));
+
+    // An entry that is not a product: one line, exit 69, naming the page.
+    let server = PricingServer::start(vec![
+        r#"{"FormatVersion":"aws_v1","PriceList":["{\"product\": 7}"]}"#.to_owned(),
+    ])
+    .unwrap();
+    let out = with_pricing_api(&server.url(), &["--region", "us-east-1"]);
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("nodecap: pricing:GetProducts page 1: expected a price list entry")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // An answer past the 16 MiB bound: refused, not read whole.
+    let huge = format!(
+        r#"{{"FormatVersion":"aws_v1","PriceList":["{}"]}}"#,
+        "x".repeat(17 * 1024 * 1024)
+    );
+    let server = PricingServer::start(vec![huge]).unwrap();
+    let out = with_pricing_api(&server.url(), &["--region", "us-east-1"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nodecap: pricing:GetProducts: the answer is longer than 16777216 bytes"
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a too-long answer is not asked again"
+    );
 }

@@ -1,7 +1,7 @@
 //! Real HTTP stand-ins for the node services nodecap talks to, for nodecap's tests and
 //! benchmarks: a test IMDS ([`imds`]), a test VPC CNI ipamd ([`ipamd`]), a test EC2 endpoint
-//! for the subnet listings ([`ec2`]) and a fault-injecting proxy for the AWS API emulator
-//! ([`proxy`]). Each runs on its own thread and runtime and stops when
+//! for the subnet listings ([`ec2`]), a test Price List API ([`pricing`]) and a
+//! fault-injecting proxy for the AWS API emulator ([`proxy`]). Each runs on its own thread and runtime and stops when
 //! its handle is dropped. The `testkit` binary runs them as processes for shell-driven tests
 //! (systemd boots, benchmarks).
 
@@ -9,6 +9,7 @@ pub mod ec2;
 pub mod imds;
 pub mod ipamd;
 pub mod peak;
+pub mod pricing;
 pub mod proxy;
 
 use std::convert::Infallible;

@@ -1,0 +1,203 @@
+//! AWS's Price List Query API (`aws-sdk-pricing`): the on-demand Linux prices of one region's
+//! instance types, for `nodecap density --pricing-api`.
+//!
+//! `GetProducts` for service `AmazonEC2`, filtered on the server by `regionCode` (the region
+//! asked for), `operatingSystem` Linux, `tenancy` Shared, `preInstalledSw` NA and
+//! `capacitystatus` Used, 100 products a page, following `NextToken`. Each `PriceList` entry
+//! is one product and its terms in the offer file's shape, read by
+//! [`crate::core::offer::price_list_entry`], which applies the offer file's rule again (a
+//! compute instance in the region itself, an hourly USD on-demand price): the API and the file
+//! give the same prices. A type with two matching products keeps the lower price.
+//!
+//! The API answers in a few regions only; nodecap asks `us-east-1` (`AWS_ENDPOINT_URL_PRICING`
+//! or `AWS_ENDPOINT_URL` point it elsewhere) with the default credential chain
+//! (`pricing:GetProducts`). The SDK retries throttling and server errors (standard mode); each
+//! answer may be at most [`MAX_ANSWER`] bytes and each attempt [`ATTEMPT_TIMEOUT`] long.
+
+use std::time::Duration;
+
+use aws_sdk_pricing::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, InterceptorContext,
+};
+use aws_sdk_pricing::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_pricing::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_pricing::error::{BoxError, ProvideErrorMetadata};
+use aws_sdk_pricing::types::{Filter, FilterType};
+use aws_smithy_types::body::SdkBody;
+
+use crate::core::density::Prices;
+use crate::core::excerpt::Excerpt;
+use crate::core::offer;
+
+/// The region whose Price List endpoint is asked.
+pub const API_REGION: &str = "us-east-1";
+/// The longest answer read (a page of 100 products with all their terms is ~1 MB).
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// The time one attempt may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pages followed at most: a region's matching products fill ~20.
+pub const MAX_PAGES: usize = 1_000;
+const PAGE_SIZE: i32 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API's own error: its code (cut short) and message (quoted: the server's words).
+    #[error("pricing:GetProducts: {code}: {message}")]
+    Api { code: String, message: Excerpt },
+    #[error("pricing:GetProducts: the answer is longer than {MAX_ANSWER} bytes")]
+    TooLarge,
+    /// No answer: the SDK's kind of failure (dispatch failure, timeout, response error) and
+    /// what it came down to.
+    #[error("pricing:GetProducts: {kind}: {cause}")]
+    Call { kind: String, cause: String },
+    #[error("pricing:GetProducts page {page}")]
+    Entry {
+        page: usize,
+        #[source]
+        source: offer::Error,
+    },
+    #[error("pricing:GetProducts: more than {MAX_PAGES} pages, or a page token repeated")]
+    Paging,
+    #[error("pricing:GetProducts: no on-demand Linux price for any instance type in {0}")]
+    Empty(String),
+}
+
+/// Every matching instance type's on-demand USD per hour in `region`.
+pub async fn on_demand_linux(region: &str) -> Result<Prices, Error> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(API_REGION))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await;
+    let pricing = aws_sdk_pricing::config::Builder::from(&config)
+        .interceptor(AnswerLimit)
+        .retry_classifier(AnswerLimit)
+        .build();
+    let client = aws_sdk_pricing::Client::from_conf(pricing);
+    let filters: Vec<Filter> = [
+        ("regionCode", region),
+        ("operatingSystem", "Linux"),
+        ("tenancy", "Shared"),
+        ("preInstalledSw", "NA"),
+        ("capacitystatus", "Used"),
+    ]
+    .into_iter()
+    .map(|(field, value)| {
+        Filter::builder()
+            .r#type(FilterType::TermMatch)
+            .field(field)
+            .value(value)
+            .build()
+            .map_err(|e| Error::Call {
+                kind: "building the request".into(),
+                cause: e.to_string(),
+            })
+    })
+    .collect::<Result<_, _>>()?;
+
+    let mut prices = Prices::new();
+    let mut token: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
+    for page in 1..=MAX_PAGES {
+        let answer = client
+            .get_products()
+            .service_code("AmazonEC2")
+            .set_filters(Some(filters.clone()))
+            .format_version("aws_v1")
+            .max_results(PAGE_SIZE)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(call_error)?;
+        for entry in answer.price_list() {
+            let found =
+                offer::price_list_entry(entry).map_err(|source| Error::Entry { page, source })?;
+            if let Some((instance_type, usd)) = found {
+                offer::keep_lower(&mut prices, &instance_type, usd);
+            }
+        }
+        match answer.next_token().filter(|t| !t.is_empty()) {
+            None => {
+                return if prices.is_empty() {
+                    Err(Error::Empty(region.to_owned()))
+                } else {
+                    Ok(prices)
+                };
+            }
+            Some(next) if !seen.insert(next.to_owned()) => return Err(Error::Paging),
+            Some(next) => token = Some(next.to_owned()),
+        }
+    }
+    Err(Error::Paging)
+}
+
+/// A failed call told in one line: the API's code and message, the bound, or the SDK's kind
+/// of failure and its innermost cause.
+fn call_error<E, R>(e: aws_sdk_pricing::error::SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if let Some(code) = e.code() {
+        return Error::Api {
+            code: crate::core::excerpt::clip(code, crate::core::excerpt::MAX_CHARS),
+            message: Excerpt::of(e.message().unwrap_or_default()),
+        };
+    }
+    let root = crate::error::root_cause(&e);
+    if root.is::<http_body_util::LengthLimitError>() {
+        return Error::TooLarge;
+    }
+    Error::Call {
+        kind: e.to_string(),
+        cause: crate::core::excerpt::clip(&root.to_string(), 200),
+    }
+}
+
+/// Bounds every answer's body to [`MAX_ANSWER`] bytes before the SDK reads it: past that the
+/// read fails (and the call with it) instead of growing, and is not retried (the same call
+/// would get the same answer).
+#[derive(Debug)]
+struct AnswerLimit;
+
+impl Intercept for AnswerLimit {
+    fn name(&self) -> &'static str {
+        "AnswerLimit"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body = context.response_mut().take_body();
+        *context.response_mut().body_mut() =
+            SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_ANSWER));
+        Ok(())
+    }
+}
+
+impl ClassifyRetry for AnswerLimit {
+    fn name(&self) -> &'static str {
+        "AnswerLimit"
+    }
+
+    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        let Some(Err(error)) = context.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = cause {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return RetryAction::RetryForbidden;
+            }
+            cause = e.source();
+        }
+        RetryAction::NoActionIndicated
+    }
+}
