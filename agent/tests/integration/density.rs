@@ -123,6 +123,34 @@ fn filters_sort_and_top() {
     let big = json(&["m5.large", "r5.large", "--min-memory-per-pod", "512"]);
     assert_eq!(big[0]["instance_type"], "r5.large");
     assert_eq!(big.as_array().unwrap().len(), 1);
+    // Every column sorts: each of these orders its own figure (and the default order, by
+    // name, orders none of them).
+    let types = ["r5.2xlarge", "c5.large", "c5.4xlarge", "m6g.xlarge", "t3.micro"];
+    for (column, key) in [
+        ("vcpus", "vcpus"),
+        ("memory", "memory_mib"),
+        ("arch", "architecture"),
+        ("pods", "max_pods"),
+        ("allocatable-cpu", "allocatable_cpu_millis"),
+        ("allocatable-memory", "allocatable_memory_mib"),
+        ("cpu-per-pod", "cpu_per_pod_millis"),
+        ("memory-per-pod", "memory_per_pod_mib"),
+    ] {
+        let values = |rows: serde_json::Value| -> Vec<String> {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| match &r[key] {
+                    serde_json::Value::Number(n) => format!("{:012}", n.as_u64().unwrap()),
+                    other => other.as_str().unwrap().to_owned(),
+                })
+                .collect()
+        };
+        let by_name = values(json(&types));
+        assert!(!by_name.is_sorted(), "{column}: {by_name:?}");
+        let sorted = values(json(&[&types[..], &["--sort", column]].concat()));
+        assert!(sorted.is_sorted(), "--sort {column}: {sorted:?}");
+    }
 }
 
 #[test]

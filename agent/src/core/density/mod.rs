@@ -74,7 +74,11 @@ pub enum Column {
     InstanceType,
     Vcpus,
     Memory,
+    /// By name: arm64 before x86_64.
+    Arch,
     Pods,
+    AllocatableCpu,
+    AllocatableMemory,
     CpuPerPod,
     MemoryPerPod,
     Price,
@@ -99,7 +103,14 @@ pub fn sort(rows: &mut [Row], column: Column, descending: bool) {
             Column::InstanceType => ordered(a.instance_type.cmp(&b.instance_type)),
             Column::Vcpus => ordered(a.vcpus.cmp(&b.vcpus)),
             Column::Memory => ordered(a.memory_mib.cmp(&b.memory_mib)),
+            Column::Arch => ordered(a.architecture.as_str().cmp(b.architecture.as_str())),
             Column::Pods => ordered(a.max_pods.cmp(&b.max_pods)),
+            Column::AllocatableCpu => {
+                ordered(a.allocatable_cpu_millis.cmp(&b.allocatable_cpu_millis))
+            }
+            Column::AllocatableMemory => {
+                ordered(a.allocatable_memory_mib.cmp(&b.allocatable_memory_mib))
+            }
             Column::CpuPerPod => ordered(a.cpu_per_pod_millis.cmp(&b.cpu_per_pod_millis)),
             Column::MemoryPerPod => ordered(a.memory_per_pod_mib.cmp(&b.memory_per_pod_mib)),
             Column::Price => by_price(a.usd_per_hour, b.usd_per_hour),

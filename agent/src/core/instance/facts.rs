@@ -55,13 +55,20 @@ impl Architecture {
     }
 }
 
-impl fmt::Display for Architecture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Architecture {
+    /// The name as EC2 spells it (`x86_64`, `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
             Architecture::X86_64 => "x86_64",
             Architecture::Arm64 => "arm64",
             Architecture::Unknown => "unknown",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
