@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-process cost of `nodecap density` over every type in the table (one mode, no prices,
-# and with a CSV pricing all of them): exec, size ~1,400 types, render the table, exit.
+# with a CSV pricing all of them, and that drawn as the SVG chart): exec, size ~1,400 types,
+# render, exit.
 # Target (issue 17): well under 50 ms. Peer, in the same run: `nodecap instance-types`, which
 # prints the same types' limits without sizing them.
 #
@@ -22,6 +23,7 @@ echo "types: $(wc -l <"$work/prices.csv")"
 hyperfine --style basic -N --warmup 10 --runs 200 --export-json "$work/runs.json" \
   --command-name "nodecap density" "$bin density" \
   --command-name "nodecap density --prices (all priced)" "$bin density --prices $work/prices.csv --sort price-per-pod" \
+  --command-name "nodecap density --prices -o svg" "$bin density --prices $work/prices.csv -o svg" \
   --command-name "nodecap instance-types" "$bin instance-types" \
   >/dev/null
 
