@@ -125,7 +125,13 @@ fn filters_sort_and_top() {
     assert_eq!(big.as_array().unwrap().len(), 1);
     // Every column sorts: each of these orders its own figure (and the default order, by
     // name, orders none of them).
-    let types = ["r5.2xlarge", "c5.large", "c5.4xlarge", "m6g.xlarge", "t3.micro"];
+    let types = [
+        "r5.2xlarge",
+        "c5.large",
+        "c5.4xlarge",
+        "m6g.xlarge",
+        "t3.micro",
+    ];
     for (column, key) in [
         ("vcpus", "vcpus"),
         ("memory", "memory_mib"),
