@@ -101,7 +101,7 @@ pub async fn on_demand_linux(region: &str) -> Result<Prices, Error> {
 
     let mut prices = Prices::new();
     let mut token: Option<String> = None;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = crate::aws::paging::PageTokens::default();
     for page in 1..=MAX_PAGES {
         let answer = client
             .get_products()
@@ -128,7 +128,7 @@ pub async fn on_demand_linux(region: &str) -> Result<Prices, Error> {
                     Ok(prices)
                 };
             }
-            Some(next) if !seen.insert(next.to_owned()) => return Err(Error::Paging),
+            Some(next) if !seen.is_new(next) => return Err(Error::Paging),
             Some(next) => token = Some(next.to_owned()),
         }
     }

@@ -601,6 +601,17 @@ fn the_pricing_api_region_throttling_and_failures() {
         "{err}"
     );
 
+    // A server going round in circles (every page gives the same token): caught, one line.
+    let circle = r#"{"FormatVersion":"aws_v1","PriceList":[],"NextToken":"again"}"#;
+    let server = PricingServer::start(vec![circle.to_owned(), circle.to_owned()]).unwrap();
+    let out = with_pricing_api(&server.url(), &["--region", "us-east-1"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nodecap: pricing:GetProducts: more than 1000 pages, or a page token repeated"
+    );
+    assert_eq!(server.requests().len(), 2);
+
     // An answer past the 16 MiB bound: refused, not read whole.
     let huge = format!(
         r#"{{"FormatVersion":"aws_v1","PriceList":["{}"]}}"#,

@@ -279,7 +279,7 @@ impl Client {
         mut each: impl FnMut(T),
     ) -> Result<(), CallError> {
         let mut params = params.to_vec();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::aws::paging::PageTokens::default();
         for _ in 0..MAX_PAGES {
             let page: T = self.call(action, &params).await?;
             let next = page.next_token().map(str::to_owned);
@@ -287,7 +287,7 @@ impl Client {
             match next.filter(|t| !t.is_empty()) {
                 None => return Ok(()),
                 Some(token) => {
-                    if !seen.insert(token.clone()) {
+                    if !seen.is_new(&token) {
                         return Err(CallError::Paging);
                     }
                     params.retain(|(k, _)| k != "NextToken");
