@@ -54,8 +54,7 @@ fn api_prices(region: Option<String>) -> Result<Prices, Error> {
     if !config::is_region_name(&region) {
         return Err(Error::PricingRegion(Excerpt::of(&region)));
     }
-    let prices = super::runtime()?.block_on(crate::aws::pricing::on_demand_linux(&region))?;
-    Ok(prices)
+    Ok(super::runtime()?.block_on(crate::aws::pricing::on_demand_linux(&region))?)
 }
 
 /// The chart's title: what it shows, in which mode.

@@ -194,8 +194,6 @@ pub fn start_logging(config: &config::Config) {
     }
 }
 
-/// A single-threaded runtime: `init` does a handful of sequential requests, and the daemon's
-/// collectors and endpoint share one thread (blocking reads go to the blocking pool).
 /// The region the AWS SDKs would use when none is configured.
 fn environment_region() -> Option<String> {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
@@ -204,6 +202,8 @@ fn environment_region() -> Option<String> {
         .find(|region| !region.is_empty())
 }
 
+/// A single-threaded runtime: `init` does a handful of sequential requests, and the daemon's
+/// collectors and endpoint share one thread (blocking reads go to the blocking pool).
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
