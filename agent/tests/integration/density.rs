@@ -601,6 +601,16 @@ fn the_pricing_api_region_throttling_and_failures() {
         "{err}"
     );
 
+    // Nothing priced in the region (a region the API does not know answers empty): 69.
+    let empty = r#"{"FormatVersion":"aws_v1","PriceList":[]}"#;
+    let server = PricingServer::start(vec![empty.to_owned()]).unwrap();
+    let out = with_pricing_api(&server.url(), &["--region", "us-east-7"]);
+    assert_eq!(out.status.code(), Some(69));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "nodecap: pricing:GetProducts: no on-demand Linux price for any instance type in us-east-7"
+    );
+
     // A server going round in circles (every page gives the same token): caught, one line.
     let circle = r#"{"FormatVersion":"aws_v1","PriceList":[],"NextToken":"again"}"#;
     let server = PricingServer::start(vec![circle.to_owned(), circle.to_owned()]).unwrap();
