@@ -6,10 +6,11 @@
 //!               [--listen 127.0.0.1:0]
 //! testkit ec2 --cluster NAME --subnets 6 --interfaces 5000 [--addresses 10] [--prefixes 0]
 //!             [--listen 127.0.0.1:0]
+//! testkit pricing --types-file FILE [--per-page 100] [--listen 127.0.0.1:0]
 //! ```
 //! Prints the server's URL on the first line of stdout (for ipamd, `http://ADDR`: the paths
-//! are `/metrics`, `/v1/enis`, `/v1/ipamd-env-settings` and `/v1/eni-configs`; for ec2 the
-//! endpoint, for `AWS_ENDPOINT_URL`), then serves
+//! are `/metrics`, `/v1/enis`, `/v1/ipamd-env-settings` and `/v1/eni-configs`; for ec2 and
+//! pricing the endpoint, for `AWS_ENDPOINT_URL`), then serves
 //! until SIGTERM or SIGINT.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 use nodecap_testkit::ec2::{Ec2Server, synthetic_vpc};
 use nodecap_testkit::imds::{ImdsServer, Instance};
 use nodecap_testkit::ipamd::IpamdServer;
+use nodecap_testkit::pricing::{PricingServer, synthetic_pages};
 
 #[derive(Parser)]
 struct Args {
@@ -75,6 +77,16 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         prefixes: usize,
     },
+    /// A test Price List API: `GetProducts` pages with one on-demand Linux product for each
+    /// instance type named in the file (one a line).
+    Pricing {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        #[arg(long)]
+        types_file: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        per_page: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -127,6 +139,16 @@ fn main() -> ExitCode {
         )
         .map(|server| (server.url(), Box::new(server) as Box<dyn std::any::Any>))
         .map_err(|e| format!("testkit ec2: {listen}: {e}")),
+        Command::Pricing {
+            listen,
+            types_file,
+            per_page,
+        } => read(&types_file).and_then(|text| {
+            let types: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+            PricingServer::start_on(listen, synthetic_pages(&types, per_page))
+                .map(|server| (server.url(), Box::new(server) as Box<dyn std::any::Any>))
+                .map_err(|e| format!("testkit pricing: {listen}: {e}"))
+        }),
     };
     let (url, _server) = match started {
         Ok(started) => started,
