@@ -12,7 +12,8 @@
 //! The API answers in a few regions only; nodecap asks `us-east-1` (`AWS_ENDPOINT_URL_PRICING`
 //! or `AWS_ENDPOINT_URL` point it elsewhere) with the default credential chain
 //! (`pricing:GetProducts`). The SDK retries throttling and server errors (standard mode); each
-//! answer may be at most [`MAX_ANSWER`] bytes and each attempt [`ATTEMPT_TIMEOUT`] long.
+//! answer may be at most [`MAX_ANSWER`] bytes, each attempt [`ATTEMPT_TIMEOUT`] long and the
+//! whole listing [`LISTING_TIMEOUT`].
 
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub const API_REGION: &str = "us-east-1";
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// The time one attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The time every page together may take (a region's ~20 pages take a few seconds).
+pub const LISTING_TIMEOUT: Duration = Duration::from_secs(300);
 /// Pages followed at most: a region's matching products fill ~20.
 pub const MAX_PAGES: usize = 1_000;
 const PAGE_SIZE: i32 = 100;
@@ -60,10 +63,19 @@ pub enum Error {
     Paging,
     #[error("pricing:GetProducts: no on-demand Linux price for any instance type in {0}")]
     Empty(String),
+    #[error("pricing:GetProducts: the pages took longer than {LISTING_TIMEOUT:?}")]
+    Timeout,
 }
 
-/// Every matching instance type's on-demand USD per hour in `region`.
+/// Every matching instance type's on-demand USD per hour in `region`, within
+/// [`LISTING_TIMEOUT`].
 pub async fn on_demand_linux(region: &str) -> Result<Prices, Error> {
+    tokio::time::timeout(LISTING_TIMEOUT, listing(region))
+        .await
+        .unwrap_or(Err(Error::Timeout))
+}
+
+async fn listing(region: &str) -> Result<Prices, Error> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(API_REGION))
         .timeout_config(
