@@ -14,6 +14,10 @@
 //! is held. Products come before terms in AWS's files; terms first still works (their prices
 //! wait for the products). A single value may not be longer than [`MAX_TOKEN`] bytes, so a
 //! hostile file cannot make one string take the memory a whole file could.
+//!
+//! The Pricing API's `GetProducts` answers carry the same products and terms one per entry;
+//! [`price_list_entry`] reads one with the same types and the same rule, so a region's prices
+//! are the same from either source.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -68,8 +72,8 @@ pub fn keep_lower(prices: &mut Prices, instance_type: &str, usd: f64) {
 
 /// One entry of the Pricing API's `GetProducts` answer (`PriceList`: a JSON document per
 /// product, `{"product": …, "terms": {"OnDemand": {"<sku>.<term code>": term}}}`, the offer
-/// file's product and term shapes): the instance type and its on-demand USD per hour when the product is one the
-/// offer file would keep, else `None`.
+/// file's product and term shapes): the instance type and its on-demand USD per hour when
+/// the product is one the offer file would keep, else `None`.
 pub fn price_list_entry(text: &str) -> Result<Option<(String, f64)>, Error> {
     #[derive(Deserialize)]
     struct Entry {

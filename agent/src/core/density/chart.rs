@@ -25,9 +25,7 @@ const MAX_LEGEND: usize = 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "no row has a price to chart: give prices (--prices FILE or --pricing-api) for the types shown"
-    )]
+    #[error("no row has a price to chart: give --prices FILE or --pricing-api")]
     NoPrices,
     #[error("cannot draw the chart")]
     Draw(#[from] DrawingAreaErrorKind<std::io::Error>),
