@@ -160,14 +160,19 @@ where
             message: Excerpt::of(e.message().unwrap_or_default()),
         };
     }
-    let root = crate::error::root_cause(&e);
-    if root.is::<http_body_util::LengthLimitError>() {
+    if too_long(&e) {
         return Error::TooLarge;
     }
     Error::Call {
         kind: e.to_string(),
-        cause: crate::core::excerpt::clip(&root.to_string(), 200),
+        cause: crate::core::excerpt::clip(&crate::error::root_cause(&e).to_string(), 200),
     }
+}
+
+/// Whether a failed call comes down to [`AnswerLimit`]'s bound: the one test both the error
+/// report and the retry classifier make.
+fn too_long(error: &(dyn std::error::Error + 'static)) -> bool {
+    crate::error::root_cause(error).is::<http_body_util::LengthLimitError>()
 }
 
 /// Bounds every answer's body to [`MAX_ANSWER`] bytes before the SDK reads it: past that the
@@ -203,13 +208,10 @@ impl ClassifyRetry for AnswerLimit {
         let Some(Err(error)) = context.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(e) = cause {
-            if e.is::<http_body_util::LengthLimitError>() {
-                return RetryAction::RetryForbidden;
-            }
-            cause = e.source();
+        if too_long(error) {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
         }
-        RetryAction::NoActionIndicated
     }
 }
