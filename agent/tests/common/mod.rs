@@ -553,3 +553,13 @@ pub fn alone(test: &str) -> bool {
     assert!(report.contains("1 passed"), "{test} did not run: {report}");
     false
 }
+
+/// Fails the test, naming `what` and quoting the command's stderr, unless it succeeded.
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

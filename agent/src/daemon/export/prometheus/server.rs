@@ -6,14 +6,29 @@
 //! (405 otherwise); no request bodies (413); headers must arrive within
 //! [`HEADER_READ_TIMEOUT`] and fit in [`MAX_HEADER_BYTES`] (431).
 //!
-//! Fair under connection floods ([`Gate`]): every connection is accepted at once (the kernel's
-//! accept queue never fills behind idle ones), then must send its first byte within
-//! [`FIRST_BYTE_TIMEOUT`]. Until it does it costs a socket and a small task, and when
-//! [`MAX_WAITING`] such connections exist the oldest is closed for the new one; only one that
-//! has sent something gets one of the [`MAX_CONNECTIONS`] HTTP slots (and hyper's buffers).
-//! One peer address holds at most [`MAX_PER_PEER`] connections; more are closed on accept.
-//! A scraper or a probe sends its request as it connects, so it is served while thousands of
-//! silent clients cycle through the waiting room.
+//! Fair under connection floods ([`Gate`]), whatever the flooders' addresses: every
+//! connection is accepted at once (the kernel's accept queue never fills behind idle ones),
+//! then must send its first byte within [`FIRST_BYTE_TIMEOUT`]. Until it does it costs a
+//! socket and a small task, and when [`MAX_WAITING`] such connections exist the oldest is
+//! closed for the new one. One that has spoken gets one of the [`MAX_CONNECTIONS`] HTTP slots
+//! (and hyper's buffers), but holds it only while it is inside a request: while it reads its
+//! request head (a byte a second, slowloris), does its TLS handshake or idles between
+//! keep-alive requests, its slot is **idle**, and when every slot is taken the connection
+//! that has been idle longest is closed for the newcomer. A complete request is refused only
+//! when every slot is inside a request, and at most [`MAX_SCRAPES`] of those can be
+//! `/metrics` (a bcrypt check takes tens of milliseconds; more scrapes at once are answered
+//! 503 at once), so the probes `/healthz` and `/readyz`, which need no check, always find a
+//! slot. The TLS handshake has [`HANDSHAKE_TIMEOUT`], a request head [`HEADER_READ_TIMEOUT`]
+//! (the same bound closes a keep-alive connection idle that long). One peer address holds at
+//! most [`MAX_PER_PEER`] connections; more are closed on accept.
+//!
+//! The numbers: a Prometheus server keeps one connection per target, a kubelet probe opens
+//! one per probe, so 256 slots are ten times what a node's legitimate clients ever hold at
+//! once (node_exporter's exporter-toolkit has no cap at all, only Go's timeouts; linkerd's
+//! proxy bounds its admin server by a concurrency limit and sheds the excess, as here). Each
+//! slot costs at most hyper's 16 KiB buffers (and rustls' with TLS): 256 of them stay inside
+//! the daemon's 48 MiB. Prometheus sends its whole request head in one packet, so 5 s to
+//! read one only ever closes a client that is not a scraper.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -32,15 +47,20 @@ use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::web::{Auth, Web};
 
-/// Connections being served (they have sent something).
+/// Connections on an HTTP slot (they have sent something), inside a request or not.
 pub const MAX_CONNECTIONS: u32 = 256;
+/// `/metrics` requests being answered at once (each may wait for a bcrypt check).
+pub const MAX_SCRAPES: u32 = 64;
 /// Connections accepted that have sent nothing yet.
 pub const MAX_WAITING: u32 = 2048;
 /// Connections from one peer address, in either state.
 pub const MAX_PER_PEER: u32 = 32;
 /// How long a new connection may stay silent.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a request head may take to arrive, and a keep-alive connection may idle.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -59,15 +79,6 @@ pub fn respond<B: Body>(
     published: &Published,
     stale_after: Duration,
 ) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, body: &'static str| {
-        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-        *r.status_mut() = status;
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        r
-    };
     let has_body = request.body().size_hint().upper() != Some(0)
         || request
             .headers()
@@ -112,8 +123,20 @@ pub fn respond<B: Body>(
     }
 }
 
-/// Who is connected: per peer address, and the waiting room of connections that have sent
-/// nothing yet, oldest first.
+/// A short plain-text answer.
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Who is connected: per peer address, the waiting room of connections that have sent
+/// nothing yet, and the HTTP slots, with those not inside a request ordered by how long they
+/// have been so.
 #[derive(Debug, Default)]
 pub struct Gate {
     state: Mutex<GateState>,
@@ -122,22 +145,74 @@ pub struct Gate {
 #[derive(Debug, Default)]
 struct GateState {
     per_peer: HashMap<IpAddr, u32>,
-    /// Waiting connections by arrival; closing one is sending on its channel.
-    waiting: BTreeMap<u64, oneshot::Sender<()>>,
-    serving: u32,
+    conns: HashMap<u64, Conn>,
+    /// Silent connections by arrival: key → connection id.
+    waiting: BTreeMap<u64, u64>,
+    /// Connections on an idle slot, by when they became idle: key → connection id.
+    idle: BTreeMap<u64, u64>,
+    /// Connections on a slot, idle or inside a request.
+    open: u32,
     next: u64,
+}
+
+/// Where one connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Waiting,
+    Idle,
+    Busy,
+    /// Closed by the gate for a newer connection.
+    Closed,
+}
+
+#[derive(Debug)]
+struct Conn {
+    peer: IpAddr,
+    /// Its key in `waiting` or `idle`, whichever `place` says.
+    key: u64,
+    place: Place,
+    /// Closing the connection is sending on this.
+    close: Option<oneshot::Sender<()>>,
+}
+
+impl GateState {
+    fn key(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+
+    /// Closes connection `id` for a newer one: its slot (if it had one) is free at once.
+    fn close(&mut self, id: u64) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if matches!(conn.place, Place::Idle | Place::Busy) {
+                self.open -= 1;
+            }
+            conn.place = Place::Closed;
+            if let Some(close) = conn.close.take() {
+                let _ = close.send(());
+            }
+        }
+    }
 }
 
 /// One admitted connection's place at the gate, given back when dropped.
 #[derive(Debug)]
 pub struct Ticket {
-    gate: Arc<Gate>,
-    peer: IpAddr,
-    id: u64,
+    slot: Slot,
     /// Resolves when the gate closes this connection for a newer one.
-    evicted: Option<oneshot::Receiver<()>>,
-    serving: bool,
+    closed: oneshot::Receiver<()>,
 }
+
+/// A handle on one connection's slot, for its requests to say when they are inside one.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    gate: Arc<Gate>,
+    id: u64,
+}
+
+/// A request in progress: its connection's slot is not idle until this is dropped.
+#[derive(Debug)]
+pub struct Busy(Slot);
 
 impl Gate {
     fn lock(&self) -> MutexGuard<'_, GateState> {
@@ -159,67 +234,137 @@ impl Gate {
         if state.waiting.len() >= MAX_WAITING as usize
             && let Some((_, oldest)) = state.waiting.pop_first()
         {
-            let _ = oldest.send(());
+            state.close(oldest);
         }
-        let id = state.next;
-        state.next += 1;
-        let (evict, evicted) = oneshot::channel();
-        state.waiting.insert(id, evict);
-        Some(Ticket {
-            gate: Arc::clone(self),
-            peer,
+        let key = state.key();
+        let id = key;
+        let (close, closed) = oneshot::channel();
+        state.conns.insert(
             id,
-            evicted: Some(evicted),
-            serving: false,
+            Conn {
+                peer,
+                key,
+                place: Place::Waiting,
+                close: Some(close),
+            },
+        );
+        state.waiting.insert(key, id);
+        Some(Ticket {
+            slot: Slot {
+                gate: Arc::clone(self),
+                id,
+            },
+            closed,
         })
     }
 
-    /// Connections being served now.
-    pub fn serving(&self) -> u32 {
-        self.lock().serving
+    /// Connections on a slot, and those of them inside a request.
+    pub fn slots(&self) -> (u32, u32) {
+        let state = self.lock();
+        let idle = u32::try_from(state.idle.len()).unwrap_or(u32::MAX);
+        (state.open, state.open.saturating_sub(idle))
     }
 }
 
 impl Ticket {
-    /// Resolves if the gate closes this waiting connection for a newer one.
-    async fn evicted(&mut self) {
-        match self.evicted.as_mut() {
-            // A dropped sender (the ticket left the room some other way) is not an eviction.
-            Some(receiver) => {
-                if receiver.await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-            None => std::future::pending().await,
+    /// Resolves if the gate closes this connection for a newer one.
+    async fn closed(&mut self) {
+        // A dropped sender (the connection is ending some other way) is not a close.
+        if (&mut self.closed).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
-    /// The connection has sent something: it leaves the waiting room for an HTTP slot, if
-    /// one is free.
-    fn serve(&mut self) -> bool {
-        let mut state = self.gate.lock();
-        state.waiting.remove(&self.id);
-        self.evicted = None;
-        if state.serving >= MAX_CONNECTIONS {
+    /// The connection has sent something: it leaves the waiting room for an idle HTTP slot,
+    /// closing the longest-idle connection when none is free. `false` when every slot is
+    /// inside a request (or the gate has closed this one).
+    fn open(&mut self) -> bool {
+        let gate = &self.slot.gate;
+        let mut state = gate.lock();
+        let Some(conn) = state.conns.get(&self.slot.id) else {
+            return false;
+        };
+        if conn.place != Place::Waiting {
             return false;
         }
-        state.serving += 1;
-        self.serving = true;
+        let key = conn.key;
+        state.waiting.remove(&key);
+        if state.open >= MAX_CONNECTIONS
+            && let Some((_, oldest)) = state.idle.pop_first()
+        {
+            state.close(oldest);
+        }
+        if state.open >= MAX_CONNECTIONS {
+            state.close(self.slot.id);
+            return false;
+        }
+        state.open += 1;
+        let key = state.key();
+        state.idle.insert(key, self.slot.id);
+        if let Some(conn) = state.conns.get_mut(&self.slot.id) {
+            conn.place = Place::Idle;
+            conn.key = key;
+        }
         true
+    }
+
+    fn slot(&self) -> Slot {
+        self.slot.clone()
+    }
+}
+
+impl Slot {
+    /// A request has arrived whole: the slot is not idle until the returned guard drops.
+    /// `None` when the gate has closed this connection.
+    pub fn busy(&self) -> Option<Busy> {
+        let mut state = self.gate.lock();
+        let conn = state.conns.get_mut(&self.id)?;
+        if conn.place != Place::Idle {
+            return None;
+        }
+        conn.place = Place::Busy;
+        let key = conn.key;
+        state.idle.remove(&key);
+        Some(Busy(self.clone()))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut state = self.0.gate.lock();
+        let key = state.key();
+        let Some(conn) = state.conns.get_mut(&self.0.id) else {
+            return;
+        };
+        if conn.place == Place::Busy {
+            conn.place = Place::Idle;
+            conn.key = key;
+            state.idle.insert(key, self.0.id);
+        }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut state = self.gate.lock();
-        state.waiting.remove(&self.id);
-        if self.serving {
-            state.serving -= 1;
+        let mut state = self.slot.gate.lock();
+        let Some(conn) = state.conns.remove(&self.slot.id) else {
+            return;
+        };
+        match conn.place {
+            Place::Waiting => {
+                state.waiting.remove(&conn.key);
+            }
+            Place::Idle => {
+                state.idle.remove(&conn.key);
+                state.open -= 1;
+            }
+            Place::Busy => state.open -= 1,
+            Place::Closed => {}
         }
-        if let Some(count) = state.per_peer.get_mut(&self.peer) {
+        if let Some(count) = state.per_peer.get_mut(&conn.peer) {
             *count -= 1;
             if *count == 0 {
-                state.per_peer.remove(&self.peer);
+                state.per_peer.remove(&conn.peer);
             }
         }
     }
@@ -239,6 +384,7 @@ pub async fn serve(
 ) {
     let gate = Arc::new(Gate::default());
     let tasks = Arc::new(Semaphore::new(MAX_TASKS as usize));
+    let scrapes = Arc::new(Semaphore::new(MAX_SCRAPES as usize));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -266,6 +412,7 @@ pub async fn serve(
         let published = published.clone();
         let web = Arc::clone(&web);
         let mut stop = stop.clone();
+        let scrapes = Arc::clone(&scrapes);
         tokio::spawn(async move {
             let _task = task;
             let mut first = [0u8; 1];
@@ -273,29 +420,43 @@ pub async fn serve(
                 // Waits for a byte (or the end) without taking it from the stream.
                 peeked = stream.peek(&mut first) => peeked.is_ok_and(|n| n > 0),
                 () = tokio::time::sleep(FIRST_BYTE_TIMEOUT) => false,
-                () = ticket.evicted() => false,
+                () = ticket.closed() => false,
                 () = stopped(&mut stop) => false,
             };
             if !spoke {
                 tracing::debug!(%peer, "closed: silent");
                 return;
             }
-            if !ticket.serve() {
-                tracing::debug!(%peer, "closed: no free slot");
+            if !ticket.open() {
+                tracing::debug!(%peer, "closed: every slot is inside a request");
                 return;
             }
-            let auth = web.auth.clone();
-            #[cfg(feature = "tls")]
-            if let Some(acceptor) = &web.acceptor {
-                let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
-                match handshake.await {
-                    Ok(Ok(tls)) => serve_http(tls, published, auth, stale_after, stop).await,
-                    Ok(Err(e)) => tracing::debug!(%peer, "closed: TLS handshake: {e}"),
-                    Err(_) => tracing::debug!(%peer, "closed: no TLS handshake in time"),
+            let connection = Connection {
+                slot: ticket.slot(),
+                published,
+                auth: web.auth.clone(),
+                scrapes,
+                stale_after,
+                stop,
+            };
+            let served = async {
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = &web.acceptor {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls)) => connection.serve(tls).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "closed: TLS handshake: {e}"),
+                        Err(_) => tracing::debug!(%peer, "closed: no TLS handshake in time"),
+                    }
+                    return;
                 }
-                return;
+                connection.serve(stream).await;
+            };
+            tokio::select! {
+                () = served => {}
+                () = ticket.closed() => tracing::debug!(%peer, "closed: idle longest, for a newer connection"),
             }
-            serve_http(stream, published, auth, stale_after, stop).await;
         });
     }
     drop(listener);
@@ -303,45 +464,81 @@ pub async fn serve(
     let _ = tasks.acquire_many(MAX_TASKS).await;
 }
 
-/// HTTP/1 on one connection (plain or TLS) until it ends or `stop`, when open requests
-/// finish. With `auth`, `/metrics` needs the credentials; the probes never do.
-async fn serve_http<IO>(
-    io: IO,
+/// One connection on its slot: what its requests are answered from.
+struct Connection {
+    slot: Slot,
     published: watch::Receiver<Arc<Published>>,
+    /// With it, `/metrics` needs the credentials; the probes never do.
     auth: Option<Arc<Auth>>,
+    /// `/metrics` requests in progress, across connections.
+    scrapes: Arc<Semaphore>,
     stale_after: Duration,
-    mut stop: watch::Receiver<bool>,
-) where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let current = published.borrow().clone();
-        let auth = auth.clone();
-        async move {
-            if let Some(auth) = auth
-                && request.uri().path() == "/metrics"
-            {
-                let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-                if !auth.allows(header).await {
-                    return Ok::<_, Infallible>(unauthorized());
+    stop: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// HTTP/1 on the connection (plain or TLS) until it ends or `stop`, when open requests
+    /// finish. Each request holds the slot busy from its complete head to its answer.
+    async fn serve<IO>(self, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            slot,
+            published,
+            auth,
+            scrapes,
+            stale_after,
+            mut stop,
+        } = self;
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let busy = slot.busy();
+            let current = published.borrow().clone();
+            let auth = auth.clone();
+            let scrapes = Arc::clone(&scrapes);
+            async move {
+                let Some(_busy) = busy else {
+                    return Ok::<_, Infallible>(reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "closing: idle longest\n",
+                    ));
+                };
+                if request.uri().path() == "/metrics" {
+                    let Ok(_scrape) = scrapes.try_acquire_owned() else {
+                        let mut r = reply(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "too many scrapes at once\n",
+                        );
+                        r.headers_mut().insert(
+                            hyper::header::RETRY_AFTER,
+                            hyper::header::HeaderValue::from_static("1"),
+                        );
+                        return Ok(r);
+                    };
+                    if let Some(auth) = auth {
+                        let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+                        if !auth.allows(header).await {
+                            return Ok(unauthorized());
+                        }
+                    }
                 }
+                Ok(respond(&request, &current, stale_after))
             }
-            Ok::<_, Infallible>(respond(&request, &current, stale_after))
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .max_headers(64);
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        () = stopped(&mut stop) => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES)
+            .max_headers(64);
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            () = stopped(&mut stop) => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
         }
     }
 }
@@ -367,10 +564,14 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 mod tests {
     use super::*;
 
+    fn peer(i: u32) -> IpAddr {
+        IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i))
+    }
+
     #[test]
     fn the_gate_bounds_peers_and_evicts_the_oldest_silent_connection() {
         let gate = Arc::new(Gate::default());
-        let one: IpAddr = "10.0.0.1".parse().unwrap();
+        let one = peer(1);
         let tickets: Vec<Ticket> = (0..MAX_PER_PEER)
             .map(|_| gate.admit(one).unwrap())
             .collect();
@@ -380,22 +581,69 @@ mod tests {
         drop(tickets);
         assert!(gate.admit(one).is_some(), "the share is given back");
 
-        let mut first = gate.admit("10.0.1.0".parse().unwrap()).unwrap();
-        let mut rest = Vec::new();
-        for i in 1..MAX_WAITING {
-            let [.., high, low] = i.to_be_bytes();
-            let peer = IpAddr::from([10, 1, high, low]);
-            rest.push(gate.admit(peer).unwrap());
-        }
-        let mut evicted = first.evicted.take().unwrap();
-        assert!(evicted.try_recv().is_err(), "room for {MAX_WAITING}");
-        let _newest = gate.admit("10.2.0.0".parse().unwrap()).unwrap();
-        assert!(evicted.try_recv().is_ok(), "the oldest made room");
-        assert!(rest[0].serve(), "one that spoke is served");
-        assert_eq!(gate.serving(), 1);
-        drop(rest);
-        assert_eq!(gate.serving(), 0);
-        assert!(first.serve());
+        let mut first = gate.admit(peer(1000)).unwrap();
+        let mut rest: Vec<Ticket> = (1..MAX_WAITING)
+            .map(|i| gate.admit(peer(1000 + i)).unwrap())
+            .collect();
+        assert!(first.closed.try_recv().is_err(), "room for {MAX_WAITING}");
+        let _newest = gate.admit(peer(5000)).unwrap();
+        assert!(first.closed.try_recv().is_ok(), "the oldest made room");
+        assert!(!first.open(), "a closed connection gets no slot");
+        assert!(rest[0].open(), "one that spoke gets a slot");
+        assert_eq!(gate.slots(), (1, 0));
+        rest.clear();
+        assert_eq!(gate.slots(), (0, 0));
+    }
+
+    /// Slowloris: connections reading a head (or idle between requests) hold their slots
+    /// only until a newer connection needs one; those inside a request are never closed.
+    #[test]
+    fn idle_slots_are_taken_back_oldest_first_and_busy_ones_never() {
+        let gate = Arc::new(Gate::default());
+        let mut slow: Vec<Ticket> = (0..MAX_CONNECTIONS)
+            .map(|i| {
+                let mut t = gate.admit(peer(i / MAX_PER_PEER)).unwrap();
+                assert!(t.open());
+                t
+            })
+            .collect();
+        assert_eq!(gate.slots(), (MAX_CONNECTIONS, 0));
+        // One request in progress on the oldest: it is not the one closed.
+        let busy = slow[0].slot().busy().unwrap();
+        let mut probe = gate.admit(peer(9999)).unwrap();
+        assert!(probe.open(), "a newcomer gets a slot while others idle");
+        assert!(slow[0].closed.try_recv().is_err(), "busy: kept");
+        assert!(
+            slow[1].closed.try_recv().is_ok(),
+            "the longest idle is closed"
+        );
+        assert!(
+            slow[1].slot().busy().is_none(),
+            "and cannot start a request"
+        );
+        assert_eq!(gate.slots(), (MAX_CONNECTIONS, 1));
+        // A request that ends puts its slot back at the end of the line.
+        drop(busy);
+        let mut next = gate.admit(peer(9998)).unwrap();
+        assert!(next.open());
+        assert!(slow[2].closed.try_recv().is_ok());
+        assert!(slow[0].closed.try_recv().is_err(), "idle again, but newest");
+        // Every slot inside a request: a newcomer is refused, nobody is closed.
+        let held: Vec<Busy> = slow
+            .iter()
+            .skip(3)
+            .map(|t| t.slot().busy().unwrap())
+            .chain([&slow[0], &probe, &next].map(|t| t.slot().busy().unwrap()))
+            .collect();
+        assert_eq!(gate.slots(), (MAX_CONNECTIONS, MAX_CONNECTIONS));
+        let mut refused = gate.admit(peer(9997)).unwrap();
+        assert!(!refused.open());
+        drop(held);
+        drop(slow);
+        drop(refused);
+        drop(probe);
+        drop(next);
+        assert_eq!(gate.slots(), (0, 0));
     }
 
     fn request(method: &str, path: &str) -> Request<http_body_util::Empty<Bytes>> {
