@@ -38,7 +38,11 @@ pub fn run(args: &RunArgs) -> Result<Output, Error> {
             &config.kubelet,
         ))?;
     }
-    runtime.block_on(crate::daemon::run(settings))?;
+    let ran = runtime.block_on(crate::daemon::run(settings));
+    // The daemon has had its grace; a read or a password check still on a blocking thread
+    // (a bcrypt check takes up to MAX_BCRYPT_COST's time) is abandoned, not waited for.
+    runtime.shutdown_background();
+    ran?;
     Ok(String::new().into())
 }
 

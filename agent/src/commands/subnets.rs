@@ -22,6 +22,9 @@ pub fn subnets(args: &SubnetsArgs) -> Result<Output, Error> {
         }
         .into());
     }
-    runtime.block_on(crate::subnets::run(settings))?;
+    let ran = runtime.block_on(crate::subnets::run(settings));
+    // As `run`'s: what is left on a blocking thread after the grace is abandoned.
+    runtime.shutdown_background();
+    ran?;
     Ok(String::new().into())
 }

@@ -671,3 +671,33 @@ fn a_300_mb_offer_file_is_read_in_bounded_memory() {
         finished.peak_kib
     );
 }
+
+/// Row 13 of the third review: a web config whose bcrypt hash has cost 31 would pin a
+/// blocking thread for about a day per request naming that user. It is refused at start:
+/// exit 64, one line naming the user, the cost and the bound.
+#[test]
+fn a_bcrypt_hash_too_costly_to_check_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4)
+        .unwrap()
+        .replacen("$04$", "$31$", 1);
+    let web = dir.path().join("web-config.yml");
+    fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).unwrap();
+    let mut command = crate::common::nodecap();
+    command
+        .args(["run", "--listen", "127.0.0.1:0", "--web-config-file"])
+        .arg(&web)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9");
+    let (code, stderr) = within(command, Duration::from_secs(20)).expect("run exited");
+    assert_eq!(code, 64, "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nodecap: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("basic_auth_users.prometheus: bcrypt cost 31 is over 12"),
+        "{stderr}"
+    );
+    assert!(lines[0].len() <= LINE_BUDGET);
+}

@@ -26,6 +26,20 @@ use serde::Deserialize;
 
 use crate::core::excerpt::{MAX_CHARS, clip};
 
+/// The highest bcrypt cost accepted. Each step doubles a check's time: cost 10 (htpasswd's
+/// and exporter-toolkit's examples) takes about 60 ms on one core, 12 about 250 ms — and a
+/// check occupies a blocking thread, up to [`super::server::MAX_SCRAPES`] at once. Users run
+/// 10–12; a cost-31 hash would pin a core for a day per check, so a hash over 12 is refused
+/// at start (a wrong password is checked every time, so a higher cost is a lever for anyone
+/// who can reach the port).
+pub const MAX_BCRYPT_COST: u32 = 12;
+
+/// Roughly how long one check at `cost` takes on one core (60 ms at cost 10).
+fn check_time(cost: u32) -> String {
+    let ms = 60u64 << cost.saturating_sub(10).min(40);
+    humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+}
+
 /// The most bytes of a web-config file read.
 const MAX_FILE: u64 = 64 * 1024;
 
@@ -190,10 +204,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, Error> {
                     clip(user, MAX_CHARS)
                 )));
             }
-            if hash.parse::<bcrypt::HashParts>().is_err() {
+            let Ok(parts) = hash.parse::<bcrypt::HashParts>() else {
                 return Err(invalid(format!(
                     "basic_auth_users.{}: expected a bcrypt hash ($2y$…), such as `htpasswd -nBC 10 \"\" | tr -d ':\\n'` prints",
                     clip(user, MAX_CHARS)
+                )));
+            };
+            if parts.get_cost() > MAX_BCRYPT_COST {
+                return Err(invalid(format!(
+                    "basic_auth_users.{}: bcrypt cost {} is over {MAX_BCRYPT_COST} (each check would take {}; `htpasswd -nBC 10` makes cost 10)",
+                    clip(user, MAX_CHARS),
+                    parts.get_cost(),
+                    check_time(parts.get_cost()),
                 )));
             }
         }
@@ -400,6 +422,24 @@ mod tests {
         ] {
             let err = problem(bad);
             assert!(err.contains(expected), "{bad:?}: {err}");
+        }
+        // The cost is the hash's second field: over MAX_BCRYPT_COST is refused, at it kept.
+        let at_cost = |cost: u32| {
+            let text = format!(
+                "basic_auth_users:\n  prometheus: '{}'\n",
+                hash.replacen("$04$", &format!("${cost:02}$"), 1)
+            );
+            parse(&text, Path::new("/etc/nodecap/web.yml")).map(|_| ())
+        };
+        assert!(at_cost(MAX_BCRYPT_COST).is_ok());
+        for cost in [MAX_BCRYPT_COST + 1, 31] {
+            let err = at_cost(cost).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "basic_auth_users.prometheus: bcrypt cost {cost} is over 12"
+                )),
+                "{err}"
+            );
         }
     }
 
