@@ -263,6 +263,6 @@ lifecycle deb "$deb"
 lifecycle rpm "$rpm"
 
 step "shell scripts (shellcheck)"
-mapfile -t scripts < <(find tests agent/benches ami packaging -maxdepth 1 -name '*.sh'; echo .ci/run)
-shellcheck "${scripts[@]}"
+mapfile -t scripts < <(find tests tests/lib agent/benches ami packaging -maxdepth 1 -name '*.sh'; echo .ci/run)
+shellcheck -x "${scripts[@]}"
 echo "  ${#scripts[@]} scripts clean"

