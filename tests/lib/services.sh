@@ -17,9 +17,12 @@ start_service() {
   shift 2
   # setsid: its own process group (and session), so the kill below reaches its children.
   # NODECAP_TEST_IGNORE_TERM names a service to start with SIGTERM ignored (the suite's own
-  # test of a hang in shutdown); an ignored signal stays ignored across exec.
+  # test of a hang in shutdown): ignored here while it forks, it is ignored in the child
+  # from its first instruction, and stays so across exec.
   if [[ "${NODECAP_TEST_IGNORE_TERM:-}" == "$name" ]]; then
-    setsid bash -c 'trap "" TERM; exec "$@"' service "$@" >"$log" 2>&1 &
+    trap '' TERM
+    setsid "$@" >"$log" 2>&1 &
+    trap - TERM
   else
     setsid "$@" >"$log" 2>&1 &
   fi
@@ -56,11 +59,6 @@ if [[ "${BASH_SOURCE[0]}" == "$0" && "${1:-}" == "--self-test" ]]; then
   # A service that ignores SIGTERM, with a child of its own: both must be gone after.
   NODECAP_TEST_IGNORE_TERM=stubborn start_service stubborn /dev/null bash -c 'sleep 300 & while :; do sleep 0.1; done'
   pid=${service_pids[0]}
-  # Until it runs the command (SIGTERM is ignored from there on).
-  for _ in $(seq 1 100); do
-    grep -q "while" "/proc/$pid/cmdline" 2>/dev/null && break
-    sleep 0.05
-  done
   started=$SECONDS
   if STOP_WAIT_SECONDS=2 stop_services 2>"$log"; then
     echo "services.sh self-test: stop_services succeeded on a service that ignores SIGTERM" >&2
