@@ -4,6 +4,8 @@
 //! asks ([`pricing`]); both API clients follow pages with [`paging`]. The only code that
 //! talks to AWS at boot; the daemon's CloudWatch publisher is an exporter of its own.
 
+#[cfg(feature = "aws")]
+pub mod answer;
 pub mod ec2;
 pub mod imds;
 pub mod limits;

@@ -17,15 +17,10 @@
 
 use std::time::Duration;
 
-use aws_sdk_pricing::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, InterceptorContext,
-};
-use aws_sdk_pricing::config::retry::{ClassifyRetry, RetryAction};
-use aws_sdk_pricing::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_pricing::error::{BoxError, ProvideErrorMetadata};
+use aws_sdk_pricing::error::ProvideErrorMetadata;
 use aws_sdk_pricing::types::{Filter, FilterType};
-use aws_smithy_types::body::SdkBody;
 
+use super::answer::{AnswerLimit, too_long};
 use crate::core::density::Prices;
 use crate::core::excerpt::Excerpt;
 use crate::core::offer;
@@ -86,8 +81,8 @@ async fn listing(region: &str) -> Result<Prices, Error> {
         .load()
         .await;
     let pricing = aws_sdk_pricing::config::Builder::from(&config)
-        .interceptor(AnswerLimit)
-        .retry_classifier(AnswerLimit)
+        .interceptor(AnswerLimit(MAX_ANSWER))
+        .retry_classifier(AnswerLimit(MAX_ANSWER))
         .build();
     let client = aws_sdk_pricing::Client::from_conf(pricing);
     let filters: Vec<Filter> = [
@@ -166,52 +161,5 @@ where
     Error::Call {
         kind: e.to_string(),
         cause: crate::core::excerpt::clip(&crate::error::root_cause(&e).to_string(), 200),
-    }
-}
-
-/// Whether a failed call comes down to [`AnswerLimit`]'s bound: the one test both the error
-/// report and the retry classifier make.
-fn too_long(error: &(dyn std::error::Error + 'static)) -> bool {
-    crate::error::root_cause(error).is::<http_body_util::LengthLimitError>()
-}
-
-/// Bounds every answer's body to [`MAX_ANSWER`] bytes before the SDK reads it: past that the
-/// read fails (and the call with it) instead of growing, and is not retried (the same call
-/// would get the same answer).
-#[derive(Debug)]
-struct AnswerLimit;
-
-impl Intercept for AnswerLimit {
-    fn name(&self) -> &'static str {
-        "AnswerLimit"
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context.response_mut().take_body();
-        *context.response_mut().body_mut() =
-            SdkBody::from_body_1_x(http_body_util::Limited::new(body, MAX_ANSWER));
-        Ok(())
-    }
-}
-
-impl ClassifyRetry for AnswerLimit {
-    fn name(&self) -> &'static str {
-        "AnswerLimit"
-    }
-
-    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
-        let Some(Err(error)) = context.output_or_error() else {
-            return RetryAction::NoActionIndicated;
-        };
-        if too_long(error) {
-            RetryAction::RetryForbidden
-        } else {
-            RetryAction::NoActionIndicated
-        }
     }
 }

@@ -701,3 +701,142 @@ fn a_bcrypt_hash_too_costly_to_check_is_refused_at_start() {
     );
     assert!(lines[0].len() <= LINE_BUDGET);
 }
+
+/// How the test's CloudWatch answers every PutMetricData.
+#[derive(Debug, Clone, Copy)]
+enum CloudWatchAnswer {
+    /// A 500 whose body never ends (chunked, 64 KiB a chunk, for at most 20 s).
+    Endless,
+    /// A 400 in the RPC v2 CBOR protocol's error shape with a 60,000-character message.
+    LongMessage,
+}
+
+/// A CloudWatch endpoint of the test's own on loopback answering every call `answer`.
+fn hostile_cloudwatch(answer: CloudWatchAnswer) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut stream = stream;
+                let head = "content-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\n";
+                match answer {
+                    CloudWatchAnswer::Endless => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 500 Internal Server Error\r\n{head}transfer-encoding: chunked\r\n\r\n"
+                        );
+                        let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                        let until = Instant::now() + Duration::from_secs(20);
+                        while Instant::now() < until && stream.write_all(chunk.as_bytes()).is_ok() {
+                        }
+                    }
+                    CloudWatchAnswer::LongMessage => {
+                        // {"__type": "InvalidParameterValue", "message": "xxx…"} in CBOR.
+                        let mut cbor = vec![0xa2, 0x66];
+                        cbor.extend_from_slice(b"__type");
+                        cbor.push(0x60 + 21);
+                        cbor.extend_from_slice(b"InvalidParameterValue");
+                        cbor.push(0x67);
+                        cbor.extend_from_slice(b"message");
+                        cbor.extend_from_slice(&[0x79, 0xea, 0x60]);
+                        cbor.extend(std::iter::repeat_n(b'x', 60_000));
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 400 Bad Request\r\n{head}content-length: {}\r\n\r\n",
+                            cbor.len()
+                        );
+                        let _ = stream.write_all(&cbor);
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Rows 2 and 3 of the third review: CloudWatch answering PutMetricData with an endless
+/// error body took `run` to 4.1 GiB, and a 30 MB error message was logged whole on every
+/// call. Now the answer is read up to 64 KiB (an error of its own kind, `too_long`, the batch
+/// dropped, not retried) and a message is quoted short; the daemon stays within 48 MiB.
+#[test]
+fn cloudwatch_answers_are_bounded_and_their_messages_quoted_short() {
+    use crate::common::{Daemon, Node, aws_env, hwm_kib, value};
+    for (answer, kind) in [
+        (CloudWatchAnswer::Endless, "too_long"),
+        (CloudWatchAnswer::LongMessage, "validation"),
+    ] {
+        let url = hostile_cloudwatch(answer);
+        let node = Node::new();
+        let daemon = Daemon::start_env(
+            &node,
+            &[
+                "--interval",
+                "1s",
+                "--cloudwatch",
+                "--cluster-name",
+                "hostile",
+                "--cloudwatch-interval",
+                "1s",
+            ],
+            &aws_env(&url),
+        );
+        let series = format!("nodecap_cloudwatch_errors_total{{kind=\"{kind}\"}}");
+        daemon.wait_for(&format!("two {kind} errors"), |d| {
+            value(&d.metrics(), &series).is_some_and(|n| n >= 2.0)
+        });
+        let peak = hwm_kib(daemon.pid());
+        let log = daemon.log();
+        let failures: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("cloudwatch:PutMetricData failed"))
+            .collect();
+        assert!(failures.len() >= 2, "{answer:?}: {}", excerpt(&log));
+        for line in &failures {
+            assert!(
+                line.len() <= LINE_BUDGET,
+                "{answer:?}: {} bytes",
+                line.len()
+            );
+        }
+        match answer {
+            CloudWatchAnswer::Endless => assert!(
+                failures[0].contains("the answer is longer than 65536 bytes"),
+                "{}",
+                failures[0]
+            ),
+            CloudWatchAnswer::LongMessage => assert!(
+                failures[0].contains("(60000 bytes)")
+                    && failures[0].contains("InvalidParameterValue"),
+                "{}",
+                failures[0]
+            ),
+        }
+        eprintln!(
+            "{answer:?}: peak {peak} KiB, {} failed calls logged",
+            failures.len()
+        );
+        assert!(
+            peak <= 48 * 1024,
+            "{answer:?}: the daemon peaked at {peak} KiB"
+        );
+    }
+}

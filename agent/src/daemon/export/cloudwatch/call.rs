@@ -11,6 +11,8 @@ pub enum ErrorKind {
     Validation,
     /// No answer: retried with backoff.
     Network,
+    /// An answer longer than the client reads: the batch is dropped, not retried.
+    TooLong,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -20,6 +22,7 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::Server => "server",
             ErrorKind::Validation => "validation",
             ErrorKind::Network => "network",
+            ErrorKind::TooLong => "too_long",
         })
     }
 }

@@ -168,12 +168,12 @@ pub static DATUMS_SENT: Family<0> = Family::counter(
 pub static DATUMS_DROPPED: Family<0> = Family::counter(
     "nodecap_cloudwatch_datums_dropped_total",
     &[],
-    "Datums dropped: the oldest beyond the queue's bound, or rejected by validation.",
+    "Datums dropped: the oldest beyond the queue's bound, or rejected by validation or an answer past the bound.",
 );
 pub static ERRORS: Family<1> = Family::counter(
     "nodecap_cloudwatch_errors_total",
     &["kind"],
-    "Failed PutMetricData calls: throttling, server, validation, network.",
+    "Failed PutMetricData calls: throttling, server, validation, network, too_long (an answer past the bound).",
 );
 pub static QUEUE_DATUMS: Family<0> = Family::gauge(
     "nodecap_cloudwatch_queue_datums",
@@ -320,7 +320,7 @@ impl Publisher {
                 }
                 Err(kind) => {
                     self.update(|s| *s.errors.entry(kind).or_default() += 1);
-                    if kind == ErrorKind::Validation {
+                    if matches!(kind, ErrorKind::Validation | ErrorKind::TooLong) {
                         self.queue.drain(..size);
                         self.update(|s| s.dropped += size as u64);
                         continue;

@@ -1,6 +1,9 @@
 //! The one place the CloudWatch SDK is called: a client from the default chain (SDK retries
 //! off: the publisher retries itself, so its counts and deadlines hold), one PutMetricData
-//! call, and its failure told as an [`ErrorKind`].
+//! call, and its failure told as an [`ErrorKind`]. Every answer, error answers included, is
+//! read up to [`MAX_ANSWER`] bytes (PutMetricData answers a few bytes, an error a few
+//! hundred); past that the call fails as [`ErrorKind::TooLong`], and the server's error
+//! message is quoted at most [`crate::core::excerpt::MAX_CHARS`] characters in the log.
 
 use std::time::Duration;
 
@@ -9,14 +12,26 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
 use super::call::ErrorKind;
 use super::datums::{self, Datum};
+use crate::aws::answer::{AnswerLimit, too_long};
+use crate::core::excerpt::{Excerpt, clip};
 use crate::error::Chain;
+
+/// The longest answer read from CloudWatch, bytes.
+pub const MAX_ANSWER: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct Client(aws_sdk_cloudwatch::Client);
 
 impl From<aws_sdk_cloudwatch::Client> for Client {
+    /// The client's own configuration, with every answer bounded.
     fn from(client: aws_sdk_cloudwatch::Client) -> Self {
-        Client(client)
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(AnswerLimit(MAX_ANSWER))
+            .retry_classifier(AnswerLimit(MAX_ANSWER))
+            .build();
+        Client(aws_sdk_cloudwatch::Client::from_conf(config))
     }
 }
 
@@ -28,7 +43,7 @@ impl Client {
         if let Some(region) = region {
             loader = loader.region(aws_config::Region::new(region));
         }
-        Client(aws_sdk_cloudwatch::Client::new(&loader.load().await))
+        Client::from(aws_sdk_cloudwatch::Client::new(&loader.load().await))
     }
 
     /// One PutMetricData call of `batch` into `namespace`, within `timeout`; a failure is
@@ -52,9 +67,19 @@ impl Client {
                 Err(ErrorKind::Network)
             }
             Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if too_long(&e) => {
+                tracing::warn!(
+                    datums = batch.len(),
+                    "cloudwatch:PutMetricData failed: the answer is longer than {MAX_ANSWER} bytes"
+                );
+                Err(ErrorKind::TooLong)
+            }
             Ok(Err(e)) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                let code = e.code().unwrap_or_default().to_owned();
+                let code = clip(
+                    e.code().unwrap_or_default(),
+                    crate::core::excerpt::MAX_CHARS,
+                );
                 let kind = match (status, code.as_str()) {
                     (_, "Throttling" | "ThrottlingException") | (Some(429), _) => {
                         ErrorKind::Throttling
@@ -71,8 +96,10 @@ impl Client {
                     first_metric = first,
                     datums = batch.len(),
                     "cloudwatch:PutMetricData failed: {}",
-                    e.message()
-                        .map_or_else(|| Chain(&e).to_string(), str::to_owned)
+                    e.message().map_or_else(
+                        || clip(&Chain(&e).to_string(), 200),
+                        |m| Excerpt::of(m).to_string()
+                    )
                 );
                 Err(kind)
             }
