@@ -1,8 +1,17 @@
 //! A bound on every answer an AWS SDK client reads, error answers included: an interceptor
 //! wraps the response body in `http_body_util::Limited` before the SDK deserializes it, so an
 //! answer past the bound fails the read (and the call) instead of growing, and a retry
-//! classifier forbids retrying it (the same call would get the same answer). The Price List
-//! client and the CloudWatch publisher install it; the EC2 Query client bounds its own reads.
+//! classifier forbids retrying it (the same call would get the same answer). For a JSON
+//! protocol the body is also scanned as it streams past for its nesting depth, before the
+//! SDK's reader (which recurses once per level: 70,000 `[` overflowed its stack) sees it.
+//! The Price List client and the CloudWatch publisher install it; the EC2 Query client bounds
+//! its own reads.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
 
 use aws_sdk_cloudwatch::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, InterceptorContext,
@@ -12,14 +21,110 @@ use aws_sdk_cloudwatch::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_cloudwatch::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 
-/// Bounds every answer's body to `.0` bytes before the SDK reads it.
+/// Bounds every answer's body before the SDK reads it: its bytes, and for JSON its depth.
 #[derive(Debug, Clone, Copy)]
-pub struct AnswerLimit(pub usize);
+pub struct AnswerLimit {
+    pub max_bytes: usize,
+    /// Arrays and objects nested at most this deep (JSON protocols only).
+    pub max_json_depth: Option<u32>,
+}
 
-/// Whether a failed call comes down to an [`AnswerLimit`]'s bound: the one test both the
+/// An answer nesting arrays or objects deeper than the bound.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer nests arrays or objects deeper than {0}")]
+pub struct TooDeep(pub u32);
+
+/// Whether a failed call comes down to an [`AnswerLimit`]'s byte bound: the one test both the
 /// error reports and the retry classifier make.
 pub fn too_long(error: &(dyn std::error::Error + 'static)) -> bool {
     crate::error::root_cause(error).is::<http_body_util::LengthLimitError>()
+}
+
+/// Whether a failed call comes down to an [`AnswerLimit`]'s depth bound.
+pub fn too_deep(error: &(dyn std::error::Error + 'static)) -> Option<u32> {
+    crate::error::root_cause(error)
+        .downcast_ref::<TooDeep>()
+        .map(|e| e.0)
+}
+
+/// A JSON body's nesting depth, counted byte by byte as it streams (strings and their
+/// escapes skipped): no parse, no allocation.
+#[derive(Debug, Default)]
+struct Depth {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Depth {
+    fn feed(&mut self, bytes: &[u8], max: u32) -> Result<(), TooDeep> {
+        for &b in bytes {
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'[' | b'{' => {
+                    self.depth += 1;
+                    if self.depth > max {
+                        return Err(TooDeep(max));
+                    }
+                }
+                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A body that fails once its JSON nests deeper than `max`.
+#[derive(Debug)]
+struct DepthLimited<B> {
+    inner: B,
+    depth: Depth,
+    max: u32,
+}
+
+impl<B> Body for DepthLimited<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.depth.feed(data, this.max)?;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl Intercept for AnswerLimit {
@@ -33,9 +138,15 @@ impl Intercept for AnswerLimit {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let body = context.response_mut().take_body();
-        *context.response_mut().body_mut() =
-            SdkBody::from_body_1_x(http_body_util::Limited::new(body, self.0));
+        let body = http_body_util::Limited::new(context.response_mut().take_body(), self.max_bytes);
+        *context.response_mut().body_mut() = match self.max_json_depth {
+            Some(max) => SdkBody::from_body_1_x(DepthLimited {
+                inner: body,
+                depth: Depth::default(),
+                max,
+            }),
+            None => SdkBody::from_body_1_x(body),
+        };
         Ok(())
     }
 }
@@ -49,10 +160,34 @@ impl ClassifyRetry for AnswerLimit {
         let Some(Err(error)) = context.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
-        if too_long(error) {
+        if too_long(error) || too_deep(error).is_some() {
             RetryAction::RetryForbidden
         } else {
             RetryAction::NoActionIndicated
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_across_chunks() {
+        let mut d = Depth::default();
+        d.feed(br#"{"PriceList": ["{\"a\": [[[\"", "]]]"#, 4)
+            .unwrap();
+        assert_eq!(d.depth, 2, "brackets inside strings do not count");
+        d.feed(br#"", {"x": [1]}]}"#, 4).unwrap();
+        assert_eq!(d.depth, 0);
+        let mut d = Depth::default();
+        d.feed(b"[[", 3).unwrap();
+        assert!(
+            d.feed(b"[[", 3).is_err(),
+            "the fourth level, in the next chunk"
+        );
+        let mut d = Depth::default();
+        d.feed(br#"["\\", ["#, 2).unwrap();
+        assert_eq!(d.depth, 2, "an escaped backslash ends no string");
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use aws_sdk_pricing::error::ProvideErrorMetadata;
 use aws_sdk_pricing::types::{Filter, FilterType};
 
-use super::answer::{AnswerLimit, too_long};
+use super::answer::{AnswerLimit, too_deep, too_long};
 use crate::core::density::Prices;
 use crate::core::excerpt::Excerpt;
 use crate::core::offer;
@@ -36,6 +36,13 @@ pub const LISTING_TIMEOUT: Duration = Duration::from_secs(300);
 /// Pages followed at most: a region's matching products fill ~20.
 pub const MAX_PAGES: usize = 1_000;
 const PAGE_SIZE: i32 = 100;
+/// Arrays and objects nested at most this deep in an answer: a page is 3 deep (its entries
+/// are strings of JSON, read by serde_json with its own limit of 128), an error 2.
+pub const MAX_DEPTH: u32 = 32;
+const LIMIT: AnswerLimit = AnswerLimit {
+    max_bytes: MAX_ANSWER,
+    max_json_depth: Some(MAX_DEPTH),
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,6 +51,8 @@ pub enum Error {
     Api { code: String, message: Excerpt },
     #[error("pricing:GetProducts: the answer is longer than {MAX_ANSWER} bytes")]
     TooLarge,
+    #[error("pricing:GetProducts: the answer nests arrays or objects deeper than {MAX_DEPTH}")]
+    TooDeep,
     /// No answer: the SDK's kind of failure (dispatch failure, timeout, response error) and
     /// what it came down to.
     #[error("pricing:GetProducts: {kind}: {cause}")]
@@ -81,8 +90,8 @@ async fn listing(region: &str) -> Result<Prices, Error> {
         .load()
         .await;
     let pricing = aws_sdk_pricing::config::Builder::from(&config)
-        .interceptor(AnswerLimit(MAX_ANSWER))
-        .retry_classifier(AnswerLimit(MAX_ANSWER))
+        .interceptor(LIMIT)
+        .retry_classifier(LIMIT)
         .build();
     let client = aws_sdk_pricing::Client::from_conf(pricing);
     let filters: Vec<Filter> = [
@@ -157,6 +166,9 @@ where
     }
     if too_long(&e) {
         return Error::TooLarge;
+    }
+    if too_deep(&e).is_some() {
+        return Error::TooDeep;
     }
     Error::Call {
         kind: e.to_string(),

@@ -711,13 +711,16 @@ enum CloudWatchAnswer {
     LongMessage,
 }
 
-/// A CloudWatch endpoint of the test's own on loopback answering every call `answer`.
-fn hostile_cloudwatch(answer: CloudWatchAnswer) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+/// An endpoint of the test's own on loopback: reads each request whole, then lets `answer`
+/// write what it likes.
+fn answering(answer: impl Fn(&mut std::net::TcpStream) + Send + Sync + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            let answer = std::sync::Arc::clone(&answer);
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut length = 0usize;
@@ -733,44 +736,49 @@ fn hostile_cloudwatch(answer: CloudWatchAnswer) -> String {
                     line.clear();
                 }
                 let mut body = vec![0u8; length];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let mut stream = stream;
-                let head = "content-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\n";
-                match answer {
-                    CloudWatchAnswer::Endless => {
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.1 500 Internal Server Error\r\n{head}transfer-encoding: chunked\r\n\r\n"
-                        );
-                        let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
-                        let until = Instant::now() + Duration::from_secs(20);
-                        while Instant::now() < until && stream.write_all(chunk.as_bytes()).is_ok() {
-                        }
-                    }
-                    CloudWatchAnswer::LongMessage => {
-                        // {"__type": "InvalidParameterValue", "message": "xxx…"} in CBOR.
-                        let mut cbor = vec![0xa2, 0x66];
-                        cbor.extend_from_slice(b"__type");
-                        cbor.push(0x60 + 21);
-                        cbor.extend_from_slice(b"InvalidParameterValue");
-                        cbor.push(0x67);
-                        cbor.extend_from_slice(b"message");
-                        cbor.extend_from_slice(&[0x79, 0xea, 0x60]);
-                        cbor.extend(std::iter::repeat_n(b'x', 60_000));
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.1 400 Bad Request\r\n{head}content-length: {}\r\n\r\n",
-                            cbor.len()
-                        );
-                        let _ = stream.write_all(&cbor);
-                    }
+                if reader.read_exact(&mut body).is_ok() {
+                    answer(&mut { stream });
                 }
             });
         }
     });
     url
+}
+
+/// A CloudWatch endpoint of the test's own answering every call `answer`.
+fn hostile_cloudwatch(answer: CloudWatchAnswer) -> String {
+    use std::io::Write;
+    answering(move |stream| {
+        let head = "content-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\n";
+        match answer {
+            CloudWatchAnswer::Endless => {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 500 Internal Server Error\r\n{head}transfer-encoding: chunked\r\n\r\n"
+                );
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                let until = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < until && stream.write_all(chunk.as_bytes()).is_ok() {}
+            }
+            CloudWatchAnswer::LongMessage => {
+                // {"__type": "InvalidParameterValue", "message": "xxx…"} in CBOR.
+                let mut cbor = vec![0xa2, 0x66];
+                cbor.extend_from_slice(b"__type");
+                cbor.push(0x60 + 21);
+                cbor.extend_from_slice(b"InvalidParameterValue");
+                cbor.push(0x67);
+                cbor.extend_from_slice(b"message");
+                cbor.extend_from_slice(&[0x79, 0xea, 0x60]);
+                cbor.extend(std::iter::repeat_n(b'x', 60_000));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 400 Bad Request\r\n{head}content-length: {}\r\n\r\n",
+                    cbor.len()
+                );
+                let _ = stream.write_all(&cbor);
+            }
+        }
+    })
 }
 
 /// Rows 2 and 3 of the third review: CloudWatch answering PutMetricData with an endless
@@ -837,6 +845,71 @@ fn cloudwatch_answers_are_bounded_and_their_messages_quoted_short() {
         assert!(
             peak <= 48 * 1024,
             "{answer:?}: the daemon peaked at {peak} KiB"
+        );
+    }
+}
+
+/// Row 4 of the third review: `density --pricing-api` against a Price List endpoint whose
+/// 200 answer holds 70,000 nested `[` in a member nodecap does not read, or whose 400 error
+/// body nests 200,000 deep (both well under the 16 MiB bound): the SDK's JSON reader
+/// overflowed its stack (SIGABRT). The depth is now counted as the answer streams in: exit
+/// 69, one line, and the call is not retried.
+#[test]
+fn deeply_nested_price_list_answers_are_refused_before_the_sdk_reads_them() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    for (status, depth) in [("200 OK", 70_000), ("400 Bad Request", 200_000)] {
+        let calls = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        let url = answering(move |stream| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = if status.starts_with("200") {
+                format!(
+                    r#"{{"FormatVersion":"aws_v1","Unknown":{}{},"PriceList":[]}}"#,
+                    "[".repeat(depth),
+                    "]".repeat(depth)
+                )
+            } else {
+                format!(
+                    r#"{{"__type":"InvalidParameterException","message":"m","x":{}{}}}"#,
+                    "[".repeat(depth),
+                    "]".repeat(depth)
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        let mut command = crate::common::nodecap();
+        command
+            .args(["density", "--pricing-api", "--region", "us-east-1"])
+            .env("AWS_ENDPOINT_URL_PRICING", &url)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE");
+        let finished = measured(&mut command);
+        let stderr = String::from_utf8_lossy(&finished.stderr);
+        assert_eq!(finished.code, Some(69), "{status}: {}", excerpt(&stderr));
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("nodecap: "))
+            .collect();
+        assert_eq!(lines.len(), 1, "{status}: {}", excerpt(&stderr));
+        assert!(
+            lines[0]
+                .contains("pricing:GetProducts: the answer nests arrays or objects deeper than 32"),
+            "{status}: {}",
+            lines[0]
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{status}: not retried");
+        assert!(
+            finished.peak_kib <= INIT_BUDGET_KIB,
+            "{status}: {} KiB",
+            finished.peak_kib
         );
     }
 }

@@ -18,6 +18,11 @@ use crate::error::Chain;
 
 /// The longest answer read from CloudWatch, bytes.
 pub const MAX_ANSWER: usize = 64 * 1024;
+/// CloudWatch answers in CBOR: bytes only.
+const LIMIT: AnswerLimit = AnswerLimit {
+    max_bytes: MAX_ANSWER,
+    max_json_depth: None,
+};
 
 #[derive(Debug)]
 pub struct Client(aws_sdk_cloudwatch::Client);
@@ -28,8 +33,8 @@ impl From<aws_sdk_cloudwatch::Client> for Client {
         let config = client
             .config()
             .to_builder()
-            .interceptor(AnswerLimit(MAX_ANSWER))
-            .retry_classifier(AnswerLimit(MAX_ANSWER))
+            .interceptor(LIMIT)
+            .retry_classifier(LIMIT)
             .build();
         Client(aws_sdk_cloudwatch::Client::from_conf(config))
     }
