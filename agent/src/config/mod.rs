@@ -9,6 +9,8 @@
 //! Every key is listed in [`DEFAULTS`] (`defaults.toml`, the commented file `nodecap config
 //! defaults` prints); a test parses it back so the documentation cannot drift from the code.
 
+mod shape;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -474,6 +476,10 @@ pub fn parse_layer(text: &str, path: &Path) -> Result<toml::Table, Error> {
         path: path.to_owned(),
         problem: one_line(e, text),
     };
+    shape::check(text).map_err(|e| Error::File {
+        path: path.to_owned(),
+        problem: format!("line {}: {}", e.line, e.problem),
+    })?;
     let table: toml::Table = text.parse().map_err(|e| problem(&e))?;
     toml::from_str::<RawConfig>(text).map_err(|e| problem(&e))?;
     Ok(table)

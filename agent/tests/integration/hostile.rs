@@ -913,3 +913,46 @@ fn deeply_nested_price_list_answers_are_refused_before_the_sdk_reads_them() {
         );
     }
 }
+
+/// Row 12 of the third review: a 1 MiB configuration of 500,000 nested arrays, or one key of
+/// 300,000 dotted parts, took `init` to 48–58 MiB before its clear exit 64. The shape is now
+/// checked before the TOML parser builds anything: exit 64, one line naming the file, the
+/// line and the bound, within `init`'s 32 MiB.
+#[test]
+fn deep_configuration_files_are_refused_before_they_are_parsed() {
+    let node = Node::new("m5.large", 3, 10);
+    for (name, text, expected) in [
+        (
+            "nested.toml",
+            format!(
+                "max_enis = {}{}\n",
+                "[".repeat(500_000),
+                "]".repeat(500_000)
+            ),
+            "line 1: arrays or tables nested deeper than 16",
+        ),
+        (
+            "dotted.toml",
+            format!(
+                "# a key of 300,000 parts\n{} = 1\n",
+                vec!["a"; 300_000].join(".")
+            ),
+            "line 2: more than 64 dots outside strings",
+        ),
+    ] {
+        let path = node.path("etc/nodecap/config.toml");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        let path = path.display().to_string();
+        let (code, line, peak) =
+            init_measured(&node, &["--backend", "kubelet-dropin", "--dry-run"], &[]);
+        assert_eq!(code, 64, "{name}: {line}");
+        assert!(
+            line.contains(&path) && line.contains(expected),
+            "{name}: {line}"
+        );
+        assert!(line.len() <= LINE_BUDGET);
+        eprintln!("{name}: peak {peak} KiB");
+        assert!(peak <= INIT_BUDGET_KIB, "{name}: {peak} KiB");
+    }
+}
