@@ -69,7 +69,11 @@ pub struct Report {
 
 pub async fn run(settings: &Settings, dry_run: bool) -> Result<Report, Error> {
     let imds = ImdsClient::new(&settings.imds, settings.lookup.deadline);
-    let node = limits::resolve_node(&imds, &settings.lookup).await?;
+    let lookup = limits::Lookup {
+        write_cache: !dry_run,
+        ..settings.lookup.clone()
+    };
+    let node = limits::resolve_node(&imds, &lookup).await?;
     let sizing = node.sizing();
     sizing.check_expressions()?;
     for note in &sizing.notes {

@@ -34,6 +34,8 @@ pub struct Lookup {
     pub fallback_max_pods: Option<u32>,
     /// The sizing options the node is sized with.
     pub options: SizingOptions,
+    /// Whether an EC2 answer is cached (`init --dry-run` writes nothing, the cache included).
+    pub write_cache: bool,
 }
 
 impl Default for Lookup {
@@ -44,6 +46,7 @@ impl Default for Lookup {
             prefer_api: false,
             fallback_max_pods: None,
             options: SizingOptions::default(),
+            write_cache: true,
         }
     }
 }
@@ -185,7 +188,8 @@ async fn limits(
     if !prefer_api && let Some(found) = local() {
         return Ok(found);
     }
-    match from_api(instance_type, region, state_dir, api_timeout).await {
+    let cache_dir = lookup.write_cache.then_some(state_dir);
+    match from_api(instance_type, region, cache_dir, api_timeout).await {
         Ok(facts) => Ok((facts, Source::Api)),
         Err(api) => {
             if prefer_api && let Some(found) = local() {
@@ -201,11 +205,11 @@ async fn limits(
     }
 }
 
-/// Asks the EC2 API and caches a usable answer.
+/// Asks the EC2 API and caches a usable answer under `cache_dir` (when given).
 async fn from_api(
     instance_type: &str,
     region: &str,
-    state_dir: &Path,
+    cache_dir: Option<&Path>,
     api_timeout: Duration,
 ) -> Result<InstanceFacts, instance_types::Error> {
     let record = instance_types::describe_instance_type(instance_type, region, api_timeout).await?;
@@ -217,6 +221,9 @@ async fn from_api(
         Ok(Some(facts)) => facts,
         Ok(None) => return Err(answer(instance_types::AnswerError::Unusable)),
         Err(e) => return Err(answer(instance_types::AnswerError::Facts(e))),
+    };
+    let Some(state_dir) = cache_dir else {
+        return Ok(facts);
     };
     let path = cache_path(state_dir, instance_type);
     // A cache that cannot be written costs the next boot an API call, nothing more.

@@ -187,6 +187,8 @@ pub fn load_config(file: Option<&Path>, flags: toml::Table) -> Result<config::Co
 pub fn start_logging(config: &config::Config) {
     crate::logging::init(config.log_format);
     for name in config::unknown_env(std::env::vars()) {
+        // The name is the environment's, not ours: a 128 KiB one must not make a 128 KiB line.
+        let name = crate::core::excerpt::clip(&name, crate::core::excerpt::MAX_CHARS);
         tracing::warn!(
             variable = %name,
             "ignored: no configuration key has this name (`nodecap config defaults` lists them; NODECAP_ + [SECTION_]KEY in capitals)"

@@ -254,6 +254,7 @@ impl Config {
             prefer_api: self.prefer_api,
             fallback_max_pods: self.fallback_max_pods,
             options: self.sizing.clone(),
+            write_cache: true,
         }
     }
 

@@ -52,6 +52,22 @@ fn sized_through_the_api_then_from_the_cache() {
     let imds = ImdsServer::start(&Instance::example("m5.large", 3, 10)).unwrap();
     let root = tempfile::tempdir().unwrap();
 
+    // --dry-run asks the API but writes nothing, the cache included (the README's promise).
+    let cache = root.path().join("state/instance-types/m5.large.json");
+    let out = init(
+        &imds,
+        root.path(),
+        &endpoint,
+        &["--prefer-api", "--dry-run"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("instance limits source=api"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!cache.exists(), "--dry-run wrote {}", cache.display());
+
     // prefer_api: the embedded table is skipped, as for a type this build does not know.
     let out = init(&imds, root.path(), &endpoint, &["--prefer-api"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -60,7 +76,6 @@ fn sized_through_the_api_then_from_the_cache() {
         "{}",
         stderr(&out)
     );
-    let cache = root.path().join("state/instance-types/m5.large.json");
     let cached: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     assert_eq!(cached["InstanceType"], "m5.large");

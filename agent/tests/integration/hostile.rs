@@ -569,6 +569,21 @@ fn misspelled_variables_are_named_and_huge_names_quoted_short() {
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].contains("variable=NODECAP_MAX_ENI"), "{stderr}");
 
+    // A 100 KiB variable name (the kernel takes up to 128 KiB a variable) is quoted short.
+    let long = format!("NODECAP_{}", "X".repeat(100 * 1024));
+    let out = node
+        .command(
+            &["--backend", "kubelet-dropin", "--dry-run"],
+            &[(&long, "1")],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", excerpt(&stderr));
+    let warning = stderr.lines().find(|l| l.contains("WARN")).unwrap();
+    assert!(warning.len() <= LINE_BUDGET, "{} bytes", warning.len());
+    assert!(warning.contains("variable=NODECAP_XXX"), "{warning}");
+
     let huge = format!("m5.{}", "x".repeat(10_000));
     let out = crate::common::nodecap()
         .args(["plan", "--instance-type", &huge])
