@@ -563,3 +563,28 @@ pub fn assert_success(out: &std::process::Output, what: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A self-signed P-256 certificate for `nodecap` and 127.0.0.1, made by `openssl` in `dir`
+/// as `server.crt` and `server.key` (the names the tests' web configs give): their paths.
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (crt, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=nodecap"])
+        .args(["-addext", "subjectAltName=DNS:nodecap,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert_success(&made, "openssl req");
+    (crt, key)
+}

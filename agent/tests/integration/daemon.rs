@@ -722,29 +722,7 @@ fn a_real_prometheus_scrapes_the_target_and_reads_free_addresses() {
 fn a_real_prometheus_scrapes_over_tls_with_basic_auth() {
     let node = Node::new();
     let dir = tempfile::tempdir().unwrap();
-    let (crt, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=nodecap"])
-        .args(["-addext", "subjectAltName=DNS:nodecap,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (crt, _) = crate::common::self_signed_cert(dir.path());
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let web = dir.path().join("web-config.yml");
     std::fs::write(
