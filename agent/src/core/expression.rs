@@ -208,7 +208,10 @@ impl Expression {
         })
     }
 
-    /// A reservation in Karpenter's shape: a map of `cpu` and/or `memory` quantity strings.
+    /// A reservation in Karpenter's shape: a map of `cpu` and/or `memory` quantity strings,
+    /// each at most the node's own (`vcpus`, `memory_mib`; no ceiling when the type publishes
+    /// none): a reservation past it would leave allocatable 0, a mistake to report rather
+    /// than write.
     pub fn reservation(&self, vars: &Variables<'_>) -> Result<ReservedValues, ExpressionError> {
         let value = self.evaluate(vars)?;
         let wrong = |got: String| ExpressionError::Result {
@@ -230,20 +233,36 @@ impl Expression {
             };
             match key.as_str() {
                 "cpu" => {
-                    out.cpu_millis = Some(cpu_millis(text).ok_or_else(|| {
+                    let millis = cpu_millis(text).ok_or_else(|| {
                         wrong(format!(
                             "cpu {}: not a CPU quantity such as 100m or 0.5",
                             Excerpt::of(text)
                         ))
-                    })?);
+                    })?;
+                    let node = u64::from(vars.vcpus) * 1000;
+                    if node > 0 && u64::from(millis) > node {
+                        return Err(wrong(format!(
+                            "cpu {}: more than the node's {node}m",
+                            Excerpt::of(text)
+                        )));
+                    }
+                    out.cpu_millis = Some(millis);
                 }
                 "memory" => {
-                    out.memory_mib = Some(memory_mib(text).ok_or_else(|| {
+                    let mib = memory_mib(text).ok_or_else(|| {
                         wrong(format!(
                             "memory {}: not a memory quantity such as 574Mi or 1Gi",
                             Excerpt::of(text)
                         ))
-                    })?);
+                    })?;
+                    if vars.memory_mib > 0 && mib > vars.memory_mib {
+                        return Err(wrong(format!(
+                            "memory {}: more than the node's {}Mi",
+                            Excerpt::of(text),
+                            vars.memory_mib
+                        )));
+                    }
+                    out.memory_mib = Some(mib);
                 }
                 other => return Err(wrong(format!("the key {}", Excerpt::of(other)))),
             }
@@ -385,6 +404,22 @@ mod tests {
                 memory_mib: Some(574)
             })
         );
+
+        // A reservation past the node's own is refused, naming it.
+        for (text, message) in [
+            (
+                r#"{"memory": "18446744073709551615Mi"}"#,
+                r#"memory "18446744073709551615Mi": more than the node's 8192Mi"#,
+            ),
+            (r#"{"cpu": "3"}"#, r#"cpu "3": more than the node's 2000m"#),
+        ] {
+            let error = Expression::parse(text)
+                .unwrap()
+                .reservation(&vars)
+                .unwrap_err()
+                .to_string();
+            assert!(error.ends_with(message), "{error}");
+        }
     }
 
     #[test]
