@@ -443,6 +443,10 @@ pub struct SubnetsKeys {
     /// Time between cycles, jittered by up to 10%. [default: 5m]
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
+    /// Time every page of one cycle's listings may take together. [default: the interval,
+    /// at least 60s; 5m with --once]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
     /// TLS and basic authentication for /metrics: a web-config file.
     #[arg(long, value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,

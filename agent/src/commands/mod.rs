@@ -109,8 +109,7 @@ impl Error {
             Error::Subnets(
                 crate::subnets::Error::Api(_)
                 | crate::subnets::Error::Client { .. }
-                | crate::subnets::Error::NoSubnets(_)
-                | crate::subnets::Error::Timeout(_),
+                | crate::subnets::Error::NoSubnets(_),
             ) => Exit::Unavailable,
             Error::Json(_) => Exit::Software,
             Error::Chart(crate::core::density::chart::Error::NoPrices)
@@ -334,6 +333,8 @@ mod tests {
             "0.0.0.0:7",
             "--interval",
             "10m",
+            "--timeout",
+            "2m",
             "--web-config-file",
             "/w2",
             "--cloudwatch",

@@ -72,6 +72,7 @@ struct RawSubnets {
     region: Option<String>,
     listen: Option<String>,
     interval: Option<String>,
+    timeout: Option<String>,
     web_config_file: Option<PathBuf>,
 }
 
@@ -183,6 +184,8 @@ pub struct SubnetsSection {
     pub region: Option<String>,
     pub listen: std::net::SocketAddr,
     pub interval: Duration,
+    /// Unset: [`crate::subnets::Settings::timeout`]'s default.
+    pub timeout: Option<Duration>,
     pub web_config_file: Option<PathBuf>,
 }
 
@@ -195,6 +198,7 @@ impl Default for SubnetsSection {
             region: None,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 61683)),
             interval: Duration::from_secs(300),
+            timeout: None,
             web_config_file: None,
         }
     }
@@ -320,6 +324,7 @@ impl Config {
             selection,
             listen: s.listen,
             interval: s.interval,
+            timeout: s.timeout,
             web_config_file: s.web_config_file.clone(),
             cloudwatch,
         })
@@ -433,6 +438,7 @@ pub const KEYS: &[(Option<&str>, &str)] = &[
     (Some("subnets"), "region"),
     (Some("subnets"), "listen"),
     (Some("subnets"), "interval"),
+    (Some("subnets"), "timeout"),
     (Some("subnets"), "web_config_file"),
 ];
 
@@ -804,6 +810,10 @@ fn validate_subnets(raw: RawSubnets) -> Result<SubnetsSection, Error> {
             None => defaults.interval,
             Some(text) => interval_key("subnets.interval", &text)?,
         },
+        timeout: raw
+            .timeout
+            .map(|text| interval_key("subnets.timeout", &text))
+            .transpose()?,
         web_config_file: raw.web_config_file,
     })
 }
@@ -1033,6 +1043,7 @@ mod tests {
                 "vpc_id",
                 "subnet_ids",
                 "region",
+                "timeout",
                 "web_config_file",
             ] {
                 subnets.remove(key);
@@ -1366,6 +1377,10 @@ mod tests {
             (
                 "interval = \"2h\"",
                 "subnets.interval: expected a duration from 1s to 1h such as 60s or 2m, got \"2h\"",
+            ),
+            (
+                "timeout = \"0s\"",
+                "subnets.timeout: expected a duration from 1s to 1h such as 60s or 2m, got \"0s\"",
             ),
         ] {
             let layer = parse_layer(&format!("[subnets]\n{text}\n"), Path::new("f.toml")).unwrap();

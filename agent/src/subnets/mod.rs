@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::aws::ec2::subnets::{self as api, Selector, Subnet};
-use crate::aws::ec2::{CallError, Client, Retry};
+use crate::aws::ec2::{CallError, Client, Deadline, Retry};
 use crate::daemon::export::cloudwatch;
 use crate::daemon::export::prometheus::{self, server};
 use crate::daemon::family::Export;
@@ -76,6 +76,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Time between cycles (jittered by up to 10 %).
     pub interval: Duration,
+    /// Time every page of one cycle's listings may take together; `None`: the interval, at
+    /// least a minute ([`ONCE_DEADLINE`] with `--once`).
+    pub timeout: Option<Duration>,
     pub web_config_file: Option<std::path::PathBuf>,
     /// CloudWatch publishing (its `cluster_name` set), when enabled.
     pub cloudwatch: Option<cloudwatch::Settings>,
@@ -89,19 +92,23 @@ pub enum Error {
     Client { region: String, source: CallError },
     #[error("no subnet {0}")]
     NoSubnets(Selection),
-    #[error("the cycle took longer than {0:?}")]
-    Timeout(Duration),
     /// The endpoint could not start (the node daemon's errors: web config, bind, signals).
     #[error(transparent)]
     Serve(#[from] crate::daemon::Error),
 }
 
-/// The subnets `selection` names, each once.
-pub async fn select(client: &Client, selection: &Selection) -> Result<Vec<Subnet>, Error> {
+/// The subnets `selection` names, each once, by `deadline`.
+pub async fn select(
+    client: &Client,
+    selection: &Selection,
+    deadline: Deadline,
+) -> Result<Vec<Subnet>, Error> {
     let subnets = match selection {
-        Selection::Ids(ids) => api::describe_subnets(client, &Selector::Ids(ids.clone())).await?,
+        Selection::Ids(ids) => {
+            api::describe_subnets(client, &Selector::Ids(ids.clone()), deadline).await?
+        }
         Selection::Vpc(vpc) => {
-            api::describe_subnets(client, &Selector::Vpcs(vec![vpc.clone()])).await?
+            api::describe_subnets(client, &Selector::Vpcs(vec![vpc.clone()]), deadline).await?
         }
         Selection::Cluster { name, vpc_id } => {
             let vpcs: Vec<String> = vpc_id.iter().cloned().collect();
@@ -112,6 +119,7 @@ pub async fn select(client: &Client, selection: &Selection) -> Result<Vec<Subnet
                     values: vec!["owned".to_owned(), "shared".to_owned()],
                     vpcs: vpcs.clone(),
                 },
+                deadline,
             )
             .await?;
             let mut vpcs = vpcs;
@@ -130,6 +138,7 @@ pub async fn select(client: &Client, selection: &Selection) -> Result<Vec<Subnet
                             values: Vec::new(),
                             vpcs,
                         },
+                        deadline,
                     )
                     .await?,
                 );
@@ -148,18 +157,22 @@ pub async fn select(client: &Client, selection: &Selection) -> Result<Vec<Subnet
 }
 
 /// One cycle: select, list every interface of the selected subnets, read each subnet's
-/// reservations, compute.
-pub async fn cycle(client: &Client, selection: &Selection) -> Result<View, Error> {
+/// reservations, compute; every page by `deadline`.
+pub async fn cycle(
+    client: &Client,
+    selection: &Selection,
+    deadline: Deadline,
+) -> Result<View, Error> {
     let started = Instant::now();
     let taken_at = SystemTime::now();
     let before = client.calls();
-    let subnets = select(client, selection).await?;
+    let subnets = select(client, selection, deadline).await?;
     let ids: Vec<String> = subnets.iter().map(|s| s.id.clone()).collect();
     let mut tallies: BTreeMap<String, Tally> = subnets
         .into_iter()
         .map(|s| (s.id.clone(), Tally::new(s)))
         .collect();
-    api::network_interfaces(client, &ids, |interface| {
+    api::network_interfaces(client, &ids, deadline, |interface| {
         if let Some(tally) = tallies.get_mut(&interface.subnet_id) {
             tally.add(interface);
         }
@@ -167,7 +180,7 @@ pub async fn cycle(client: &Client, selection: &Selection) -> Result<View, Error
     .await?;
     let mut views = Vec::with_capacity(tallies.len());
     for (id, tally) in tallies {
-        let reservations = api::cidr_reservations(client, &id).await?;
+        let reservations = api::cidr_reservations(client, &id, deadline).await?;
         views.push(tally.finish(&reservations));
     }
     Ok(View::new(
@@ -187,10 +200,15 @@ async fn client(region: &str, retry: Retry) -> Result<Client, Error> {
         })
 }
 
-/// `nodecap subnets --once`: one cycle.
+/// How long `--once` may take, every page of every listing together: a cluster of thousands
+/// of nodes lists in seconds; retries under throttling take a minute or two.
+pub const ONCE_DEADLINE: Duration = Duration::from_secs(300);
+
+/// `nodecap subnets --once`: one cycle, within [`ONCE_DEADLINE`].
 pub async fn once(settings: &Settings) -> Result<View, Error> {
     let client = client(&settings.region, Retry::STANDARD).await?;
-    cycle(&client, &settings.selection).await
+    let limit = settings.timeout.unwrap_or(ONCE_DEADLINE);
+    cycle(&client, &settings.selection, Deadline::after(limit)).await
 }
 
 /// How long one cycle may take: its interval, and at least a minute (retries under
@@ -205,7 +223,9 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let (web, listener, mut stop) =
         crate::daemon::start_serving(addr, settings.web_config_file.as_deref())?;
     let client = client(&settings.region, Retry::STANDARD).await?;
-    let timeout = cycle_timeout(settings.interval);
+    let timeout = settings
+        .timeout
+        .unwrap_or_else(|| cycle_timeout(settings.interval));
 
     let (publish, published) = watch::channel(Arc::new(server::Published::default()));
     let (stopping, stopped) = watch::channel(false);
@@ -231,9 +251,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     loop {
         let started = Instant::now();
         let result = tokio::select! {
-            r = tokio::time::timeout(timeout, cycle(&client, &settings.selection)) => {
-                r.unwrap_or(Err(Error::Timeout(timeout)))
-            }
+            r = cycle(&client, &settings.selection, Deadline::after(timeout)) => r,
             () = stop.received() => break,
         };
         status.last_duration = started.elapsed();

@@ -37,8 +37,24 @@ pub struct Tally {
     subnet: Subnet,
     occupancy: Occupancy,
     interfaces: u64,
-    nodes: BTreeSet<String>,
-    prefix_nodes: BTreeSet<String>,
+    nodes: BTreeSet<InstanceKey>,
+    prefix_nodes: BTreeSet<InstanceKey>,
+}
+
+/// An instance id (`i-` and 1 to 24 hex digits, checked where it is read) as 16 bytes: its
+/// digits and their count, so `i-0a` and `i-a` stay apart. A cycle counts up to a quarter of a
+/// million interfaces' instances; as strings in a set they took 70 bytes each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct InstanceKey(u128);
+
+impl InstanceKey {
+    fn of(id: &str) -> Option<Self> {
+        let hex = id
+            .strip_prefix("i-")
+            .filter(|h| (1..=24).contains(&h.len()))?;
+        let digits = u128::from_str_radix(hex, 16).ok()?;
+        Some(InstanceKey(digits | (hex.len() as u128) << 96))
+    }
 }
 
 impl Tally {
@@ -68,11 +84,11 @@ impl Tally {
             self.occupancy.add_prefix(prefix);
         }
         let bound = 1usize << (32 - u32::from(self.subnet.cidr.prefix_len()));
-        if let Some(instance) = interface.instance_id
+        if let Some(instance) = interface.instance_id.as_deref().and_then(InstanceKey::of)
             && self.nodes.len() < bound
         {
             if has_prefix {
-                self.prefix_nodes.insert(instance.clone());
+                self.prefix_nodes.insert(instance);
             }
             self.nodes.insert(instance);
         }
@@ -429,7 +445,6 @@ mod tests {
             cidr: cidr.parse().unwrap(),
             availability_zone: zone.to_owned(),
             available_ip_address_count: 200,
-            tags: Vec::new(),
         }
     }
 

@@ -15,9 +15,9 @@ use nodecap_testkit::peak;
 use crate::init::Node;
 
 /// `init`'s memory budget, KiB (the README's figure).
-const INIT_BUDGET_KIB: u64 = 32 * 1024;
+pub(crate) const INIT_BUDGET_KIB: u64 = 32 * 1024;
 /// The longest error line nodecap prints, bytes: a short sentence and a few excerpts.
-const LINE_BUDGET: usize = 1024;
+pub(crate) const LINE_BUDGET: usize = 1024;
 
 /// Where [`peak::run`] starts a measured command from: a fresh process of this binary.
 #[test]
@@ -27,12 +27,16 @@ fn peak_wrapper() {
 }
 
 /// Runs `command` to the end from a fresh process, measured.
-fn measured(command: &mut Command) -> peak::Finished {
+pub(crate) fn measured(command: &mut Command) -> peak::Finished {
     peak::run(command, "hostile::peak_wrapper").unwrap()
 }
 
 /// Runs `init` to the end, measured: (exit code, its one error line, peak KiB).
-fn init_measured(node: &Node, args: &[&str], env: &[(&str, &str)]) -> (i32, String, u64) {
+pub(crate) fn init_measured(
+    node: &Node,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, u64) {
     let finished = measured(&mut node.command(args, env));
     let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();
     let errors: Vec<&str> = stderr
@@ -47,7 +51,7 @@ fn init_measured(node: &Node, args: &[&str], env: &[(&str, &str)]) -> (i32, Stri
     )
 }
 
-fn excerpt(text: &str) -> &str {
+pub(crate) fn excerpt(text: &str) -> &str {
     &text[..text.len().min(2000)]
 }
 
@@ -727,8 +731,10 @@ enum CloudWatchAnswer {
 }
 
 /// An endpoint of the test's own on loopback: reads each request whole, then lets `answer`
-/// write what it likes.
-fn answering(answer: impl Fn(&mut std::net::TcpStream) + Send + Sync + 'static) -> String {
+/// write what it likes, given the request's body.
+pub(crate) fn answering(
+    answer: impl Fn(&[u8], &mut std::net::TcpStream) + Send + Sync + 'static,
+) -> String {
     use std::io::{BufRead, BufReader, Read};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -752,7 +758,7 @@ fn answering(answer: impl Fn(&mut std::net::TcpStream) + Send + Sync + 'static) 
                 }
                 let mut body = vec![0u8; length];
                 if reader.read_exact(&mut body).is_ok() {
-                    answer(&mut { stream });
+                    answer(&body, &mut { stream });
                 }
             });
         }
@@ -763,7 +769,7 @@ fn answering(answer: impl Fn(&mut std::net::TcpStream) + Send + Sync + 'static) 
 /// A CloudWatch endpoint of the test's own answering every call `answer`.
 fn hostile_cloudwatch(answer: CloudWatchAnswer) -> String {
     use std::io::Write;
-    answering(move |stream| {
+    answering(move |_, stream| {
         let head = "content-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\n";
         match answer {
             CloudWatchAnswer::Endless => {
@@ -876,7 +882,7 @@ fn deeply_nested_price_list_answers_are_refused_before_the_sdk_reads_them() {
     for (status, depth) in [("200 OK", 70_000), ("400 Bad Request", 200_000)] {
         let calls = std::sync::Arc::new(AtomicU32::new(0));
         let counted = std::sync::Arc::clone(&calls);
-        let url = answering(move |stream| {
+        let url = answering(move |_, stream| {
             counted.fetch_add(1, Ordering::SeqCst);
             let body = if status.starts_with("200") {
                 format!(

@@ -71,7 +71,7 @@ impl Node {
     }
 
     /// Every file under the root except the config and the state dir, with its content.
-    fn files(&self) -> Vec<(String, String)> {
+    pub(crate) fn files(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         walk(self.root.path(), self.root.path(), &mut out);
         out.retain(|(p, _)| !p.starts_with("etc/nodecap/") && !p.starts_with("var/lib/nodecap/"));

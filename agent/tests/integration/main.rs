@@ -19,6 +19,7 @@ mod density;
 mod ec2_emulator;
 mod ena;
 mod hostile;
+mod hostile_ec2;
 mod imds;
 mod init;
 mod packaging;

@@ -469,7 +469,7 @@ fn a_hostile_answer_is_a_one_line_error() {
 
 /// `nodecap subnets` running against `endpoint`, serving on its own port, ready; stopped on
 /// drop.
-fn running(endpoint: &str, args: &[&str]) -> Daemon {
+pub(crate) fn running(endpoint: &str, args: &[&str]) -> Daemon {
     let running =
         Daemon::spawn(|addr| subnets(endpoint, &[&["--listen", &addr.to_string()], args].concat()));
     running.wait_for("/readyz", |r| r.get("/readyz").0 == 200);

@@ -2,15 +2,30 @@
 //! same [`DescribedType`] the embedded table is generated from, so one conversion
 //! ([`describe::to_facts`](crate::core::instance::describe::to_facts)) serves the table, the
 //! cache and the API. Needs `ec2:DescribeInstanceTypes`.
+//!
+//! One type is asked for, so an answer holds one: at most [`MAX_ANSWER`] bytes and
+//! [`MAX_TYPES`] types are read, at most
+//! [`MAX_NETWORK_CARDS`] network cards each (EC2's most today: 32, on p5.48xlarge) and
+//! [`MAX_ARCHITECTURES`] architectures; more is an unreadable answer (16 MiB of empty
+//! `<item/>` once took `init` to half a GiB).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{CallError, Client, Items, Retry};
+use super::{CallError, Client, Items, Listed, Retry};
 use crate::core::instance::describe::{
     DescribedType, MemoryInfo, NetworkCard, NetworkInfo, ProcessorInfo, VCpuInfo,
 };
+
+/// Instance types read from one answer (one is asked for).
+pub const MAX_TYPES: usize = 16;
+/// The answer's size: one type is about 5 KiB of XML.
+pub const MAX_ANSWER: usize = 1024 * 1024;
+/// Network cards of one type.
+pub const MAX_NETWORK_CARDS: usize = 64;
+/// Architectures of one type (EC2 names four).
+pub const MAX_ARCHITECTURES: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -60,7 +75,7 @@ pub async fn describe_instance_type(
     let call = async {
         Client::new(region, Retry::NONE)
             .await?
-            .call::<DescribeInstanceTypesResponse>("DescribeInstanceTypes", &params)
+            .call::<DescribeInstanceTypesResponse>("DescribeInstanceTypes", &params, MAX_ANSWER)
             .await
     };
     let answer = tokio::time::timeout(timeout, call)
@@ -69,7 +84,6 @@ pub async fn describe_instance_type(
         .map_err(call_error)?;
     let info = answer
         .instance_type_set
-        .item
         .into_iter()
         .find(|info| info.instance_type.as_deref() == Some(instance_type))
         .ok_or_else(|| Error::NotFound {
@@ -85,7 +99,15 @@ pub async fn describe_instance_type(
 #[derive(Debug, Deserialize)]
 struct DescribeInstanceTypesResponse {
     #[serde(rename = "instanceTypeSet", default)]
-    instance_type_set: Items<XmlInstanceType>,
+    instance_type_set: Items<XmlInstanceType, MAX_TYPES>,
+}
+
+impl Listed for XmlInstanceType {
+    const WHAT: &'static str = "instance types";
+}
+
+impl Listed for XmlNetworkCard {
+    const WHAT: &'static str = "network cards";
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +130,7 @@ struct XmlInstanceType {
 #[derive(Debug, Deserialize)]
 struct XmlProcessorInfo {
     #[serde(rename = "supportedArchitectures", default)]
-    supported_architectures: Items<String>,
+    supported_architectures: Items<String, MAX_ARCHITECTURES>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,7 +152,7 @@ struct XmlNetworkInfo {
     #[serde(rename = "defaultNetworkCardIndex")]
     default_network_card_index: Option<u64>,
     #[serde(rename = "networkCards", default)]
-    network_cards: Items<XmlNetworkCard>,
+    network_cards: Items<XmlNetworkCard, MAX_NETWORK_CARDS>,
     #[serde(rename = "ipv4AddressesPerInterface")]
     ipv4_addresses_per_interface: Option<u64>,
     #[serde(rename = "ipv6AddressesPerInterface")]
@@ -163,7 +185,6 @@ impl XmlInstanceType {
             .ok_or(AnswerError::Missing("NetworkInfo"))?;
         let network_cards = network
             .network_cards
-            .item
             .into_iter()
             .map(|card| {
                 Ok(NetworkCard {
@@ -178,7 +199,7 @@ impl XmlInstanceType {
         let processor_info = ProcessorInfo {
             supported_architectures: self
                 .processor_info
-                .map(|p| p.supported_architectures.item)
+                .map(|p| p.supported_architectures.into_iter().collect())
                 .unwrap_or_default(),
         };
         Ok(DescribedType {
@@ -269,7 +290,6 @@ mod tests {
         let answer: DescribeInstanceTypesResponse = quick_xml::de::from_str(P4D).unwrap();
         let record = answer
             .instance_type_set
-            .item
             .into_iter()
             .next()
             .unwrap()

@@ -13,10 +13,16 @@
 //! calls nodecap makes. [`Client`] speaks EC2's Query protocol itself
 //! (<https://docs.aws.amazon.com/AWSEC2/latest/APIReference/Query-Requests.html>): a form
 //! POST signed with SigV4 by `aws-sigv4` (the SDK's own signer), the XML answer read into
-//! plain structs by `quick-xml`'s serde support, every answer bounded in size. It follows
-//! `NextToken` pages ([`Client::pages`]), retries throttling, 5xx and network failures with
-//! jittered exponential backoff when asked to ([`Retry`]), and counts its calls by action and
-//! failure ([`Calls`]) for the caller's metrics.
+//! plain structs by `quick-xml`'s serde support. It follows `NextToken` pages
+//! ([`Client::pages`]), retries throttling, 5xx and network failures with jittered
+//! exponential backoff when asked to ([`Retry`]), and counts its calls by action and failure
+//! ([`Calls`]) for the caller's metrics.
+//!
+//! Every answer is bounded, and so is what it becomes: [`MAX_ANSWER`] bytes an answer, a cap
+//! on the items of every list in it ([`Items`], refused while it is read, so 16 MiB of empty
+//! `<item/>` never become millions of records), a cap on the items of a listing across all
+//! its pages, [`MAX_TOKEN`] bytes a page token, [`MAX_PAGES`] pages, and a [`Deadline`] for
+//! every page of every listing a command or cycle makes.
 
 pub mod instance_types;
 pub mod subnets;
@@ -36,12 +42,17 @@ use serde::Deserialize;
 use transport::Transport;
 /// The Query API version EC2 documents its actions under.
 const API_VERSION: &str = "2016-11-15";
-/// The largest answer read: a page of instance types is a few hundred KiB, a page of 200
-/// network interfaces with 50 addresses each a few MiB.
-const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// The largest page of a listing read: a page of 200 network interfaces with 50 addresses
+/// each is a few MiB.
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// Pages followed for one listing at most: a `NextToken` that never ends is an error, not a
 /// loop.
 const MAX_PAGES: usize = 10_000;
+/// The longest page token followed: EC2's are a few hundred bytes; a longer one is refused
+/// rather than copied into every later request.
+pub const MAX_TOKEN: usize = 64 * 1024;
+
+pub use crate::aws::paging::Deadline;
 
 /// Why one call to the EC2 API failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +74,17 @@ pub enum CallError {
     Xml(crate::core::excerpt::Excerpt),
     #[error("more than {MAX_PAGES} pages, or a page token repeated")]
     Paging,
+    #[error("a page token of {0} bytes (at most {MAX_TOKEN})")]
+    TokenTooLong(usize),
+    /// A listing past its cap across pages ([`Client::pages`]).
+    #[error("more than {max} {what} in all pages")]
+    TooMany { what: &'static str, max: usize },
+    #[error("the deadline of {limit:?} passed after {pages} pages ({elapsed:?} in)")]
+    Deadline {
+        limit: Duration,
+        pages: usize,
+        elapsed: Duration,
+    },
 }
 
 /// What kind of failure a call met, for counting and for deciding to retry.
@@ -235,11 +257,13 @@ impl Client {
         }
     }
 
-    /// One call (`Action=…&Version=…&params`), retried as configured; the answer read as `T`.
+    /// One call (`Action=…&Version=…&params`), retried as configured; an answer of at most
+    /// `max_answer` bytes read as `T`.
     pub async fn call<T: serde::de::DeserializeOwned>(
         &self,
         action: &'static str,
         params: &[(String, String)],
+        max_answer: usize,
     ) -> Result<T, CallError> {
         let body = form(
             [("Action", action), ("Version", API_VERSION)]
@@ -248,13 +272,15 @@ impl Client {
         );
         let mut attempt = 1;
         loop {
-            let result =
-                match tokio::time::timeout(self.retry.call_timeout, self.attempt(body.clone()))
-                    .await
-                {
-                    Ok(result) => result,
-                    Err(_) => Err(CallError::Timeout(self.retry.call_timeout)),
-                };
+            let result = match tokio::time::timeout(
+                self.retry.call_timeout,
+                self.attempt(body.clone(), max_answer),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(CallError::Timeout(self.retry.call_timeout)),
+            };
             let failure = result.as_ref().err().map(CallError::failure);
             self.count(action, failure);
             match (result, failure) {
@@ -271,22 +297,44 @@ impl Client {
     }
 
     /// Every page of a listing: `params` plus `NextToken` from the page before, each page read
-    /// as `T` and handed to `each` (so a listing of thousands is never held whole).
+    /// as `T` and handed to `each` (so a listing of thousands is never held whole). At most
+    /// `max_items` items in all pages ([`Page::items`]), every call done by `deadline`.
     pub async fn pages<T: serde::de::DeserializeOwned + Page>(
         &self,
         action: &'static str,
         params: &[(String, String)],
+        max_items: usize,
+        deadline: Deadline,
         mut each: impl FnMut(T),
     ) -> Result<(), CallError> {
         let mut params = params.to_vec();
         let mut seen = crate::aws::paging::PageTokens::default();
-        for _ in 0..MAX_PAGES {
-            let page: T = self.call(action, &params).await?;
-            let next = page.next_token().map(str::to_owned);
+        let mut items = 0usize;
+        for pages in 0..MAX_PAGES {
+            let late = || CallError::Deadline {
+                limit: deadline.limit(),
+                pages,
+                elapsed: deadline.elapsed(),
+            };
+            let call = self.call(action, &params, MAX_ANSWER);
+            let mut page: T = tokio::time::timeout_at(deadline.instant(), call)
+                .await
+                .map_err(|_| late())??;
+            items = items.saturating_add(page.items());
+            if items > max_items {
+                return Err(CallError::TooMany {
+                    what: T::WHAT,
+                    max: max_items,
+                });
+            }
+            let next = page.take_next_token();
             each(page);
             match next.filter(|t| !t.is_empty()) {
                 None => return Ok(()),
                 Some(token) => {
+                    if token.len() > MAX_TOKEN {
+                        return Err(CallError::TokenTooLong(token.len()));
+                    }
                     if !seen.is_new(&token) {
                         return Err(CallError::Paging);
                     }
@@ -299,8 +347,12 @@ impl Client {
     }
 
     /// One signed POST; an error answer read as EC2's `<Response><Errors>`.
-    async fn attempt<T: serde::de::DeserializeOwned>(&self, body: String) -> Result<T, CallError> {
-        let (status, answer) = self.transport.post(body, MAX_ANSWER).await?;
+    async fn attempt<T: serde::de::DeserializeOwned>(
+        &self,
+        body: String,
+        max_answer: usize,
+    ) -> Result<T, CallError> {
+        let (status, answer) = self.transport.post(body, max_answer).await?;
         let text = String::from_utf8_lossy(&answer);
         if status != StatusCode::OK {
             return Err(match quick_xml::de::from_str::<ErrorResponse>(&text) {
@@ -321,9 +373,14 @@ impl Client {
     }
 }
 
-/// A page of a listing: where the next one starts.
+/// A page of a listing.
 pub trait Page {
-    fn next_token(&self) -> Option<&str>;
+    /// What the listing holds, plural ("subnets"), for the error naming its cap.
+    const WHAT: &'static str;
+    /// The items on this page, counted against the listing's cap.
+    fn items(&self) -> usize;
+    /// Where the next page starts, taken out of the page (kept once, never copied).
+    fn take_next_token(&mut self) -> Option<String>;
 }
 
 /// `https://ec2.REGION.amazonaws.com` (`.com.cn` in the China regions).
@@ -410,16 +467,84 @@ struct ErrorDetail {
     message: String,
 }
 
-/// An EC2 list: `<set><item>…</item>…</set>`.
+/// An EC2 list, `<set><item>…</item>…</set>`, of at most `MAX` items: a longer one is an
+/// unreadable answer, refused at item `MAX + 1` as it is read.
 #[derive(Debug, Deserialize)]
-struct Items<T> {
-    #[serde(default = "Vec::new")]
-    item: Vec<T>,
+#[serde(bound(deserialize = "T: Deserialize<'de> + Listed"))]
+struct Items<T, const MAX: usize> {
+    #[serde(default)]
+    item: AtMost<T, MAX>,
 }
 
-impl<T> Default for Items<T> {
+impl<T, const MAX: usize> Default for Items<T, MAX> {
     fn default() -> Self {
-        Items { item: Vec::new() }
+        Items {
+            item: AtMost(Vec::new()),
+        }
+    }
+}
+
+impl<T, const MAX: usize> Items<T, MAX> {
+    fn len(&self) -> usize {
+        self.item.0.len()
+    }
+}
+
+impl<T, const MAX: usize> IntoIterator for Items<T, MAX> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.item.0.into_iter()
+    }
+}
+
+/// What an [`Items`] list holds, plural, for the error naming its cap.
+trait Listed {
+    const WHAT: &'static str;
+}
+
+impl Listed for String {
+    const WHAT: &'static str = "values";
+}
+
+/// A sequence read up to `MAX` items; the next one is an error.
+#[derive(Debug)]
+struct AtMost<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> Default for AtMost<T, MAX> {
+    fn default() -> Self {
+        AtMost(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Listed, const MAX: usize> Deserialize<'de> for AtMost<T, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T, const MAX: usize>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Listed, const MAX: usize> serde::de::Visitor<'de>
+            for Visitor<T, MAX>
+        {
+            type Value = AtMost<T, MAX>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "at most {MAX} {}", T::WHAT)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    if items.len() == MAX {
+                        return Err(serde::de::Error::custom(format!(
+                            "more than {MAX} {} in one list",
+                            T::WHAT
+                        )));
+                    }
+                    items.push(item);
+                }
+                Ok(AtMost(items))
+            }
+        }
+        deserializer.deserialize_seq(Visitor::<T, MAX>(std::marker::PhantomData))
     }
 }
 
@@ -433,6 +558,26 @@ mod tests {
 <Response><Errors><Error><Code>InvalidInstanceType</Code><Message>The following supplied instance types do not exist: [x9z.large]</Message></Error></Errors><RequestID>1</RequestID></Response>"#;
         let parsed: ErrorResponse = quick_xml::de::from_str(error).unwrap();
         assert_eq!(parsed.errors.error[0].code, "InvalidInstanceType");
+    }
+
+    #[test]
+    fn a_list_past_its_cap_is_refused_as_it_is_read() {
+        #[derive(Debug, Deserialize)]
+        struct Answer {
+            set: Items<String, 3>,
+        }
+        let three: Answer =
+            quick_xml::de::from_str("<A><set><item>a</item><item>b</item><item>c</item></set></A>")
+                .unwrap();
+        assert_eq!(three.set.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+        let empty: Answer = quick_xml::de::from_str("<A><set/></A>").unwrap();
+        assert_eq!(empty.set.len(), 0);
+        let many = format!("<A><set>{}</set></A>", "<item/>".repeat(100_000));
+        let error = quick_xml::de::from_str::<Answer>(&many).unwrap_err();
+        assert_eq!(
+            CallError::xml(error).to_string(),
+            r#"unreadable answer: "more than 3 values in one list""#
+        );
     }
 
     #[test]

@@ -8,12 +8,26 @@
 //! Every value becomes a type here (an id checked for its shape and length, a CIDR parsed),
 //! because ids end up as Prometheus label values and CloudWatch dimensions: an answer that
 //! does not fit is an error quoting at most [`MAX_CHARS`] characters of it.
+//!
+//! And every list has a cap, from EC2's own limits with room (an answer past one is an error
+//! naming the list and the cap):
+//!
+//! | list | cap | EC2's own limit |
+//! |---|---|---|
+//! | subnets, one answer and in all pages | [`MAX_SUBNETS`] 5,000 | 200 subnets per VPC by default; a selection spans one VPC or a few |
+//! | network interfaces, one answer | [`MAX_INTERFACES_PER_ANSWER`] 1,000 | `MaxResults` at most 1,000 (nodecap asks for 200) |
+//! | network interfaces, one cycle | [`MAX_INTERFACES`] 250,000 | 5,000 per Region by default, 50 times that |
+//! | addresses, and /28 prefixes, of one interface | [`MAX_PER_INTERFACE`] 64 | 50 IPv4 addresses per interface on the largest types; prefixes one fewer |
+//! | CIDR reservations, one answer | [`MAX_RESERVATIONS_PER_ANSWER`] 1,000 | `MaxResults` at most 1,000 |
+//! | CIDR reservations of one subnet, all pages | [`MAX_RESERVATIONS`] 65,536 | reservations do not overlap: a /16 holds 65,536 addresses |
+//!
+//! Tags are not read at all: the selection is EC2's filter, and nothing else uses them.
 
 use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
-use super::{CallError, Client, Items, Page, filters, is_resource_id};
+use super::{CallError, Client, Deadline, Items, Listed, Page, filters, is_resource_id};
 use crate::core::excerpt::Excerpt;
 #[cfg(doc)]
 use crate::core::excerpt::MAX_CHARS;
@@ -24,6 +38,18 @@ use crate::core::subnet::{Ipv4Net, Reservation, ReservationKind, parse_subnet_ci
 pub const INTERFACES_PER_PAGE: u32 = 200;
 /// Values one filter takes at most (EC2's limit).
 pub const MAX_FILTER_VALUES: usize = 200;
+/// Subnets in one answer and in one listing's pages.
+pub const MAX_SUBNETS: usize = 5_000;
+/// Network interfaces in one answer.
+pub const MAX_INTERFACES_PER_ANSWER: usize = 1_000;
+/// Network interfaces in one cycle, every subnet's together.
+pub const MAX_INTERFACES: usize = 250_000;
+/// Addresses of one interface, and /28 prefixes of one interface.
+pub const MAX_PER_INTERFACE: usize = 64;
+/// CIDR reservations in one answer.
+pub const MAX_RESERVATIONS_PER_ANSWER: usize = 1_000;
+/// CIDR reservations of one subnet in all pages.
+pub const MAX_RESERVATIONS: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -66,7 +92,6 @@ pub struct Subnet {
     pub availability_zone: String,
     /// EC2's `AvailableIpAddressCount` (eventually consistent).
     pub available_ip_address_count: u64,
-    pub tags: Vec<(String, String)>,
 }
 
 /// A network interface: where it is, what it holds, whose it is.
@@ -123,8 +148,12 @@ const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
 const DESCRIBE_INTERFACES: &str = "DescribeNetworkInterfaces";
 const GET_RESERVATIONS: &str = "GetSubnetCidrReservations";
 
-/// The subnets `selector` names, every page.
-pub async fn describe_subnets(client: &Client, selector: &Selector) -> Result<Vec<Subnet>, Error> {
+/// The subnets `selector` names, every page, by `deadline`.
+pub async fn describe_subnets(
+    client: &Client,
+    selector: &Selector,
+    deadline: Deadline,
+) -> Result<Vec<Subnet>, Error> {
     let mut params = Vec::new();
     match selector {
         Selector::Ids(ids) => {
@@ -150,9 +179,13 @@ pub async fn describe_subnets(client: &Client, selector: &Selector) -> Result<Ve
     }
     let mut raw = Vec::new();
     client
-        .pages::<DescribeSubnetsResponse>(DESCRIBE_SUBNETS, &params, |page| {
-            raw.extend(page.subnet_set.item);
-        })
+        .pages::<DescribeSubnetsResponse>(
+            DESCRIBE_SUBNETS,
+            &params,
+            MAX_SUBNETS,
+            deadline,
+            |page| raw.extend(page.subnet_set),
+        )
         .await
         .map_err(|source| Error::Call {
             action: DESCRIBE_SUBNETS,
@@ -161,28 +194,38 @@ pub async fn describe_subnets(client: &Client, selector: &Selector) -> Result<Ve
     raw.into_iter().map(XmlSubnet::into_subnet).collect()
 }
 
-/// Every network interface in `subnet_ids`, handed to `each` page by page.
+/// Every network interface in `subnet_ids` (at most [`MAX_INTERFACES`] in all), handed to
+/// `each` page by page, by `deadline`.
 pub async fn network_interfaces(
     client: &Client,
     subnet_ids: &[String],
+    deadline: Deadline,
     mut each: impl FnMut(NetworkInterface),
 ) -> Result<(), Error> {
+    let mut listed = 0usize;
     for chunk in subnet_ids.chunks(MAX_FILTER_VALUES) {
         let mut params = filters(&[("subnet-id", chunk)]);
         params.push(("MaxResults".to_owned(), INTERFACES_PER_PAGE.to_string()));
         let mut failed = None;
         client
-            .pages::<DescribeInterfacesResponse>(DESCRIBE_INTERFACES, &params, |page| {
-                for xml in page.network_interface_set.item {
-                    if failed.is_some() {
-                        return;
+            .pages::<DescribeInterfacesResponse>(
+                DESCRIBE_INTERFACES,
+                &params,
+                MAX_INTERFACES - listed,
+                deadline,
+                |page| {
+                    for xml in page.network_interface_set {
+                        if failed.is_some() {
+                            return;
+                        }
+                        listed += 1;
+                        match xml.into_interface() {
+                            Ok(interface) => each(interface),
+                            Err(e) => failed = Some(e),
+                        }
                     }
-                    match xml.into_interface() {
-                        Ok(interface) => each(interface),
-                        Err(e) => failed = Some(e),
-                    }
-                }
-            })
+                },
+            )
             .await
             .map_err(|source| Error::Call {
                 action: DESCRIBE_INTERFACES,
@@ -195,17 +238,22 @@ pub async fn network_interfaces(
     Ok(())
 }
 
-/// The IPv4 CIDR reservations of `subnet_id`, every page.
+/// The IPv4 CIDR reservations of `subnet_id`, every page, by `deadline`.
 pub async fn cidr_reservations(
     client: &Client,
     subnet_id: &str,
+    deadline: Deadline,
 ) -> Result<Vec<Reservation>, Error> {
     let params = vec![("SubnetId".to_owned(), subnet_id.to_owned())];
     let mut raw = Vec::new();
     client
-        .pages::<ReservationsResponse>(GET_RESERVATIONS, &params, |page| {
-            raw.extend(page.ipv4.item);
-        })
+        .pages::<ReservationsResponse>(
+            GET_RESERVATIONS,
+            &params,
+            MAX_RESERVATIONS,
+            deadline,
+            |page| raw.extend(page.ipv4),
+        )
         .await
         .map_err(|source| Error::Call {
             action: GET_RESERVATIONS,
@@ -220,7 +268,6 @@ pub async fn cidr_reservations(
 pub fn parse_subnets(xml: &str) -> Result<Vec<Subnet>, Error> {
     let page: DescribeSubnetsResponse = xml_page(DESCRIBE_SUBNETS, xml)?;
     page.subnet_set
-        .item
         .into_iter()
         .map(XmlSubnet::into_subnet)
         .collect()
@@ -230,7 +277,6 @@ pub fn parse_subnets(xml: &str) -> Result<Vec<Subnet>, Error> {
 pub fn parse_interfaces(xml: &str) -> Result<Vec<NetworkInterface>, Error> {
     let page: DescribeInterfacesResponse = xml_page(DESCRIBE_INTERFACES, xml)?;
     page.network_interface_set
-        .item
         .into_iter()
         .map(XmlInterface::into_interface)
         .collect()
@@ -240,7 +286,6 @@ pub fn parse_interfaces(xml: &str) -> Result<Vec<NetworkInterface>, Error> {
 pub fn parse_reservations(xml: &str) -> Result<Vec<Reservation>, Error> {
     let page: ReservationsResponse = xml_page(GET_RESERVATIONS, xml)?;
     page.ipv4
-        .item
         .into_iter()
         .map(XmlReservation::into_reservation)
         .collect()
@@ -258,14 +303,18 @@ fn xml_page<T: serde::de::DeserializeOwned>(action: &'static str, xml: &str) -> 
 #[derive(Debug, Deserialize)]
 struct DescribeSubnetsResponse {
     #[serde(rename = "subnetSet", default)]
-    subnet_set: Items<XmlSubnet>,
+    subnet_set: Items<XmlSubnet, MAX_SUBNETS>,
     #[serde(rename = "nextToken")]
     next_token: Option<String>,
 }
 
 impl Page for DescribeSubnetsResponse {
-    fn next_token(&self) -> Option<&str> {
-        self.next_token.as_deref()
+    const WHAT: &'static str = XmlSubnet::WHAT;
+    fn items(&self) -> usize {
+        self.subnet_set.len()
+    }
+    fn take_next_token(&mut self) -> Option<String> {
+        self.next_token.take()
     }
 }
 
@@ -281,16 +330,10 @@ struct XmlSubnet {
     availability_zone: String,
     #[serde(rename = "availableIpAddressCount")]
     available_ip_address_count: Option<u64>,
-    #[serde(rename = "tagSet", default)]
-    tag_set: Items<XmlTag>,
 }
 
-#[derive(Debug, Deserialize)]
-struct XmlTag {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: String,
+impl Listed for XmlSubnet {
+    const WHAT: &'static str = "subnets";
 }
 
 impl XmlSubnet {
@@ -311,12 +354,6 @@ impl XmlSubnet {
             cidr,
             availability_zone: short(a, "AvailabilityZone", &self.availability_zone)?.to_owned(),
             available_ip_address_count: self.available_ip_address_count.unwrap_or(0),
-            tags: self
-                .tag_set
-                .item
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect(),
         })
     }
 }
@@ -324,14 +361,18 @@ impl XmlSubnet {
 #[derive(Debug, Deserialize)]
 struct DescribeInterfacesResponse {
     #[serde(rename = "networkInterfaceSet", default)]
-    network_interface_set: Items<XmlInterface>,
+    network_interface_set: Items<XmlInterface, MAX_INTERFACES_PER_ANSWER>,
     #[serde(rename = "nextToken")]
     next_token: Option<String>,
 }
 
 impl Page for DescribeInterfacesResponse {
-    fn next_token(&self) -> Option<&str> {
-        self.next_token.as_deref()
+    const WHAT: &'static str = XmlInterface::WHAT;
+    fn items(&self) -> usize {
+        self.network_interface_set.len()
+    }
+    fn take_next_token(&mut self) -> Option<String> {
+        self.next_token.take()
     }
 }
 
@@ -343,9 +384,21 @@ struct XmlInterface {
     subnet_id: String,
     attachment: Option<XmlAttachment>,
     #[serde(rename = "privateIpAddressesSet", default)]
-    private_ip_addresses: Items<XmlPrivateAddress>,
+    private_ip_addresses: Items<XmlPrivateAddress, MAX_PER_INTERFACE>,
     #[serde(rename = "ipv4PrefixSet", default)]
-    ipv4_prefixes: Items<XmlPrefix>,
+    ipv4_prefixes: Items<XmlPrefix, MAX_PER_INTERFACE>,
+}
+
+impl Listed for XmlInterface {
+    const WHAT: &'static str = "network interfaces";
+}
+
+impl Listed for XmlPrivateAddress {
+    const WHAT: &'static str = "addresses of one interface";
+}
+
+impl Listed for XmlPrefix {
+    const WHAT: &'static str = "prefixes of one interface";
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,8 +430,7 @@ impl XmlInterface {
         };
         let addresses = self
             .private_ip_addresses
-            .item
-            .iter()
+            .into_iter()
             .map(|p| {
                 p.private_ip_address
                     .parse::<Ipv4Addr>()
@@ -387,8 +439,7 @@ impl XmlInterface {
             .collect::<Result<Vec<_>, _>>()?;
         let prefixes = self
             .ipv4_prefixes
-            .item
-            .iter()
+            .into_iter()
             .map(|p| {
                 p.ipv4_prefix
                     .parse::<Ipv4Net>()
@@ -414,15 +465,23 @@ impl XmlInterface {
 #[derive(Debug, Deserialize)]
 struct ReservationsResponse {
     #[serde(rename = "subnetIpv4CidrReservationSet", default)]
-    ipv4: Items<XmlReservation>,
+    ipv4: Items<XmlReservation, MAX_RESERVATIONS_PER_ANSWER>,
     #[serde(rename = "nextToken")]
     next_token: Option<String>,
 }
 
 impl Page for ReservationsResponse {
-    fn next_token(&self) -> Option<&str> {
-        self.next_token.as_deref()
+    const WHAT: &'static str = XmlReservation::WHAT;
+    fn items(&self) -> usize {
+        self.ipv4.len()
     }
+    fn take_next_token(&mut self) -> Option<String> {
+        self.next_token.take()
+    }
+}
+
+impl Listed for XmlReservation {
+    const WHAT: &'static str = "CIDR reservations";
 }
 
 #[derive(Debug, Deserialize)]
@@ -489,11 +548,11 @@ mod tests {
 
     #[test]
     fn reads_interfaces() {
-        let page: DescribeInterfacesResponse = quick_xml::de::from_str(INTERFACES).unwrap();
-        assert_eq!(page.next_token(), Some("page-2"));
+        let mut page: DescribeInterfacesResponse = quick_xml::de::from_str(INTERFACES).unwrap();
+        assert_eq!(page.take_next_token().as_deref(), Some("page-2"));
+        assert_eq!(page.items(), 2);
         let interfaces: Vec<NetworkInterface> = page
             .network_interface_set
-            .item
             .into_iter()
             .map(|x| x.into_interface().unwrap())
             .collect();
@@ -514,16 +573,12 @@ mod tests {
     #[test]
     fn reads_subnets_and_reservations() {
         let subnets = r#"<DescribeSubnetsResponse><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-0b</vpcId><cidrBlock>10.0.0.0/19</cidrBlock><availableIpAddressCount>8100</availableIpAddressCount><availabilityZone>us-east-1a</availabilityZone><tagSet><item><key>kubernetes.io/role/cni</key><value>1</value></item></tagSet></item></subnetSet></DescribeSubnetsResponse>"#;
-        let page: DescribeSubnetsResponse = quick_xml::de::from_str(subnets).unwrap();
-        assert_eq!(page.next_token(), None);
-        let subnet = page.subnet_set.item.into_iter().next().unwrap();
+        let mut page: DescribeSubnetsResponse = quick_xml::de::from_str(subnets).unwrap();
+        assert_eq!(page.take_next_token(), None);
+        let subnet = page.subnet_set.into_iter().next().unwrap();
         let subnet = subnet.into_subnet().unwrap();
         assert_eq!(subnet.cidr, "10.0.0.0/19".parse::<Ipv4Net>().unwrap());
         assert_eq!(subnet.available_ip_address_count, 8100);
-        assert_eq!(
-            subnet.tags,
-            [("kubernetes.io/role/cni".to_owned(), "1".to_owned())]
-        );
 
         let reservations = r#"<GetSubnetCidrReservationsResponse><subnetIpv4CidrReservationSet><item><subnetCidrReservationId>scr-1</subnetCidrReservationId><subnetId>subnet-0a</subnetId><cidr>10.0.0.64/27</cidr><reservationType>prefix</reservationType></item></subnetIpv4CidrReservationSet><subnetIpv6CidrReservationSet/></GetSubnetCidrReservationsResponse>"#;
         assert_eq!(
@@ -547,13 +602,7 @@ mod tests {
             "<DescribeSubnetsResponse><subnetSet><item><subnetId>{long}</subnetId><vpcId>vpc-0b</vpcId><cidrBlock>10.0.0.0/24</cidrBlock><availabilityZone>us-east-1a</availabilityZone></item></subnetSet></DescribeSubnetsResponse>"
         );
         let page: DescribeSubnetsResponse = quick_xml::de::from_str(&xml).unwrap();
-        let error = page
-            .subnet_set
-            .item
-            .into_iter()
-            .next()
-            .unwrap()
-            .into_subnet();
+        let error = page.subnet_set.into_iter().next().unwrap().into_subnet();
         let message = error.unwrap_err().to_string();
         assert!(
             message
@@ -567,7 +616,6 @@ mod tests {
             cidr_block: "10.0.0.1/24".to_owned(),
             availability_zone: "us-east-1a".to_owned(),
             available_ip_address_count: None,
-            tag_set: Items::default(),
         };
         assert_eq!(
             bad.into_subnet().unwrap_err().to_string(),

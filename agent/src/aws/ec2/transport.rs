@@ -105,18 +105,24 @@ impl Transport {
 
         let response = self.http.request(request).await.map_err(Error::Send)?;
         let status = response.status();
-        let answer = Limited::new(response.into_body(), max_answer)
-            .collect()
-            .await
-            .map_err(|e| {
+        // Read into one buffer sized from Content-Length: collecting the frames and then
+        // joining them held a large answer twice.
+        let mut body = Limited::new(response.into_body(), max_answer);
+        let length = usize::try_from(hyper::body::Body::size_hint(&body).lower()).unwrap_or(0);
+        let mut answer = Vec::with_capacity(length.min(max_answer));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     Error::TooLarge(max_answer)
                 } else {
                     Error::Body(e)
                 }
-            })?
-            .to_bytes();
-        Ok((status, answer))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                answer.extend_from_slice(&data);
+            }
+        }
+        Ok((status, Bytes::from(answer)))
     }
 
     /// Adds the SigV4 headers for service `ec2` in this region.
