@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match parse_subnets(xml) {
         Ok(subnets) => {
-            for s in subnets {
+            for s in subnets.ipv4 {
                 assert!(
                     s.id.len() <= 31 && s.vpc_id.len() <= 28 && s.availability_zone.len() <= 32
                 );

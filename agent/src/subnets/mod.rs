@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::aws::ec2::subnets::{self as api, Selector, Subnet};
+use crate::aws::ec2::subnets::{self as api, Selector, Subnets};
 use crate::aws::ec2::{CallError, Client, Deadline, Retry};
 use crate::daemon::export::cloudwatch;
 use crate::daemon::export::prometheus::{self, server};
@@ -102,7 +102,7 @@ pub async fn select(
     client: &Client,
     selection: &Selection,
     deadline: Deadline,
-) -> Result<Vec<Subnet>, Error> {
+) -> Result<Subnets, Error> {
     let subnets = match selection {
         Selection::Ids(ids) => {
             api::describe_subnets(client, &Selector::Ids(ids.clone()), deadline).await?
@@ -124,36 +124,43 @@ pub async fn select(
             .await?;
             let mut vpcs = vpcs;
             if vpcs.is_empty() {
-                vpcs = tagged.iter().map(|s| s.vpc_id.clone()).collect();
+                vpcs = tagged.ipv4.iter().map(|s| s.vpc_id.clone()).collect();
                 vpcs.sort();
                 vpcs.dedup();
             }
             // Without a VPC, CNI-tagged subnets could be any cluster's: none are taken.
             if !vpcs.is_empty() {
-                tagged.extend(
-                    api::describe_subnets(
-                        client,
-                        &Selector::Tag {
-                            key: CNI_ROLE_TAG.to_owned(),
-                            values: Vec::new(),
-                            vpcs,
-                        },
-                        deadline,
-                    )
-                    .await?,
-                );
+                let cni = api::describe_subnets(
+                    client,
+                    &Selector::Tag {
+                        key: CNI_ROLE_TAG.to_owned(),
+                        values: Vec::new(),
+                        vpcs,
+                    },
+                    deadline,
+                )
+                .await?;
+                tagged.ipv4.extend(cni.ipv4);
+                tagged.ipv6_only.extend(cni.ipv6_only);
             }
             tagged
         }
     };
-    let mut unique: BTreeMap<String, Subnet> = BTreeMap::new();
-    for subnet in subnets {
-        unique.entry(subnet.id.clone()).or_insert(subnet);
+    let mut ipv4 = BTreeMap::new();
+    for subnet in subnets.ipv4 {
+        ipv4.entry(subnet.id.clone()).or_insert(subnet);
     }
-    if unique.is_empty() {
+    let mut ipv6_only = BTreeMap::new();
+    for subnet in subnets.ipv6_only {
+        ipv6_only.entry(subnet.id.clone()).or_insert(subnet);
+    }
+    if ipv4.is_empty() && ipv6_only.is_empty() {
         return Err(Error::NoSubnets(selection.clone()));
     }
-    Ok(unique.into_values().collect())
+    Ok(Subnets {
+        ipv4: ipv4.into_values().collect(),
+        ipv6_only: ipv6_only.into_values().collect(),
+    })
 }
 
 /// One cycle: select, list every interface of the selected subnets, read each subnet's
@@ -166,9 +173,9 @@ pub async fn cycle(
     let started = Instant::now();
     let taken_at = SystemTime::now();
     let before = client.calls();
-    let subnets = select(client, selection, deadline).await?;
-    let ids: Vec<String> = subnets.iter().map(|s| s.id.clone()).collect();
-    let mut tallies: BTreeMap<String, Tally> = subnets
+    let Subnets { ipv4, ipv6_only } = select(client, selection, deadline).await?;
+    let ids: Vec<String> = ipv4.iter().map(|s| s.id.clone()).collect();
+    let mut tallies: BTreeMap<String, Tally> = ipv4
         .into_iter()
         .map(|s| (s.id.clone(), Tally::new(s)))
         .collect();
@@ -185,6 +192,7 @@ pub async fn cycle(
     }
     Ok(View::new(
         views,
+        ipv6_only,
         taken_at,
         started.elapsed(),
         client.calls().since(&before),

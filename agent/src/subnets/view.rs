@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use crate::aws::ec2::Calls;
-use crate::aws::ec2::subnets::{NetworkInterface, Subnet};
+use crate::aws::ec2::subnets::{Ipv6OnlySubnet, NetworkInterface, Subnet};
 use crate::core::subnet::{Headroom, Occupancy, Reservation};
 use crate::daemon::export::cloudwatch::datums::{Datum, Unit};
 use crate::daemon::family::{Export, Family, Samples, count};
@@ -115,6 +115,9 @@ impl Tally {
 pub struct View {
     /// Sorted by availability zone, then id.
     pub subnets: Vec<SubnetView>,
+    /// Selected subnets without an IPv4 CIDR: named, nothing counted.
+    #[serde(rename = "ipv6_only_subnets")]
+    pub ipv6_only: Vec<Ipv6OnlySubnet>,
     #[serde(serialize_with = "unix_seconds")]
     pub taken_at: SystemTime,
     #[serde(rename = "duration_seconds", serialize_with = "seconds")]
@@ -143,6 +146,7 @@ fn calls_by_action<S: serde::Serializer>(c: &Calls, s: S) -> Result<S::Ok, S::Er
 impl View {
     pub fn new(
         mut subnets: Vec<SubnetView>,
+        mut ipv6_only: Vec<Ipv6OnlySubnet>,
         taken_at: SystemTime,
         duration: Duration,
         calls: Calls,
@@ -150,15 +154,17 @@ impl View {
         subnets.sort_by(|a, b| {
             (&a.availability_zone, &a.subnet_id).cmp(&(&b.availability_zone, &b.subnet_id))
         });
+        ipv6_only.sort_by(|a, b| (&a.availability_zone, &a.id).cmp(&(&b.availability_zone, &b.id)));
         View {
             subnets,
+            ipv6_only,
             taken_at,
             duration,
             calls,
         }
     }
 
-    /// `--once`'s table: one line per subnet.
+    /// `--once`'s table: one line per subnet, then one per IPv6-only subnet.
     pub fn table(&self) -> String {
         let header = [
             "SUBNET",
@@ -198,7 +204,14 @@ impl View {
             })
             .collect();
         // Subnet, zone and CIDR left; the figures right.
-        crate::core::explain::aligned(&header, &rows, &[0, 1, 2])
+        let mut text = crate::core::explain::aligned(&header, &rows, &[0, 1, 2]);
+        for s in &self.ipv6_only {
+            text.push_str(&format!(
+                "{} ({}): IPv6-only, no IPv4 addresses to count\n",
+                s.id, s.availability_zone
+            ));
+        }
+        text
     }
 }
 
@@ -220,6 +233,11 @@ pub static INFO: Family<4> = Family::gauge(
     "nodecap_subnet_info",
     &["subnet_id", "availability_zone", "cidr", "vpc_id"],
     "A subnet nodecap subnets watches; always 1.",
+);
+pub static IPV6_ONLY: Family<2> = Family::gauge(
+    "nodecap_subnet_ipv6_only",
+    SUBNET,
+    "A selected subnet that is IPv6-only (no IPv4 CIDR): none of the IPv4 figures apply; always 1.",
 );
 pub static ADDRESSES: Family<3> = Family::gauge(
     "nodecap_subnet_ipv4_addresses",
@@ -368,14 +386,22 @@ impl Export for Status {
             out.set(&NODES, [id, zone], count(s.nodes));
             out.set(&PREFIX_NODES, [id, zone], count(s.prefix_delegation_nodes));
         }
+        for s in &view.ipv6_only {
+            out.set(
+                &IPV6_ONLY,
+                [s.id.as_str(), s.availability_zone.as_str()],
+                1.0,
+            );
+        }
     }
 }
 
 /// Every family `nodecap subnets` serves besides the CloudWatch publisher's, in the README's
 /// order.
-pub static CATALOGUE: [&crate::daemon::family::Describe; 17] = [
+pub static CATALOGUE: [&crate::daemon::family::Describe; 18] = [
     &crate::daemon::snapshot::BUILD_INFO.describe,
     &INFO.describe,
+    &IPV6_ONLY.describe,
     &ADDRESSES.describe,
     &EC2_AVAILABLE.describe,
     &PREFIXES_USED.describe,
@@ -497,6 +523,10 @@ mod tests {
         calls.calls.insert("DescribeSubnets", 2);
         View::new(
             vec![a, b],
+            vec![Ipv6OnlySubnet {
+                id: "subnet-06".to_owned(),
+                availability_zone: "us-east-1c".to_owned(),
+            }],
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
             Duration::from_millis(420),
             calls,
@@ -527,6 +557,7 @@ mod tests {
             SUBNET     ZONE        CIDR         USABLE  USED  RESERVED  AVAILABLE  AVAIL%  FREE/28  IN-PREFIX-RES  ENIS  NODES  PD-NODES
             subnet-0a  us-east-1a  10.0.0.0/26      59     0         0         59   100.0        2              0     0      0         0
             subnet-0b  us-east-1b  10.0.1.0/24     251    21         0        230    91.6       11              4     4      2         1
+            subnet-06 (us-east-1c): IPv6-only, no IPv4 addresses to count
         "#]]
         .assert_eq(&view.table());
         let json = serde_json::to_value(&view).unwrap();
@@ -534,6 +565,7 @@ mod tests {
         assert_eq!(json["subnets"][1]["available"], 230);
         assert_eq!(json["calls"]["DescribeSubnets"], 2);
         assert_eq!(json["duration_seconds"], 0.42);
+        assert_eq!(json["ipv6_only_subnets"][0]["subnet_id"], "subnet-06");
     }
 
     #[test]
@@ -560,6 +592,7 @@ mod tests {
             r#"nodecap_subnet_ipv4_prefixes_free{availability_zone="us-east-1a",subnet_id="subnet-0a"} 2"#,
             r#"nodecap_subnets_api_errors_total{action="DescribeNetworkInterfaces",kind="throttling"} 2"#,
             r#"nodecap_subnet_info{availability_zone="us-east-1b",cidr="10.0.1.0/24",subnet_id="subnet-0b",vpc_id="vpc-0a"} 1"#,
+            r#"nodecap_subnet_ipv6_only{availability_zone="us-east-1c",subnet_id="subnet-06"} 1"#,
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }

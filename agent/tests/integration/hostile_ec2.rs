@@ -368,3 +368,45 @@ fn page_tokens_are_bounded_and_a_cycle_has_a_deadline() {
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+/// One IPv6-only subnet in the selection failed the whole cycle (exit 69): it is now named as
+/// IPv6-only (the JSON, the table, `nodecap_subnet_ipv6_only`) and the others are served.
+#[test]
+fn an_ipv6_only_subnet_is_reported_and_the_others_served() {
+    let url = ec2(|action, _| {
+        (action == "DescribeSubnets").then(|| {
+            let ipv6 = "<item><subnetId>subnet-6</subnetId><vpcId>vpc-0a</vpcId>\
+                <availabilityZone>us-east-1b</availabilityZone><ipv6Native>true</ipv6Native>\
+                <ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:1f18::/64</ipv6CidrBlock>\
+                </item></ipv6CidrBlockAssociationSet></item>";
+            (format!("{}{ipv6}", subnet(4, "10.0.4.0/24")), false)
+        })
+    });
+    let (code, line, _, out) = once(&url, &["--vpc-id", "vpc-0a"]);
+    assert_eq!(code, 0, "{line}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["subnets"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["subnets"][0]["subnet_id"], "subnet-4");
+    assert_eq!(
+        json["ipv6_only_subnets"][0]["subnet_id"], "subnet-6",
+        "{json}"
+    );
+
+    let table = crate::subnets::subnets(&url, &["--once", "--vpc-id", "vpc-0a"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("subnet-6 (us-east-1b): IPv6-only, no IPv4 addresses to count"),
+        "{table}"
+    );
+
+    let daemon = crate::subnets::running(&url, &["--vpc-id", "vpc-0a", "--interval", "1s"]);
+    let text = daemon.metrics();
+    assert!(
+        text.contains(
+            r#"nodecap_subnet_ipv6_only{availability_zone="us-east-1b",subnet_id="subnet-6"} 1"#
+        ) && text.contains("nodecap_subnets_cycle_success 1"),
+        "{text}"
+    );
+}

@@ -94,6 +94,41 @@ pub struct Subnet {
     pub available_ip_address_count: u64,
 }
 
+/// What `DescribeSubnets` listed: the subnets with an IPv4 CIDR, and the IPv6-only ones
+/// (`Ipv6Native`, no IPv4 CIDR: nothing of theirs to count, but named so a user sees them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subnets {
+    pub ipv4: Vec<Subnet>,
+    pub ipv6_only: Vec<Ipv6OnlySubnet>,
+}
+
+/// An IPv6-only subnet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ipv6OnlySubnet {
+    #[serde(rename = "subnet_id")]
+    pub id: String,
+    pub availability_zone: String,
+}
+
+impl Subnets {
+    fn of(raw: Vec<XmlSubnet>) -> Result<Subnets, Error> {
+        let mut subnets = Subnets::default();
+        for xml in raw {
+            if xml.ipv6_native == Some(true) && xml.cidr_block.is_empty() {
+                let a = DESCRIBE_SUBNETS;
+                subnets.ipv6_only.push(Ipv6OnlySubnet {
+                    id: id(a, "SubnetId", "subnet-", &xml.subnet_id)?.to_owned(),
+                    availability_zone: short(a, "AvailabilityZone", &xml.availability_zone)?
+                        .to_owned(),
+                });
+            } else {
+                subnets.ipv4.push(xml.into_subnet()?);
+            }
+        }
+        Ok(subnets)
+    }
+}
+
 /// A network interface: where it is, what it holds, whose it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkInterface {
@@ -153,7 +188,7 @@ pub async fn describe_subnets(
     client: &Client,
     selector: &Selector,
     deadline: Deadline,
-) -> Result<Vec<Subnet>, Error> {
+) -> Result<Subnets, Error> {
     let mut params = Vec::new();
     match selector {
         Selector::Ids(ids) => {
@@ -191,7 +226,7 @@ pub async fn describe_subnets(
             action: DESCRIBE_SUBNETS,
             source,
         })?;
-    raw.into_iter().map(XmlSubnet::into_subnet).collect()
+    Subnets::of(raw)
 }
 
 /// Every network interface in `subnet_ids` (at most [`MAX_INTERFACES`] in all), handed to
@@ -265,12 +300,9 @@ pub async fn cidr_reservations(
 }
 
 /// A page of `DescribeSubnets`, as the client reads it (for tests and the fuzz target).
-pub fn parse_subnets(xml: &str) -> Result<Vec<Subnet>, Error> {
+pub fn parse_subnets(xml: &str) -> Result<Subnets, Error> {
     let page: DescribeSubnetsResponse = xml_page(DESCRIBE_SUBNETS, xml)?;
-    page.subnet_set
-        .into_iter()
-        .map(XmlSubnet::into_subnet)
-        .collect()
+    Subnets::of(page.subnet_set.into_iter().collect())
 }
 
 /// A page of `DescribeNetworkInterfaces`, as the client reads it.
@@ -330,6 +362,8 @@ struct XmlSubnet {
     availability_zone: String,
     #[serde(rename = "availableIpAddressCount")]
     available_ip_address_count: Option<u64>,
+    #[serde(rename = "ipv6Native")]
+    ipv6_native: Option<bool>,
 }
 
 impl Listed for XmlSubnet {
@@ -571,6 +605,28 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_only_subnet_is_named_apart() {
+        let xml = r#"<DescribeSubnetsResponse><subnetSet><item><subnetId>subnet-06</subnetId><vpcId>vpc-0b</vpcId><availabilityZone>us-east-1a</availabilityZone><ipv6Native>true</ipv6Native><ipv6CidrBlockAssociationSet><item><ipv6CidrBlock>2600:1f18::/64</ipv6CidrBlock></item></ipv6CidrBlockAssociationSet></item><item><subnetId>subnet-04</subnetId><vpcId>vpc-0b</vpcId><cidrBlock>10.0.0.0/24</cidrBlock><availabilityZone>us-east-1a</availabilityZone></item></subnetSet></DescribeSubnetsResponse>"#;
+        let subnets = parse_subnets(xml).unwrap();
+        assert_eq!(subnets.ipv4.len(), 1);
+        assert_eq!(
+            subnets.ipv6_only,
+            [Ipv6OnlySubnet {
+                id: "subnet-06".to_owned(),
+                availability_zone: "us-east-1a".to_owned()
+            }]
+        );
+        // Without an IPv4 CIDR and not IPv6-native, the answer is wrong.
+        let broken = xml.replace("<ipv6Native>true</ipv6Native>", "");
+        assert!(
+            parse_subnets(&broken)
+                .unwrap_err()
+                .to_string()
+                .contains("CidrBlock: expected an IPv4 CIDR")
+        );
+    }
+
+    #[test]
     fn reads_subnets_and_reservations() {
         let subnets = r#"<DescribeSubnetsResponse><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-0b</vpcId><cidrBlock>10.0.0.0/19</cidrBlock><availableIpAddressCount>8100</availableIpAddressCount><availabilityZone>us-east-1a</availabilityZone><tagSet><item><key>kubernetes.io/role/cni</key><value>1</value></item></tagSet></item></subnetSet></DescribeSubnetsResponse>"#;
         let mut page: DescribeSubnetsResponse = quick_xml::de::from_str(subnets).unwrap();
@@ -616,6 +672,7 @@ mod tests {
             cidr_block: "10.0.0.1/24".to_owned(),
             availability_zone: "us-east-1a".to_owned(),
             available_ip_address_count: None,
+            ipv6_native: None,
         };
         assert_eq!(
             bad.into_subnet().unwrap_err().to_string(),
