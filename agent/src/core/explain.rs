@@ -191,6 +191,9 @@ fn max_pods(s: &Sizing<'_>) -> String {
 }
 
 fn cpu(bands: &[CpuBand], vcpus: u32) -> String {
+    if vcpus == 0 {
+        return "0m (no published vCPU count: the ladder has no cores to reserve from)".to_owned();
+    }
     let total: u32 = bands.iter().map(|b| b.reserved_millis).sum();
     let parts: Vec<String> = bands
         .iter()
@@ -325,22 +328,30 @@ pub fn explain(s: &Sizing<'_>) -> String {
     let _ = writeln!(out, "eviction-hard   {}", eviction.join(", "));
     let a = &s.allocatable;
     let system = s.system_reserved.as_ref();
-    let _ = writeln!(
-        out,
-        "allocatable     cpu {}m = {} × 1000 − {} − {}; memory {}Mi = {} − {} − {} − {} (eviction)",
-        a.cpu_millis,
-        i.vcpus,
-        k.cpu_millis,
-        system.map_or(0, |r| r.cpu_millis),
-        a.memory_mib,
-        i.memory_mib,
-        k.memory_mib,
-        system.map_or(0, |r| r.memory_mib),
-        i.memory_mib
-            .saturating_sub(k.memory_mib)
-            .saturating_sub(system.map_or(0, |r| r.memory_mib))
-            .saturating_sub(a.memory_mib),
-    );
+    if i.vcpus == 0 || i.memory_mib == 0 {
+        let _ = writeln!(
+            out,
+            "allocatable     unknown: no published vCPU count or memory to subtract from \
+             (give --vcpus and --memory-mib)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "allocatable     cpu {}m = {} × 1000 − {} − {}; memory {}Mi = {} − {} − {} − {} (eviction)",
+            a.cpu_millis,
+            i.vcpus,
+            k.cpu_millis,
+            system.map_or(0, |r| r.cpu_millis),
+            a.memory_mib,
+            i.memory_mib,
+            k.memory_mib,
+            system.map_or(0, |r| r.memory_mib),
+            i.memory_mib
+                .saturating_sub(k.memory_mib)
+                .saturating_sub(system.map_or(0, |r| r.memory_mib))
+                .saturating_sub(a.memory_mib),
+        );
+    }
     for note in &s.notes {
         let _ = writeln!(out, "note: {note}");
     }

@@ -415,6 +415,16 @@ fn plan_says_when_aws_publishes_no_vcpus_or_memory() {
         text.contains("plan --enis 15 --ips-per-eni 50 --vcpus N --memory-mib M"),
         "{text}"
     );
+    // No empty formula, no allocatable of 0 as if it were a figure.
+    assert!(
+        text.contains("  cpu           0m (no published vCPU count: the ladder has no cores"),
+        "{text}"
+    );
+    assert!(
+        text.contains("allocatable     unknown: no published vCPU count or memory"),
+        "{text}"
+    );
+    assert!(!text.contains(" = \n"), "{text}");
 }
 
 #[test]
