@@ -74,6 +74,7 @@ fn max_pods_matches_the_eks_calculator() {
         (&["--instance-type", "c5a.metal", "--cni-version", "1.19.0", raw], 737, "supplement c5a.metal"),
         (&["--instance-type", "c5ad.metal", "--cni-version", "1.19.0", raw], 737, "supplement c5ad.metal"),
         (&["--instance-type", "bmn-sf1.metal", "--cni-version", "1.19.0", raw], 737, "supplement bmn-sf1.metal"),
+        (&["--instance-type", "c7i.32xlarge", "--cni-version", "1.19.0", raw], 737, "supplement c7i.32xlarge"),
         // The calculator's numbers: rec, raw PD, rec PD, rec CN, raw CN+PD, rec CN+PD.
         (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", pd, raw], 34, "calculator table t3.micro raw PD"),
         (&["--instance-type", "t3.micro", "--cni-version", "1.19.0", cn], 3, "calculator table t3.micro CN"),

@@ -366,8 +366,8 @@ mod tests {
         .unwrap();
         let (table, report) =
             render_table(&document_sources(&data_text), &merged.types, &supplement).unwrap();
-        assert!(report.types >= 1417, "{} types", report.types);
-        assert_eq!(report.from_supplement.len(), 22);
+        assert!(report.types >= 1418, "{} types", report.types);
+        assert_eq!(report.from_supplement.len(), 23);
         assert!(
             report.shadowed.is_empty(),
             "stale supplement entries: {:?}",

@@ -49,8 +49,8 @@ mod tests {
 
     #[test]
     fn table_covers_moto_and_supplement() {
-        // 1,395 types from moto 5.2.5 plus 22 from the supplement (agent/data/README.md).
-        assert!(embedded().len() >= 1417, "only {} types", embedded().len());
+        // 1,395 types from moto 5.2.5 plus 23 from the supplement (agent/data/README.md).
+        assert!(embedded().len() >= 1418, "only {} types", embedded().len());
         for facts in embedded() {
             assert!(
                 !facts.enis_per_card.is_empty(),
@@ -59,8 +59,11 @@ mod tests {
             );
             assert!(facts.default_card_enis() > 0, "{}", facts.instance_type);
             assert!(facts.ipv4_per_eni > 0, "{}", facts.instance_type);
-            // AWS's tables carry bmn-sf1.metal's ENI limits and nothing else.
-            let unpublished = facts.instance_type == "bmn-sf1.metal";
+            // AWS's tables carry bmn-sf1.metal's and c7i.32xlarge's ENI limits and nothing else.
+            let unpublished = matches!(
+                facts.instance_type.as_ref(),
+                "bmn-sf1.metal" | "c7i.32xlarge"
+            );
             assert_eq!(facts.vcpus > 0, !unpublished, "{}", facts.instance_type);
         }
     }
@@ -88,7 +91,7 @@ mod tests {
         let p5 = lookup_embedded("p5.48xlarge").unwrap();
         assert_eq!((p5.default_card_enis(), p5.total_enis()), (2, 64));
         // Supplement: dl1.24xlarge 4 × 15; the types AWS's tables add by hand, 15 × 50.
-        for name in ["c5a.metal", "c5ad.metal", "bmn-sf1.metal"] {
+        for name in ["c5a.metal", "c5ad.metal", "bmn-sf1.metal", "c7i.32xlarge"] {
             let f = lookup_embedded(name).unwrap();
             assert_eq!((f.default_card_enis(), f.ipv4_per_eni), (15, 50), "{name}");
         }

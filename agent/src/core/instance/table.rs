@@ -4,7 +4,7 @@
 // difference between this file and what the generator makes of the data.
 //
 // API data sources: moto-5.2.5
-// Types: 1417 (22 from the supplement)
+// Types: 1418 (23 from the supplement)
 //
 // Columns: row(type, hypervisor, bare metal, vCPUs, memory MiB, default network card,
 //              ENIs per network card, IPv4 per ENI, IPv6 per ENI, IPv6 supported, EFA,
@@ -14,7 +14,7 @@ use super::facts::Architecture::{Arm64, X86_64};
 use super::facts::Hypervisor::{Nitro, None, Xen};
 use super::facts::{InstanceFacts, row};
 
-pub(super) static TABLE: [InstanceFacts; 1417] = [
+pub(super) static TABLE: [InstanceFacts; 1418] = [
     row("a1.2xlarge", Nitro, false, 8, 16384, 0, &[4], 15, 15, true, false, Arm64),
     row("a1.4xlarge", Nitro, false, 16, 32768, 0, &[8], 30, 30, true, false, Arm64),
     row("a1.large", Nitro, false, 2, 4096, 0, &[3], 10, 10, true, false, Arm64),
@@ -194,6 +194,7 @@ pub(super) static TABLE: [InstanceFacts; 1417] = [
     row("c7i.16xlarge", Nitro, false, 64, 131072, 0, &[15], 50, 50, true, false, X86_64),
     row("c7i.24xlarge", Nitro, false, 96, 196608, 0, &[15], 50, 50, true, false, X86_64),
     row("c7i.2xlarge", Nitro, false, 8, 16384, 0, &[4], 15, 15, true, false, X86_64),
+    row("c7i.32xlarge", Nitro, false, 0, 0, 0, &[15], 50, 0, false, false, X86_64),
     row("c7i.48xlarge", Nitro, false, 192, 393216, 0, &[15], 50, 50, true, true, X86_64),
     row("c7i.4xlarge", Nitro, false, 16, 32768, 0, &[8], 30, 30, true, false, X86_64),
     row("c7i.8xlarge", Nitro, false, 32, 65536, 0, &[8], 30, 30, true, false, X86_64),
