@@ -354,10 +354,11 @@ pub enum Error {
     },
     #[error("imds.endpoint")]
     Endpoint(#[source] imds::EndpointError),
-    #[error("{key} {source}")]
+    // Not a `source`: the message is whole here, and error chains would print it twice.
+    #[error("{key} {error}")]
     Expression {
         key: &'static str,
-        source: crate::core::expression::ExpressionError,
+        error: crate::core::expression::ExpressionError,
     },
     #[error(transparent)]
     Dimension(#[from] DimensionError),
@@ -610,7 +611,7 @@ fn positive(key: &'static str, value: Option<u32>) -> Result<Option<u32>, Error>
 
 /// A CEL expression, parsed now so a bad one stops here (exit 64) with its position.
 fn expression(key: &'static str, text: Option<String>) -> Result<Option<Expression>, Error> {
-    text.map(|text| Expression::parse(&text).map_err(|source| Error::Expression { key, source }))
+    text.map(|text| Expression::parse(&text).map_err(|error| Error::Expression { key, error }))
         .transpose()
 }
 

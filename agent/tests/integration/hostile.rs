@@ -977,3 +977,86 @@ fn deep_configuration_files_are_refused_before_they_are_parsed() {
         assert!(peak <= INIT_BUDGET_KIB, "{name}: {peak} KiB");
     }
 }
+
+/// Row 9 of the third review: an expression whose operators hide behind a raw string `r"\"`
+/// or a `//` comment holding a quote, then nested `map`s, passed the 32-operator bound
+/// (nodecap's counter disagreed with CEL's lexer): 588–602 MB and 6 s in `plan`, 70 MiB in
+/// `init`. The count now follows CEL's lexer, and an evaluation budget refuses what stays
+/// within the count but would still cost thousands of steps: exit 64, one line naming the
+/// bound, given as a flag or in the configuration file.
+#[test]
+fn cel_expressions_are_bounded_as_cel_lexes_them_and_by_an_evaluation_budget() {
+    let maps = |depth: usize| {
+        let names = [
+            "vcpus",
+            "max_pods",
+            "default_enis",
+            "ips_per_eni",
+            "memory_mib",
+        ];
+        let mut text = "vcpus".to_owned();
+        for n in (0..depth).rev() {
+            text = format!("[1,2,3,4,5,6,7].map({}, {text})", names[n % names.len()]);
+        }
+        text
+    };
+    let cases = [
+        (
+            format!(r#"size(r"\") + size({}) + size("x")"#, maps(7)),
+            "operators and brackets; expected at most 32",
+        ),
+        (
+            format!("1 // \"\n + size({}) + size(\"\")", maps(7)),
+            "operators and brackets; expected at most 32",
+        ),
+        (
+            "[1,2,3,4,5].map(vcpus, [1,2,3,4,5].map(max_pods, [1,2,3,4,5].map(default_enis, [1,2,3,4,5].map(ips_per_eni, 1))))".to_owned(),
+            "evaluation steps (values up to",
+        ),
+    ];
+    let node = Node::new("m5.large", 3, 10);
+    for (expression, expected) in &cases {
+        let started = Instant::now();
+        let mut plan = crate::common::nodecap();
+        plan.args(["plan", "--instance-type", "m5.large"])
+            .args(["--max-pods-expression", expression]);
+        let finished = measured(&mut plan);
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&finished.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("nodecap: "))
+            .collect();
+        eprintln!(
+            "plan: exit {:?}, peak {} KiB, {took:?}: {}",
+            finished.code,
+            finished.peak_kib,
+            lines.first().unwrap_or(&"")
+        );
+        assert_eq!(finished.code, Some(64), "{}", excerpt(&stderr));
+        assert_eq!(lines.len(), 1, "{}", excerpt(&stderr));
+        assert_eq!(lines[0].matches(expected).count(), 1, "{}", lines[0]);
+        assert!(
+            lines[0].starts_with("nodecap: max_pods_expression "),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].len() <= LINE_BUDGET);
+        assert!(
+            finished.peak_kib <= INIT_BUDGET_KIB,
+            "{} KiB",
+            finished.peak_kib
+        );
+
+        let path = node.path("etc/nodecap/config.toml");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("max_pods_expression = '''{expression}'''\n")).unwrap();
+        let (code, line, peak) =
+            init_measured(&node, &["--backend", "kubelet-dropin", "--dry-run"], &[]);
+        eprintln!("init: exit {code}, peak {peak} KiB: {line}");
+        assert_eq!(code, 64, "{line}");
+        assert_eq!(line.matches(expected).count(), 1, "{line}");
+        assert!(peak <= INIT_BUDGET_KIB, "{peak} KiB");
+    }
+    fs::remove_file(node.path("etc/nodecap/config.toml")).unwrap();
+}

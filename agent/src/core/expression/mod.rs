@@ -19,6 +19,9 @@
 //! refused when it is read, with the position and the variables there are; evaluation errors
 //! (a division by zero, an overflow, a result of the wrong type) are errors, never panics.
 
+mod cost;
+pub mod lexer;
+
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
@@ -94,6 +97,12 @@ pub const MAX_LEN: usize = 1024;
 /// about 15: 32 leaves room and keeps the deepest expression within a debug build's main
 /// thread (and a release build's 2 MiB worker threads).
 pub const MAX_OPERATORS: usize = 32;
+/// The evaluation budget ([`cost`]): steps, comprehension iterations included, and one step
+/// per 32 bytes a concatenation copies (so no value within it exceeds about 32 KiB). A sizing
+/// policy needs no loop: nodeadm's and Karpenter's examples take 5 to 40 steps; the worst an
+/// expression within the operator bound can ask for, four nested `map`s over five items,
+/// takes about 4,000.
+pub const MAX_STEPS: u64 = 1_000;
 
 /// Why an expression cannot be used. Each names the expression (an excerpt) and says what was
 /// expected; the variables are listed where they help.
@@ -112,6 +121,14 @@ pub enum ExpressionError {
     TooLong { expression: Excerpt, length: usize },
     #[error("{expression}: {count} operators and brackets; expected at most {MAX_OPERATORS}")]
     TooComplex { expression: Excerpt, count: usize },
+    #[error(
+        "{expression}: up to {steps} evaluation steps (values up to {bytes} bytes); expected at most {MAX_STEPS}"
+    )]
+    TooCostly {
+        expression: Excerpt,
+        steps: u64,
+        bytes: u64,
+    },
     #[error("{expression}: {message}")]
     Evaluation {
         expression: Excerpt,
@@ -135,7 +152,7 @@ impl Expression {
                 length: text.len(),
             });
         }
-        let count = operators(text);
+        let count = lexer::operators(text);
         if count > MAX_OPERATORS {
             return Err(ExpressionError::TooComplex { expression, count });
         }
@@ -161,6 +178,14 @@ impl Expression {
             return Err(ExpressionError::UnknownVariable {
                 expression,
                 name: clip(name, MAX_CHARS),
+            });
+        }
+        let estimate = cost::estimate(program.expression());
+        if estimate.steps > MAX_STEPS {
+            return Err(ExpressionError::TooCostly {
+                expression,
+                steps: estimate.steps,
+                bytes: estimate.bytes,
             });
         }
         Ok(Expression {
@@ -269,31 +294,6 @@ impl Expression {
         }
         Ok(out)
     }
-}
-
-/// Operators and brackets outside string literals: each is one level of the parser's and the
-/// evaluator's recursion at most.
-fn operators(text: &str) -> usize {
-    let mut count = 0;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
-    for c in text.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if "([{+-*/%<>=!&|?:.,".contains(c) => count += 1,
-            None => {}
-        }
-    }
-    count
 }
 
 /// What a reservation expression sets.
@@ -514,11 +514,37 @@ mod tests {
                 let chain = format!("max_pods{}", " + 1".repeat(32));
                 assert_eq!(Expression::parse(&chain).unwrap().pods(&vars), Ok(61));
                 // Operators inside string literals do not count.
+                // (A raw string and a comment are lexed as CEL lexes them: lexer.rs.)
                 let quoted = format!(r#"size("{}") + max_pods"#, "((((".repeat(50));
                 assert_eq!(Expression::parse(&quoted).unwrap().pods(&vars), Ok(229));
             })
             .unwrap();
         at_the_bound.join().unwrap();
+    }
+
+    /// The worst expressions within the operator bound: refused by the evaluation budget,
+    /// naming it; the most a sizing policy plausibly does passes.
+    #[test]
+    fn the_evaluation_budget_refuses_the_worst_within_the_bound() {
+        // Comprehension variables must be among the variables too, so the hostile review's
+        // nested maps reuse their names.
+        let four = "[1,2,3,4,5].map(vcpus, [1,2,3,4,5].map(max_pods, [1,2,3,4,5].map(default_enis, [1,2,3,4,5].map(ips_per_eni, vcpus))))";
+        assert!(lexer::operators(four) <= MAX_OPERATORS);
+        let e = Expression::parse(four).unwrap_err().to_string();
+        assert!(e.contains("evaluation steps (values up to"), "{e}");
+        assert!(e.ends_with("expected at most 1000"), "{e}");
+        let long = format!(
+            "[\"{}\"].map(vcpus, [vcpus + vcpus].map(max_pods, [max_pods + max_pods].map(ips_per_eni, ips_per_eni + ips_per_eni)))",
+            "x".repeat(900)
+        );
+        let e = Expression::parse(&long).unwrap_err().to_string();
+        assert!(
+            e.contains("up to 1898 evaluation steps (values up to 15520 bytes)"),
+            "{e}"
+        );
+        let fine = r#"instance_type.startsWith("m5") ? {"cpu": string(vcpus * 60) + "m", "memory": string(11 * max_pods + 255) + "Mi"} : {"memory": "1Gi"}"#;
+        assert!(Expression::parse(fine).is_ok());
+        assert!(Expression::parse("[2, 4, 8].exists(vcpus, vcpus == 2) ? 10 : max_pods").is_ok());
     }
 
     #[test]
