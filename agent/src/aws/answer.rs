@@ -21,6 +21,9 @@ use aws_sdk_cloudwatch::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_cloudwatch::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 
+use crate::aws::json_depth::Depth;
+pub use crate::aws::json_depth::TooDeep;
+
 /// Bounds every answer's body before the SDK reads it: its bytes, and for JSON its depth.
 #[derive(Debug, Clone, Copy)]
 pub struct AnswerLimit {
@@ -28,11 +31,6 @@ pub struct AnswerLimit {
     /// Arrays and objects nested at most this deep (JSON protocols only).
     pub max_json_depth: Option<u32>,
 }
-
-/// An answer nesting arrays or objects deeper than the bound.
-#[derive(Debug, thiserror::Error)]
-#[error("the answer nests arrays or objects deeper than {0}")]
-pub struct TooDeep(pub u32);
 
 /// Whether a failed call comes down to an [`AnswerLimit`]'s byte bound: the one test both the
 /// error reports and the retry classifier make.
@@ -45,43 +43,6 @@ pub fn too_deep(error: &(dyn std::error::Error + 'static)) -> Option<u32> {
     crate::error::root_cause(error)
         .downcast_ref::<TooDeep>()
         .map(|e| e.0)
-}
-
-/// A JSON body's nesting depth, counted byte by byte as it streams (strings and their
-/// escapes skipped): no parse, no allocation.
-#[derive(Debug, Default)]
-struct Depth {
-    depth: u32,
-    in_string: bool,
-    escaped: bool,
-}
-
-impl Depth {
-    fn feed(&mut self, bytes: &[u8], max: u32) -> Result<(), TooDeep> {
-        for &b in bytes {
-            if self.in_string {
-                match (self.escaped, b) {
-                    (true, _) => self.escaped = false,
-                    (false, b'\\') => self.escaped = true,
-                    (false, b'"') => self.in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' => self.in_string = true,
-                b'[' | b'{' => {
-                    self.depth += 1;
-                    if self.depth > max {
-                        return Err(TooDeep(max));
-                    }
-                }
-                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A body that fails once its JSON nests deeper than `max`.
@@ -165,29 +126,5 @@ impl ClassifyRetry for AnswerLimit {
         } else {
             RetryAction::NoActionIndicated
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn depth_counts_brackets_outside_strings_across_chunks() {
-        let mut d = Depth::default();
-        d.feed(br#"{"PriceList": ["{\"a\": [[[\"", "]]]"#, 4)
-            .unwrap();
-        assert_eq!(d.depth, 2, "brackets inside strings do not count");
-        d.feed(br#"", {"x": [1]}]}"#, 4).unwrap();
-        assert_eq!(d.depth, 0);
-        let mut d = Depth::default();
-        d.feed(b"[[", 3).unwrap();
-        assert!(
-            d.feed(b"[[", 3).is_err(),
-            "the fourth level, in the next chunk"
-        );
-        let mut d = Depth::default();
-        d.feed(br#"["\\", ["#, 2).unwrap();
-        assert_eq!(d.depth, 2, "an escaped backslash ends no string");
     }
 }

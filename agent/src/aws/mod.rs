@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod ec2;
 pub mod imds;
+pub mod json_depth;
 pub mod limits;
 pub mod paging;
 #[cfg_attr(feature = "aws", path = "pricing.rs")]

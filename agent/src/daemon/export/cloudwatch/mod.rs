@@ -10,7 +10,7 @@
 //! datums that could not be sent wait in a bounded queue that drops the oldest beyond
 //! `queue_datums` (counted). The publisher runs in its own task: `/metrics` never waits on it.
 
-mod call;
+pub mod call;
 pub mod datums;
 // The SDK calls: aws-config and aws-sdk-cloudwatch. Built without the `aws` feature (the
 // fuzz targets' build, which must not compile the AWS crates), a stand-in fails every call.

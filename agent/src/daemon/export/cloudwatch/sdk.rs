@@ -10,10 +10,9 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
-use super::call::ErrorKind;
+use super::call::{ErrorKind, Failure};
 use super::datums::{self, Datum};
 use crate::aws::answer::{AnswerLimit, too_long};
-use crate::core::excerpt::{Excerpt, clip};
 use crate::error::Chain;
 
 /// The longest answer read from CloudWatch, bytes.
@@ -80,33 +79,23 @@ impl Client {
                 Err(ErrorKind::TooLong)
             }
             Ok(Err(e)) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                let code = clip(
+                let failure = Failure::of(
+                    e.raw_response().map(|r| r.status().as_u16()),
                     e.code().unwrap_or_default(),
-                    crate::core::excerpt::MAX_CHARS,
+                    e.message(),
+                    &Chain(&e).to_string(),
                 );
-                let kind = match (status, code.as_str()) {
-                    (_, "Throttling" | "ThrottlingException") | (Some(429), _) => {
-                        ErrorKind::Throttling
-                    }
-                    (Some(s), _) if s >= 500 => ErrorKind::Server,
-                    (Some(_), _) => ErrorKind::Validation,
-                    (None, _) => ErrorKind::Network,
-                };
                 let first = batch.first().map(|d| d.name.as_str()).unwrap_or_default();
                 tracing::warn!(
-                    %kind,
-                    status = status.unwrap_or_default(),
-                    code,
+                    kind = %failure.kind,
+                    status = e.raw_response().map_or(0, |r| r.status().as_u16()),
+                    code = failure.code,
                     first_metric = first,
                     datums = batch.len(),
                     "cloudwatch:PutMetricData failed: {}",
-                    e.message().map_or_else(
-                        || clip(&Chain(&e).to_string(), 200),
-                        |m| Excerpt::of(m).to_string()
-                    )
+                    failure.message
                 );
-                Err(kind)
+                Err(failure.kind)
             }
         }
     }
