@@ -128,8 +128,15 @@ fn read_limited(
 
 /// The text `reader` (opened by [`open_regular`] from `path`) has left, at most `limit`
 /// bytes: for a caller that looked at the start of a file before deciding how to read it.
-pub fn read_text_from(reader: impl Read, path: &Path, limit: u64) -> Result<String, ReadError> {
-    let mut bytes = Vec::new();
+/// `expected` (the file's size) sizes the buffer once: grown by doubling, a 16 MiB file took
+/// 32 MiB.
+pub fn read_text_from(
+    reader: impl Read,
+    path: &Path,
+    limit: u64,
+    expected: u64,
+) -> Result<String, ReadError> {
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
     read_limited(reader, path, limit, &mut bytes)?;
     String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
         path: path.to_owned(),

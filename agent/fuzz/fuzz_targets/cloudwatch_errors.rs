@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let fallback = parts.next().unwrap_or_default();
     let failure = Failure::of(status, code, message, fallback);
     assert!(failure.code.chars().count() <= 65, "{:?}", failure.code);
-    assert!(failure.message.len() <= 1024, "{} bytes", failure.message.len());
+    assert!(
+        failure.message.len() <= 1024,
+        "{} bytes",
+        failure.message.len()
+    );
     let throttling = matches!(code, "Throttling" | "ThrottlingException") || status == Some(429);
     let expected = match status {
         _ if throttling => ErrorKind::Throttling,

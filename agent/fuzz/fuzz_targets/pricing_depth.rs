@@ -7,9 +7,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use libfuzzer_sys::fuzz_target;
-use nodecap::aws::json_depth::Depth;
+use nodecap::aws::json_depth::{Depth, JsonBound};
 
 const MAX: u32 = 32;
+const BOUND: JsonBound = JsonBound {
+    max_depth: MAX,
+    max_strings: u32::MAX,
+};
 
 /// Levels of arrays and objects in a parsed value.
 fn levels(value: &serde_json::Value) -> u32 {
@@ -27,12 +31,16 @@ fuzz_target!(|data: &[u8]| {
     };
     let cut = usize::from(cut).min(text.len());
     let mut whole = Depth::default();
-    let at_once = whole.feed(text, MAX);
+    let at_once = whole.feed(text, BOUND);
     let mut chunked = Depth::default();
     let in_chunks = chunked
-        .feed(&text[..cut], MAX)
-        .and_then(|()| chunked.feed(&text[cut..], MAX));
-    assert_eq!(at_once.is_ok(), in_chunks.is_ok(), "the cut changed the verdict");
+        .feed(&text[..cut], BOUND)
+        .and_then(|()| chunked.feed(&text[cut..], BOUND));
+    assert_eq!(
+        at_once.is_ok(),
+        in_chunks.is_ok(),
+        "the cut changed the verdict"
+    );
     // serde_json refuses more than 128 levels itself; within that, the two agree.
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) {
         let deep = levels(&value);

@@ -22,14 +22,15 @@ use aws_sdk_cloudwatch::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 
 use crate::aws::json_depth::Depth;
-pub use crate::aws::json_depth::TooDeep;
+pub use crate::aws::json_depth::{JsonBound, PastBound};
 
-/// Bounds every answer's body before the SDK reads it: its bytes, and for JSON its depth.
+/// Bounds every answer's body before the SDK reads it: its bytes, and for JSON its depth and
+/// its strings.
 #[derive(Debug, Clone, Copy)]
 pub struct AnswerLimit {
     pub max_bytes: usize,
-    /// Arrays and objects nested at most this deep (JSON protocols only).
-    pub max_json_depth: Option<u32>,
+    /// JSON protocols only.
+    pub json: Option<JsonBound>,
 }
 
 /// Whether a failed call comes down to an [`AnswerLimit`]'s byte bound: the one test both the
@@ -38,19 +39,19 @@ pub fn too_long(error: &(dyn std::error::Error + 'static)) -> bool {
     crate::error::root_cause(error).is::<http_body_util::LengthLimitError>()
 }
 
-/// Whether a failed call comes down to an [`AnswerLimit`]'s depth bound.
-pub fn too_deep(error: &(dyn std::error::Error + 'static)) -> Option<u32> {
+/// Whether a failed call comes down to an [`AnswerLimit`]'s JSON bound, and which.
+pub fn past_json_bound(error: &(dyn std::error::Error + 'static)) -> Option<PastBound> {
     crate::error::root_cause(error)
-        .downcast_ref::<TooDeep>()
-        .map(|e| e.0)
+        .downcast_ref::<PastBound>()
+        .copied()
 }
 
-/// A body that fails once its JSON nests deeper than `max`.
+/// A body that fails once its JSON passes `bound`.
 #[derive(Debug)]
 struct DepthLimited<B> {
     inner: B,
     depth: Depth,
-    max: u32,
+    bound: JsonBound,
 }
 
 impl<B> Body for DepthLimited<B>
@@ -69,7 +70,7 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    this.depth.feed(data, this.max)?;
+                    this.depth.feed(data, this.bound)?;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -100,11 +101,11 @@ impl Intercept for AnswerLimit {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let body = http_body_util::Limited::new(context.response_mut().take_body(), self.max_bytes);
-        *context.response_mut().body_mut() = match self.max_json_depth {
-            Some(max) => SdkBody::from_body_1_x(DepthLimited {
+        *context.response_mut().body_mut() = match self.json {
+            Some(bound) => SdkBody::from_body_1_x(DepthLimited {
                 inner: body,
                 depth: Depth::default(),
-                max,
+                bound,
             }),
             None => SdkBody::from_body_1_x(body),
         };
@@ -121,7 +122,7 @@ impl ClassifyRetry for AnswerLimit {
         let Some(Err(error)) = context.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
-        if too_long(error) || too_deep(error).is_some() {
+        if too_long(error) || past_json_bound(error).is_some() {
             RetryAction::RetryForbidden
         } else {
             RetryAction::NoActionIndicated

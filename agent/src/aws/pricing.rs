@@ -20,7 +20,7 @@ use std::time::Duration;
 use aws_sdk_pricing::error::ProvideErrorMetadata;
 use aws_sdk_pricing::types::{Filter, FilterType};
 
-use super::answer::{AnswerLimit, too_deep, too_long};
+use super::answer::{AnswerLimit, JsonBound, PastBound, past_json_bound, too_long};
 use crate::core::density::Prices;
 use crate::core::excerpt::Excerpt;
 use crate::core::offer;
@@ -29,6 +29,9 @@ use crate::core::offer;
 pub const API_REGION: &str = "us-east-1";
 /// The longest answer read (a page of 100 products with all their terms is ~1 MB).
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// Strings in one answer, keys included: a page is 100 entries and a few keys; 16 MiB of
+/// tiny entries once became millions of `String`s in the SDK's reader.
+pub const MAX_STRINGS: u32 = 1_000;
 /// The time one attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The time every page together may take (a region's ~20 pages take a few seconds).
@@ -41,7 +44,10 @@ const PAGE_SIZE: i32 = 100;
 pub const MAX_DEPTH: u32 = 32;
 const LIMIT: AnswerLimit = AnswerLimit {
     max_bytes: MAX_ANSWER,
-    max_json_depth: Some(MAX_DEPTH),
+    json: Some(JsonBound {
+        max_depth: MAX_DEPTH,
+        max_strings: MAX_STRINGS,
+    }),
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,10 @@ pub enum Error {
     TooLarge,
     #[error("pricing:GetProducts: the answer nests arrays or objects deeper than {MAX_DEPTH}")]
     TooDeep,
+    #[error(
+        "pricing:GetProducts: the answer holds more than {MAX_STRINGS} strings (a page is 100 entries)"
+    )]
+    TooManyStrings,
     /// No answer: the SDK's kind of failure (dispatch failure, timeout, response error) and
     /// what it came down to.
     #[error("pricing:GetProducts: {kind}: {cause}")]
@@ -167,8 +177,10 @@ where
     if too_long(&e) {
         return Error::TooLarge;
     }
-    if too_deep(&e).is_some() {
-        return Error::TooDeep;
+    match past_json_bound(&e) {
+        Some(PastBound::Depth(_)) => return Error::TooDeep,
+        Some(PastBound::Strings(_)) => return Error::TooManyStrings,
+        None => {}
     }
     Error::Call {
         kind: e.to_string(),

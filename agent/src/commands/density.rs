@@ -23,6 +23,7 @@ const MAX_PRICE_FILE: u64 = 16 * 1024 * 1024;
 /// Either way a regular file (`file::open_regular`: a FIFO is refused, not waited on).
 fn read_prices(path: &Path) -> Result<Prices, Error> {
     let file = crate::file::open_regular(path).map_err(Error::PriceFile)?;
+    let size = file.metadata().map_or(0, |m| m.len());
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let start = reader.fill_buf().map_err(|source| {
         Error::PriceFile(crate::file::ReadError::Io {
@@ -38,8 +39,8 @@ fn read_prices(path: &Path) -> Result<Prices, Error> {
             source,
         });
     }
-    let text =
-        crate::file::read_text_from(reader, path, MAX_PRICE_FILE).map_err(Error::PriceFile)?;
+    let text = crate::file::read_text_from(reader, path, MAX_PRICE_FILE, size)
+        .map_err(Error::PriceFile)?;
     prices::parse_csv(&text).map_err(|source| Error::Prices {
         path: path.to_owned(),
         source,

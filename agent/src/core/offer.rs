@@ -13,7 +13,9 @@
 //! is walked with serde's visitors over `serde_json`'s reader: nothing but the current entry
 //! is held. Products come before terms in AWS's files; terms first still works (their prices
 //! wait for the products). A single value may not be longer than [`MAX_TOKEN`] bytes, so a
-//! hostile file cannot make one string take the memory a whole file could.
+//! hostile file cannot make one string take the memory a whole file could; and what is kept
+//! is bounded too: [`MAX_PRODUCTS`] matching products, [`MAX_EARLY_TERMS`] terms waiting for
+//! their products, SKUs of [`MAX_SKU`] bytes.
 //!
 //! The Pricing API's `GetProducts` answers carry the same products and terms one per entry;
 //! [`price_list_entry`] reads one with the same types and the same rule, so a region's prices
@@ -31,6 +33,24 @@ use super::density::Prices;
 /// The longest run of bytes between two JSON structural characters outside a string, or one
 /// string: far beyond any real field (a product is a few hundred bytes).
 pub const MAX_TOKEN: usize = 1024 * 1024;
+/// Matching products kept: a region's file has about one per instance type (some 1,000).
+pub const MAX_PRODUCTS: usize = 20_000;
+/// On-demand terms held before their products arrive (AWS writes products first, so a real
+/// file holds none).
+pub const MAX_EARLY_TERMS: usize = 100_000;
+/// The longest SKU kept: AWS's are 16 characters.
+pub const MAX_SKU: usize = 64;
+
+/// A SKU key, refused past [`MAX_SKU`] bytes.
+fn sku<E: serde::de::Error>(key: String) -> Result<String, E> {
+    if key.len() > MAX_SKU {
+        return Err(E::custom(format!(
+            "a SKU of {} bytes (at most {MAX_SKU})",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -219,10 +239,17 @@ map_seed!(Top, "an offer file object", |state, key, map| {
     }
 });
 
-map_seed!(Products, "a map of SKU to product", |state, sku, map| {
+map_seed!(Products, "a map of SKU to product", |state, key, map| {
     let product: Product = map.next_value()?;
     if product.wanted() {
-        state.products.insert(sku, product.attributes.instance_type);
+        if state.products.len() == MAX_PRODUCTS {
+            return Err(serde::de::Error::custom(format!(
+                "more than {MAX_PRODUCTS} matching products (a region has about 1,000)"
+            )));
+        }
+        state
+            .products
+            .insert(sku(key)?, product.attributes.instance_type);
     }
     Ok(())
 });
@@ -237,13 +264,19 @@ map_seed!(Terms, "a map of term type to terms", |state, key, map| {
 map_seed!(
     OnDemand,
     "a map of SKU to on-demand terms",
-    |state, sku, map| {
+    |state, key, map| {
         let terms: HashMap<String, Term> = map.next_value()?;
         if let Some(usd) = terms.values().find_map(Term::usd_per_hour) {
             if state.products.is_empty() {
-                state.early_prices.insert(sku, usd);
+                if state.early_prices.len() == MAX_EARLY_TERMS {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than {MAX_EARLY_TERMS} on-demand terms before the products \
+                         (AWS's files list the products first)"
+                    )));
+                }
+                state.early_prices.insert(sku(key)?, usd);
             } else {
-                state.price(&sku, usd);
+                state.price(&key, usd);
             }
         }
         Ok(())

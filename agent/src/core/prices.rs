@@ -9,6 +9,8 @@ use super::node::is_instance_type;
 
 /// The largest price taken, in USD per hour (the dearest EC2 type costs a few hundred).
 pub const MAX_USD_PER_HOUR: f64 = 100_000.0;
+/// Prices taken from one file: EC2 has some 1,400 instance types.
+pub const MAX_PRICES: usize = 10_000;
 
 /// A line of the price file that is not a price.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,8 +36,10 @@ pub fn parse_csv(text: &str) -> Result<Prices, Error> {
             expected,
             got: Excerpt::of(content),
         };
-        let fields: Vec<&str> = content.split(',').map(str::trim).collect();
-        let [name, price] = fields[..] else {
+        // Two fields and no third, split without collecting: a line of millions of commas
+        // once became a vector of millions of slices.
+        let mut fields = content.splitn(3, ',').map(str::trim);
+        let (Some(name), Some(price), None) = (fields.next(), fields.next(), fields.next()) else {
             return Err(bad("two columns: instance_type,usd_per_hour"));
         };
         let name = name.trim_matches('"');
@@ -51,6 +55,11 @@ pub fn parse_csv(text: &str) -> Result<Prices, Error> {
             .ok()
             .filter(|p| p.is_finite() && (0.0..=MAX_USD_PER_HOUR).contains(p))
             .ok_or_else(|| bad("a price in USD per hour (0 to 100000) in the second column"))?;
+        if prices.len() == MAX_PRICES && !prices.contains_key(name) {
+            return Err(bad(
+                "at most 10000 prices (EC2 has some 1,400 instance types)",
+            ));
+        }
         if let Some(earlier) = prices.insert(name.to_owned(), usd)
             && earlier.to_bits() != usd.to_bits()
         {
@@ -65,6 +74,25 @@ pub fn parse_csv(text: &str) -> Result<Prices, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_most_max_prices() {
+        let many: String = (0..=MAX_PRICES)
+            .map(|n| format!("x{n}.large,0.1\n"))
+            .collect();
+        let e = parse_csv(&many).unwrap_err();
+        assert_eq!(e.line, MAX_PRICES + 1);
+        assert_eq!(
+            e.expected,
+            "at most 10000 prices (EC2 has some 1,400 instance types)"
+        );
+        assert_eq!(
+            parse_csv(&many[..many.rfind("x10000").unwrap()])
+                .unwrap()
+                .len(),
+            MAX_PRICES
+        );
+    }
 
     #[test]
     fn reads_prices() {

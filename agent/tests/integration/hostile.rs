@@ -1060,3 +1060,148 @@ fn cel_expressions_are_bounded_as_cel_lexes_them_and_by_an_evaluation_budget() {
     }
     fs::remove_file(node.path("etc/nodecap/config.toml")).unwrap();
 }
+
+/// `density --prices FILE` measured: (exit code, its one error line, peak KiB).
+fn density_prices(path: &Path) -> (i32, String, u64) {
+    let finished = measured(
+        crate::common::nodecap()
+            .args(["density", "m5.large", "-o", "json", "--prices"])
+            .arg(path),
+    );
+    let stderr = String::from_utf8_lossy(&finished.stderr).into_owned();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nodecap: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", excerpt(&stderr));
+    assert!(lines[0].len() <= LINE_BUDGET, "{} bytes", lines[0].len());
+    (
+        finished.code.expect("exited"),
+        lines[0].to_owned(),
+        finished.peak_kib,
+    )
+}
+
+/// Rows 10 and 11 of the third review: an offer file of 10 M matching products, of 2 M terms
+/// before its products, of 1 MiB SKUs (1.6 GiB, 264 MiB, 210 MiB: what was kept grew with
+/// the file), and a price CSV whose one line is 16 MiB of commas (281 MiB). What is kept now
+/// has caps of its own: exit 64, one line naming the cap, within 40 MiB (the CSV, at most
+/// 16 MiB, is held whole; an offer file is streamed).
+#[test]
+fn what_an_offer_file_or_a_price_csv_leaves_behind_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let product = |sku: &str, instance_type: &str| {
+        format!(
+            "\"{sku}\": {{\"productFamily\": \"Compute Instance\", \"attributes\": {{\"instanceType\": \"{instance_type}\", \"tenancy\": \"Shared\", \"operatingSystem\": \"Linux\", \"capacitystatus\": \"Used\", \"preInstalledSw\": \"NA\"}}}}"
+        )
+    };
+    let term = |sku: &str| {
+        format!(
+            "\"{sku}\": {{\"{sku}.T\": {{\"priceDimensions\": {{\"R\": {{\"unit\": \"Hrs\", \"pricePerUnit\": {{\"USD\": \"0.096\"}}}}}}}}}}"
+        )
+    };
+    let products: Vec<String> = (0..20_001)
+        .map(|n| product(&format!("S{n:015}"), &format!("m{}.large", n % 9 + 1)))
+        .collect();
+    let early: Vec<String> = (0..100_001).map(|n| term(&format!("S{n:015}"))).collect();
+    let cases = [
+        (
+            "products.json",
+            format!(
+                "{{\"products\": {{{}}}, \"terms\": {{}}}}",
+                products.join(", ")
+            ),
+            "more than 20000 matching products",
+        ),
+        (
+            "terms-first.json",
+            format!(
+                "{{\"terms\": {{\"OnDemand\": {{{}}}}}, \"products\": {{}}}}",
+                early.join(", ")
+            ),
+            "more than 100000 on-demand terms before the products",
+        ),
+        (
+            "long-sku.json",
+            format!(
+                "{{\"products\": {{{}}}, \"terms\": {{}}}}",
+                product(&"S".repeat(1 << 20), "m5.large")
+            ),
+            "a SKU of 1048576 bytes (at most 64)",
+        ),
+        (
+            "commas.csv",
+            format!("m5.large,0.096{}\n", ",".repeat((16 << 20) - 64)),
+            "line 1: expected two columns: instance_type,usd_per_hour",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        let (code, line, peak) = density_prices(&path);
+        eprintln!("{name}: exit {code}, peak {peak} KiB: {line}");
+        assert_eq!(code, 64, "{name}: {line}");
+        assert!(line.contains(expected), "{name}: {line}");
+        assert!(peak <= DENSITY_BUDGET_KIB, "{name}: {peak} KiB");
+    }
+}
+
+/// `density`'s budget, KiB: a price CSV is read whole (16 MiB at most) over a baseline of
+/// about 20 MiB in the debug build.
+const DENSITY_BUDGET_KIB: u64 = 40 * 1024;
+
+/// Row 11: a GetProducts page of millions of tiny entries (157–207 MiB in the SDK's reader):
+/// the strings of an answer are counted as it streams in, 1,000 at most (a page is 100
+/// entries): exit 69, one line, not retried, within 32 MiB.
+#[test]
+fn a_price_list_page_of_millions_of_tiny_entries_is_refused_as_it_streams_in() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let calls = std::sync::Arc::new(AtomicU32::new(0));
+    let counted = std::sync::Arc::clone(&calls);
+    let url = answering(move |_, stream| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let body = format!(
+            r#"{{"FormatVersion":"aws_v1","PriceList":[{}"{{}}"]}}"#,
+            r#""{}","#.repeat(3_000_000)
+        );
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let mut command = crate::common::nodecap();
+    command
+        .args(["density", "--pricing-api", "--region", "us-east-1"])
+        .env("AWS_ENDPOINT_URL_PRICING", &url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE");
+    let finished = measured(&mut command);
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    eprintln!(
+        "GetProducts, 3 M tiny entries: peak {} KiB: {}",
+        finished.peak_kib,
+        excerpt(&stderr)
+    );
+    assert_eq!(finished.code, Some(69), "{}", excerpt(&stderr));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("nodecap: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", excerpt(&stderr));
+    assert!(
+        lines[0].contains("pricing:GetProducts: the answer holds more than 1000 strings"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "not retried");
+    assert!(
+        finished.peak_kib <= INIT_BUDGET_KIB,
+        "{} KiB",
+        finished.peak_kib
+    );
+}

@@ -20,7 +20,7 @@ pub const MAX_ANSWER: usize = 64 * 1024;
 /// CloudWatch answers in CBOR: bytes only.
 const LIMIT: AnswerLimit = AnswerLimit {
     max_bytes: MAX_ANSWER,
-    max_json_depth: None,
+    json: None,
 };
 
 #[derive(Debug)]
