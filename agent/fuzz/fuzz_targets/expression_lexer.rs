@@ -8,9 +8,20 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use cel::IdedExpr;
-use cel::common::ast::{EntryExpr, Expr};
+use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr};
 use libfuzzer_sys::fuzz_target;
 use nodecap::core::expression::{MAX_LEN, MAX_OPERATORS, lexer};
+
+/// The keys and values of a map or struct literal.
+fn entry_parts(entries: &[IdedEntryExpr]) -> Vec<&IdedExpr> {
+    entries
+        .iter()
+        .flat_map(|e| match &e.expr {
+            EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+            EntryExpr::StructField(f) => vec![&f.value],
+        })
+        .collect()
+}
 
 /// Levels of the tree below and including `expr`.
 fn depth(expr: &IdedExpr) -> usize {
@@ -24,22 +35,8 @@ fn depth(expr: &IdedExpr) -> usize {
             &c.result,
         ],
         Expr::List(l) => l.elements.iter().collect(),
-        Expr::Map(m) => m
-            .entries
-            .iter()
-            .flat_map(|e| match &e.expr {
-                EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
-                EntryExpr::StructField(f) => vec![&f.value],
-            })
-            .collect(),
-        Expr::Struct(s) => s
-            .entries
-            .iter()
-            .flat_map(|e| match &e.expr {
-                EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
-                EntryExpr::StructField(f) => vec![&f.value],
-            })
-            .collect(),
+        Expr::Map(m) => entry_parts(&m.entries),
+        Expr::Struct(s) => entry_parts(&s.entries),
         Expr::Select(s) => vec![&*s.operand],
         _ => Vec::new(),
     };

@@ -870,6 +870,30 @@ fn cloudwatch_answers_are_bounded_and_their_messages_quoted_short() {
     }
 }
 
+/// An AWS JSON 1.1 answer with `status` and `body`.
+fn json_answer(stream: &mut std::net::TcpStream, status: &str, body: &str) {
+    use std::io::Write;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// `density --pricing-api` against the Price List endpoint `url`, measured.
+fn density_from_pricing_api(url: &str) -> peak::Finished {
+    let mut command = crate::common::nodecap();
+    command
+        .args(["density", "--pricing-api", "--region", "us-east-1"])
+        .env("AWS_ENDPOINT_URL_PRICING", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE");
+    measured(&mut command)
+}
+
 /// Row 4 of the third review: `density --pricing-api` against a Price List endpoint whose
 /// 200 answer holds 70,000 nested `[` in a member nodecap does not read, or whose 400 error
 /// body nests 200,000 deep (both well under the 16 MiB bound): the SDK's JSON reader
@@ -877,7 +901,6 @@ fn cloudwatch_answers_are_bounded_and_their_messages_quoted_short() {
 /// 69, one line, and the call is not retried.
 #[test]
 fn deeply_nested_price_list_answers_are_refused_before_the_sdk_reads_them() {
-    use std::io::Write;
     use std::sync::atomic::{AtomicU32, Ordering};
     for (status, depth) in [("200 OK", 70_000), ("400 Bad Request", 200_000)] {
         let calls = std::sync::Arc::new(AtomicU32::new(0));
@@ -897,22 +920,9 @@ fn deeply_nested_price_list_answers_are_refused_before_the_sdk_reads_them() {
                     "]".repeat(depth)
                 )
             };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
+            json_answer(stream, status, &body);
         });
-        let mut command = crate::common::nodecap();
-        command
-            .args(["density", "--pricing-api", "--region", "us-east-1"])
-            .env("AWS_ENDPOINT_URL_PRICING", &url)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_PROFILE");
-        let finished = measured(&mut command);
+        let finished = density_from_pricing_api(&url);
         let stderr = String::from_utf8_lossy(&finished.stderr);
         assert_eq!(finished.code, Some(69), "{status}: {}", excerpt(&stderr));
         let lines: Vec<&str> = stderr
@@ -1155,7 +1165,6 @@ const DENSITY_BUDGET_KIB: u64 = 40 * 1024;
 /// entries): exit 69, one line, not retried, within 32 MiB.
 #[test]
 fn a_price_list_page_of_millions_of_tiny_entries_is_refused_as_it_streams_in() {
-    use std::io::Write;
     use std::sync::atomic::{AtomicU32, Ordering};
     let calls = std::sync::Arc::new(AtomicU32::new(0));
     let counted = std::sync::Arc::clone(&calls);
@@ -1165,22 +1174,9 @@ fn a_price_list_page_of_millions_of_tiny_entries_is_refused_as_it_streams_in() {
             r#"{{"FormatVersion":"aws_v1","PriceList":[{}"{{}}"]}}"#,
             r#""{}","#.repeat(3_000_000)
         );
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        json_answer(stream, "200 OK", &body);
     });
-    let mut command = crate::common::nodecap();
-    command
-        .args(["density", "--pricing-api", "--region", "us-east-1"])
-        .env("AWS_ENDPOINT_URL_PRICING", &url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE");
-    let finished = measured(&mut command);
+    let finished = density_from_pricing_api(&url);
     let stderr = String::from_utf8_lossy(&finished.stderr);
     eprintln!(
         "GetProducts, 3 M tiny entries: peak {} KiB: {}",
