@@ -183,14 +183,15 @@ step "packaging/build.sh: static binaries for amd64 and arm64, four packages, th
 packaging/build.sh
 
 # The shipped binaries themselves. amd64: the CLI, init, daemon, subnet-reader and density
-# tests (the Pricing API through the static build's SDK), and
-# the hostile-input tests with the daemon's memory budget, since the release build's allocator
-# (mimalloc) is not the debug build's (glibc's).
+# tests (the Pricing API through the static build's SDK), and every hostile-input test with
+# its memory budget (answers, files, EC2 listings, the endpoint's floods), since the release
+# build's allocator (mimalloc) is not the debug build's (glibc's).
 amd64=target/x86_64-unknown-linux-musl/release/nodecap
 step "the static amd64 binary: $(file -b "$amd64" | cut -d, -f1-2)"
 TEST_NODECAP_BIN=$root/$amd64 \
-  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile:: subnets:: \
-  density::
+  cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile:: \
+  hostile_ec2:: subnets:: density::
+TEST_NODECAP_BIN=$root/$amd64 cargo test --locked -p nodecap --test alone -- flood::
 
 # The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
 # the CLI contract, init against the test IMDS writing each backend's file, and the daemon

@@ -23,7 +23,6 @@ const MAX_PRICE_FILE: u64 = 16 * 1024 * 1024;
 /// Either way a regular file (`file::open_regular`: a FIFO is refused, not waited on).
 fn read_prices(path: &Path) -> Result<Prices, Error> {
     let file = crate::file::open_regular(path).map_err(Error::PriceFile)?;
-    let size = file.metadata().map_or(0, |m| m.len());
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let start = reader.fill_buf().map_err(|source| {
         Error::PriceFile(crate::file::ReadError::Io {
@@ -39,12 +38,66 @@ fn read_prices(path: &Path) -> Result<Prices, Error> {
             source,
         });
     }
-    let text = crate::file::read_text_from(reader, path, MAX_PRICE_FILE, size)
-        .map_err(Error::PriceFile)?;
-    prices::parse_csv(&text).map_err(|source| Error::Prices {
-        path: path.to_owned(),
-        source,
+    read_csv(reader, path).map_err(|e| match e {
+        CsvError::File(e) => Error::PriceFile(e),
+        CsvError::Line(source) => Error::Prices {
+            path: path.to_owned(),
+            source,
+        },
     })
+}
+
+/// Why a price CSV was not taken.
+enum CsvError {
+    File(crate::file::ReadError),
+    Line(prices::Error),
+}
+
+/// A price CSV read a line at a time into one buffer of `MAX_LINE + 2` bytes (a line and its
+/// `\r\n`): a line past [`prices::MAX_LINE`] is refused once that buffer is full, the file
+/// once more than [`MAX_PRICE_FILE`] bytes are read; what is kept is the prices.
+fn read_csv(mut reader: impl BufRead, path: &Path) -> Result<Prices, CsvError> {
+    let mut csv = prices::Csv::default();
+    let mut buffer = Vec::with_capacity(prices::MAX_LINE + 2);
+    let mut total = 0u64;
+    for line in 1.. {
+        buffer.clear();
+        let mut line_bytes = std::io::Read::take(&mut reader, prices::MAX_LINE as u64 + 2);
+        let read = line_bytes
+            .read_until(b'\n', &mut buffer)
+            .map_err(|source| {
+                CsvError::File(crate::file::ReadError::Io {
+                    step: "read",
+                    path: path.to_owned(),
+                    source,
+                })
+            })?;
+        if read == 0 {
+            break;
+        }
+        total += read as u64;
+        if total > MAX_PRICE_FILE {
+            return Err(CsvError::File(crate::file::ReadError::TooLarge {
+                path: path.to_owned(),
+                limit: MAX_PRICE_FILE,
+            }));
+        }
+        let content = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        // A line past the bound ends mid-way, perhaps inside a character: quoted lossily.
+        let text = match std::str::from_utf8(content) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) if content.len() > prices::MAX_LINE => String::from_utf8_lossy(content),
+            Err(e) => {
+                return Err(CsvError::File(crate::file::ReadError::NotUtf8 {
+                    path: path.to_owned(),
+                    offset: usize::try_from(total).unwrap_or(usize::MAX) - read + e.valid_up_to(),
+                }));
+            }
+        };
+        csv.line(line, &text).map_err(CsvError::Line)?;
+    }
+    Ok(csv.finish())
 }
 
 /// Prices from the Pricing API for `region` (else the environment's).

@@ -1,7 +1,8 @@
 //! Instance prices given by the user, for `nodecap density`: a two-column CSV,
 //! `instance_type,usd_per_hour`, one type a line. A header (`instance_type,…` as the first
-//! line that is not blank or a comment), blank lines and `#` comments are skipped; anything else that is not a known shape is an error
-//! naming the line and quoting the start of it. Pure: text in, prices out.
+//! line that is not blank or a comment), blank lines and `#` comments are skipped; anything
+//! else that is not a known shape is an error naming the line and quoting the start of it.
+//! Pure: text (a whole file, or one line at a time: [`Csv`]) in, prices out.
 
 use super::density::Prices;
 use super::excerpt::Excerpt;
@@ -21,21 +22,42 @@ pub struct Error {
     pub got: Excerpt,
 }
 
+/// The longest line taken, in bytes (a price line is about 30).
+pub const MAX_LINE: usize = 1024;
+
 /// Prices from CSV text.
 pub fn parse_csv(text: &str) -> Result<Prices, Error> {
-    let mut prices = Prices::new();
-    let mut first = true;
+    let mut csv = Csv::default();
     for (n, raw) in text.lines().enumerate() {
-        let line = n + 1;
+        csv.line(n + 1, raw)?;
+    }
+    Ok(csv.finish())
+}
+
+/// A price CSV taken a line at a time, for a caller that streams the file: what it keeps is
+/// the prices, never the file.
+#[derive(Debug, Default)]
+pub struct Csv {
+    prices: Prices,
+    /// No line but blanks and comments yet: a header may come.
+    seen_line: bool,
+}
+
+impl Csv {
+    /// Takes line number `line` (from 1), without its line ending.
+    pub fn line(&mut self, line: usize, raw: &str) -> Result<(), Error> {
         let content = raw.trim();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
         let bad = |expected| Error {
             line,
             expected,
             got: Excerpt::of(content),
         };
+        if raw.len() > MAX_LINE {
+            return Err(bad("a line of at most 1024 bytes"));
+        }
+        if content.is_empty() || content.starts_with('#') {
+            return Ok(());
+        }
         // Two fields and no third, split without collecting: a line of millions of commas
         // once became a vector of millions of slices.
         let mut fields = content.splitn(3, ',').map(str::trim);
@@ -44,8 +66,10 @@ pub fn parse_csv(text: &str) -> Result<Prices, Error> {
         };
         let name = name.trim_matches('"');
         let price = price.trim_matches('"');
-        if std::mem::take(&mut first) && name.eq_ignore_ascii_case("instance_type") {
-            continue;
+        if !std::mem::replace(&mut self.seen_line, true)
+            && name.eq_ignore_ascii_case("instance_type")
+        {
+            return Ok(());
         }
         if !is_instance_type(name) {
             return Err(bad("an instance type such as m5.large in the first column"));
@@ -55,20 +79,25 @@ pub fn parse_csv(text: &str) -> Result<Prices, Error> {
             .ok()
             .filter(|p| p.is_finite() && (0.0..=MAX_USD_PER_HOUR).contains(p))
             .ok_or_else(|| bad("a price in USD per hour (0 to 100000) in the second column"))?;
-        if prices.len() == MAX_PRICES && !prices.contains_key(name) {
+        if self.prices.len() == MAX_PRICES && !self.prices.contains_key(name) {
             return Err(bad(
                 "at most 10000 prices (EC2 has some 1,400 instance types)",
             ));
         }
-        if let Some(earlier) = prices.insert(name.to_owned(), usd)
+        if let Some(earlier) = self.prices.insert(name.to_owned(), usd)
             && earlier.to_bits() != usd.to_bits()
         {
             return Err(bad(
                 "each instance type once (this one has another price above)",
             ));
         }
+        Ok(())
     }
-    Ok(prices)
+
+    /// The prices taken.
+    pub fn finish(self) -> Prices {
+        self.prices
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +157,12 @@ mod tests {
         assert!(error("m5.large,-1\n").starts_with("line 1: expected a price"));
         assert!(error("m5.large,NaN\n").starts_with("line 1: expected a price"));
         assert!(error("m5.large,0.096\nm5.large,0.1\n").starts_with("line 2: expected each"));
-        let long = format!("m5.large,{}\n", "9".repeat(10_000));
+        let long = format!("m5.large,{}\n", "9".repeat(1_000));
         assert!(error(&long).len() < 200);
+        let longer = format!("m5.large,{}\n", "9".repeat(MAX_LINE));
+        assert!(
+            error(&longer)
+                .starts_with("line 1: expected a line of at most 1024 bytes, got \"m5.large,99")
+        );
     }
 }

@@ -177,6 +177,25 @@ fn files_that_are_not_files_are_refused_at_once() {
         stderr.contains("expected at most 1048576 bytes"),
         "{stderr}"
     );
+    // A kubelet file to merge into that is larger than any real one: malformed (65), left
+    // as it was.
+    let node = Node::new("m5.large", 3, 10);
+    let config = node.path("etc/kubernetes/kubelet/config.json");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let big = format!(
+        "{{\"kind\":\"KubeletConfiguration\",\"x\":\"{}\"}}",
+        "x".repeat(1 << 20)
+    );
+    fs::write(&config, &big).unwrap();
+    let (exit, line, _) = init_measured(&node, &["--backend", "kubelet-config"], &[]);
+    assert_eq!(exit, 65, "{line}");
+    assert!(line.contains("expected at most 1048576 bytes"), "{line}");
+    assert!(line.len() <= LINE_BUDGET, "{line}");
+    assert_eq!(
+        fs::read_to_string(&config).unwrap(),
+        big,
+        "the kubelet's file is left alone"
+    );
 }
 
 /// Finding 8: a file to merge into that is not UTF-8 is malformed (65), not unwritable.
@@ -490,6 +509,22 @@ fn hostile_answers_fail_only_their_collector_within_the_memory_budget() {
     daemon.wait_for("imds recovery", |d| {
         success(&d.metrics(), "imds") == Some(1.0)
     });
+    // ipamd's settings, then its ENIConfigs, past their 64 KiB.
+    let settings = fixture("ipamd/ipamd-env-settings.json");
+    let padded = format!(r#"{{"WARM_ENI_TARGET":"{}"}}"#, "1".repeat(100 << 10));
+    for (bad_settings, bad_configs) in [
+        (padded.as_str(), None),
+        (settings.as_str(), Some(padded.as_str())),
+    ] {
+        ipamd.set_settings(Some(bad_settings), bad_configs);
+        daemon.wait_for("the ipamd_settings collector to fail", |d| {
+            success(&d.metrics(), "ipamd_settings") == Some(0.0)
+        });
+        ipamd.set_settings(Some(&settings), None);
+        daemon.wait_for("ipamd_settings recovery", |d| {
+            success(&d.metrics(), "ipamd_settings") == Some(1.0)
+        });
+    }
 
     let log = daemon.log();
     let longest = log.lines().map(str::len).max().unwrap_or(0);
@@ -1095,8 +1130,8 @@ fn density_prices(path: &Path) -> (i32, String, u64) {
 /// Rows 10 and 11 of the third review: an offer file of 10 M matching products, of 2 M terms
 /// before its products, of 1 MiB SKUs (1.6 GiB, 264 MiB, 210 MiB: what was kept grew with
 /// the file), and a price CSV whose one line is 16 MiB of commas (281 MiB). What is kept now
-/// has caps of its own: exit 64, one line naming the cap, within 40 MiB (the CSV, at most
-/// 16 MiB, is held whole; an offer file is streamed).
+/// has caps of its own: exit 64, one line naming the cap, within 32 MiB (both files are
+/// streamed: a CSV a line of at most 1 KiB at a time, 16 MiB in all).
 #[test]
 fn what_an_offer_file_or_a_price_csv_leaves_behind_is_capped() {
     let dir = tempfile::tempdir().unwrap();
@@ -1142,7 +1177,12 @@ fn what_an_offer_file_or_a_price_csv_leaves_behind_is_capped() {
         (
             "commas.csv",
             format!("m5.large,0.096{}\n", ",".repeat((16 << 20) - 64)),
-            "line 1: expected two columns: instance_type,usd_per_hour",
+            "line 1: expected a line of at most 1024 bytes, got \"m5.large,0.096,,,",
+        ),
+        (
+            "comments.csv",
+            "# a comment\n".repeat((16 << 20) / 12 + 1),
+            "expected at most 16777216 bytes",
         ),
     ];
     for (name, text, expected) in cases {
@@ -1156,9 +1196,8 @@ fn what_an_offer_file_or_a_price_csv_leaves_behind_is_capped() {
     }
 }
 
-/// `density`'s budget, KiB: a price CSV is read whole (16 MiB at most) over a baseline of
-/// about 20 MiB in the debug build.
-const DENSITY_BUDGET_KIB: u64 = 40 * 1024;
+/// `density`'s budget, KiB: `init`'s, over a baseline of about 20 MiB in the debug build.
+const DENSITY_BUDGET_KIB: u64 = 32 * 1024;
 
 /// Row 11: a GetProducts page of millions of tiny entries (157–207 MiB in the SDK's reader):
 /// the strings of an answer are counted as it streams in, 1,000 at most (a page is 100
