@@ -191,7 +191,7 @@ step "the static amd64 binary: $(file -b "$amd64" | cut -d, -f1-2)"
 TEST_NODECAP_BIN=$root/$amd64 \
   cargo test --locked -p nodecap --test integration -- --include-ignored cli:: init:: daemon:: cni:: hostile:: \
   hostile_ec2:: subnets:: density::
-TEST_NODECAP_BIN=$root/$amd64 cargo test --locked -p nodecap --test alone -- flood::
+TEST_NODECAP_BIN=$root/$amd64 cargo test --locked -p nodecap --test alone -- --include-ignored flood::
 
 # The same assertions on the arm64 binary, run by qemu-user: the plan/max-pods goldens and
 # the CLI contract, init against the test IMDS writing each backend's file, and the daemon
