@@ -126,24 +126,6 @@ fn read_limited(
     Ok(())
 }
 
-/// The text `reader` (opened by [`open_regular`] from `path`) has left, at most `limit`
-/// bytes: for a caller that looked at the start of a file before deciding how to read it.
-/// `expected` (the file's size) sizes the buffer once: grown by doubling, a 16 MiB file took
-/// 32 MiB.
-pub fn read_text_from(
-    reader: impl Read,
-    path: &Path,
-    limit: u64,
-    expected: u64,
-) -> Result<String, ReadError> {
-    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
-    read_limited(reader, path, limit, &mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
-        path: path.to_owned(),
-        offset: e.utf8_error().valid_up_to(),
-    })
-}
-
 /// The regular file at `path` (symbolic links followed), open for reading: refused before
 /// opening when it is anything else (opening some devices has effects of its own), opened
 /// non-blocking, and checked again on the descriptor. `/dev/null`, the usual way to say "no
