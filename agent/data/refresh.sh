@@ -5,7 +5,7 @@
 #   agent/data/refresh.sh aws              your AWS account: every region, every page
 #
 # Both end in the same two generator steps: merge the inputs into agent/data/instance-types.json
-# (regions that disagree about a type stop the run) and render agent/src/core/instance/table.rs.
+# (regions that disagree about a type stop the run) and render agent/core/src/instance/table.rs.
 # Nothing is written unless every input parses and agrees.
 set -euo pipefail
 
@@ -52,4 +52,4 @@ esac
 cd "$root"
 cargo xtask instance-table merge "${inputs[@]}"
 cargo xtask instance-table render
-git --no-pager diff --stat -- agent/data agent/src/core/instance/table.rs 2>/dev/null || true
+git --no-pager diff --stat -- agent/data agent/core/src/instance/table.rs 2>/dev/null || true

@@ -1,7 +1,8 @@
 //! The command line (clap). Only argument shapes live here; what each command does is in
 //! `commands/`, so the CLI can be read as the program's table of contents. The value types of
 //! the core and the kubelet side get their command-line spelling here too (their
-//! [`ValueEnum`] impls), so those modules know nothing of clap.
+//! [`ValueEnum`] impls, or a [`Choices`] table for the core crate's types), so those modules
+//! know nothing of clap.
 
 use std::path::PathBuf;
 
@@ -249,7 +250,7 @@ pub struct ModeArgs {
     #[arg(long, value_name = "N")]
     pub reserved_enis: Option<u32>,
     /// The cluster's IP family. [default: ipv4]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice(IP_FAMILIES))]
     pub ip_family: Option<IpFamily>,
     /// Ceiling on pods: eks (110, or 250 above 30 vCPUs), none, memory (as many as leave each
     /// pod --min-memory-per-pod-mib of allocatable memory), or a number.
@@ -278,7 +279,7 @@ pub struct ModeArgs {
     pub system_reserved_expression: Option<String>,
     /// nodecap (corrected EKS numbers), eks (nodeadm exactly), gke or aks (those clouds'
     /// reservations). [default: nodecap]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice(PROFILES))]
     pub profile: Option<Profile>,
 }
 
@@ -464,7 +465,7 @@ pub struct DensityArgs {
     #[arg(long, value_name = "FAMILY", value_delimiter = ',')]
     pub family: Vec<String>,
     /// Only this architecture.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice(ARCHITECTURES))]
     pub arch: Option<Architecture>,
     #[arg(long, value_name = "N")]
     pub min_vcpus: Option<u32>,
@@ -486,7 +487,7 @@ pub struct DensityArgs {
     #[arg(long, value_name = "REGION", requires = "pricing_api")]
     pub region: Option<String>,
     /// The column to sort by (ascending; types without a price last).
-    #[arg(long, value_enum, default_value = "instance-type")]
+    #[arg(long, value_parser = choice(COLUMNS), default_value = "instance-type")]
     pub sort: Column,
     /// Sort descending.
     #[arg(long)]
@@ -523,94 +524,91 @@ pub struct InstanceTypesArgs {
     pub output: ListOutput,
 }
 
-impl ValueEnum for Architecture {
-    /// An architecture to filter by: "unknown" is not one.
-    fn value_variants<'a>() -> &'a [Self] {
-        &[Architecture::X86_64, Architecture::Arm64]
-    }
+/// The command-line spelling of a core value, with its help where it has one. The core is
+/// another crate, so clap's `ValueEnum` cannot be implemented for its types here; [`choice`]
+/// gives the same possible values, help and completions from one table.
+type Choices<T> = &'static [(T, &'static str, Option<&'static str>)];
 
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        match self {
-            Architecture::X86_64 => Some(PossibleValue::new("x86_64")),
-            Architecture::Arm64 => Some(PossibleValue::new("arm64")),
-            Architecture::Unknown => None,
+/// A parser that accepts exactly the names of `choices`.
+fn choice<T: Copy + Send + Sync + 'static>(
+    choices: Choices<T>,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    let values = choices.iter().map(|(_, name, help)| {
+        let value = PossibleValue::new(*name);
+        match help {
+            Some(help) => value.help(*help),
+            None => value,
         }
-    }
+    });
+    clap::builder::PossibleValuesParser::new(values).try_map(move |name: String| {
+        choices
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(value, _, _)| *value)
+            .ok_or("not one of the possible values")
+    })
 }
 
-impl ValueEnum for Column {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[
-            Column::InstanceType,
-            Column::Vcpus,
-            Column::Memory,
-            Column::Arch,
-            Column::Pods,
-            Column::AllocatableCpu,
-            Column::AllocatableMemory,
-            Column::CpuPerPod,
-            Column::MemoryPerPod,
-            Column::Price,
-            Column::PricePerPod,
-        ]
-    }
+/// An architecture to filter by: "unknown" is not one.
+const ARCHITECTURES: Choices<Architecture> = &[
+    (Architecture::X86_64, "x86_64", None),
+    (Architecture::Arm64, "arm64", None),
+];
 
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(match self {
-            Column::InstanceType => "instance-type",
-            Column::Vcpus => "vcpus",
-            Column::Memory => "memory",
-            Column::Arch => "arch",
-            Column::Pods => "pods",
-            Column::AllocatableCpu => "allocatable-cpu",
-            Column::AllocatableMemory => "allocatable-memory",
-            Column::CpuPerPod => "cpu-per-pod",
-            Column::MemoryPerPod => "memory-per-pod",
-            Column::Price => "price",
-            Column::PricePerPod => "price-per-pod",
-        }))
-    }
-}
+const COLUMNS: Choices<Column> = &[
+    (Column::InstanceType, "instance-type", None),
+    (Column::Vcpus, "vcpus", None),
+    (Column::Memory, "memory", None),
+    (Column::Arch, "arch", None),
+    (Column::Pods, "pods", None),
+    (Column::AllocatableCpu, "allocatable-cpu", None),
+    (Column::AllocatableMemory, "allocatable-memory", None),
+    (Column::CpuPerPod, "cpu-per-pod", None),
+    (Column::MemoryPerPod, "memory-per-pod", None),
+    (Column::Price, "price", None),
+    (Column::PricePerPod, "price-per-pod", None),
+];
 
-impl ValueEnum for Profile {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[Profile::Nodecap, Profile::Eks, Profile::Gke, Profile::Aks]
-    }
+const PROFILES: Choices<Profile> = &[
+    (
+        Profile::Nodecap,
+        "nodecap",
+        Some(
+            "The EKS numbers, corrected: capped pods, memory for the pods really run, \
+             `systemReserved`, and the complete `evictionHard`",
+        ),
+    ),
+    (
+        Profile::Eks,
+        "eks",
+        Some(
+            "nodeadm (AL2023) exactly: no cap, memory from the uncapped ENI number, no \
+             `systemReserved`, three `evictionHard` keys",
+        ),
+    ),
+    (
+        Profile::Gke,
+        "gke",
+        Some(
+            "GKE's reservations: memory in tiers of the machine's memory, the CPU ladder, \
+             memory.available 100Mi",
+        ),
+    ),
+    (
+        Profile::Aks,
+        "aks",
+        Some(
+            "AKS's reservations (Kubernetes 1.29+): memory min(20 × maxPods + 50, 25%) \
+             MiB, CPU by core count, memory.available 100Mi",
+        ),
+    ),
+];
 
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            Profile::Nodecap => PossibleValue::new("nodecap").help(
-                "The EKS numbers, corrected: capped pods, memory for the pods really run, \
-                 `systemReserved`, and the complete `evictionHard`",
-            ),
-            Profile::Eks => PossibleValue::new("eks").help(
-                "nodeadm (AL2023) exactly: no cap, memory from the uncapped ENI number, no \
-                 `systemReserved`, three `evictionHard` keys",
-            ),
-            Profile::Gke => PossibleValue::new("gke").help(
-                "GKE's reservations: memory in tiers of the machine's memory, the CPU ladder, \
-                 memory.available 100Mi",
-            ),
-            Profile::Aks => PossibleValue::new("aks").help(
-                "AKS's reservations (Kubernetes 1.29+): memory min(20 × maxPods + 50, 25%) \
-                 MiB, CPU by core count, memory.available 100Mi",
-            ),
-        })
-    }
-}
-
-impl ValueEnum for IpFamily {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[IpFamily::Ipv4, IpFamily::Ipv6]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(match self {
-            IpFamily::Ipv4 => "ipv4",
-            IpFamily::Ipv6 => "ipv6",
-        }))
-    }
-}
+const IP_FAMILIES: Choices<IpFamily> = &[
+    (IpFamily::Ipv4, "ipv4", None),
+    (IpFamily::Ipv6, "ipv6", None),
+];
 
 impl ValueEnum for Backend {
     fn value_variants<'a>() -> &'a [Self] {

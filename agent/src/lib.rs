@@ -27,7 +27,8 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod core;
+/// The pure core, its own crate (`agent/core`): Cargo holds it to plain data in and out.
+pub use nodecap_core as core;
 pub mod daemon;
 pub mod error;
 pub mod exit;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo xtask instance-table merge INPUT.json...   # regions → agent/data/instance-types.json
-//! cargo xtask instance-table render                # data + supplement → agent/src/core/instance/table.rs
+//! cargo xtask instance-table render                # data + supplement → agent/core/src/instance/table.rs
 //! ```
 //!
 //! `agent/data/refresh.sh` runs both, from moto's copy of the data or from a real AWS account.
@@ -24,7 +24,7 @@ pub const SUPPLEMENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../data/instance-types-supplement.json"
 );
-pub const TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../src/core/instance/table.rs");
+pub const TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/src/instance/table.rs");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -375,7 +375,7 @@ mod tests {
         );
         assert!(
             table == read(Path::new(TABLE)).unwrap(),
-            "agent/src/core/instance/table.rs differs from what the data generates: run \
+            "agent/core/src/instance/table.rs differs from what the data generates: run \
              `cargo xtask instance-table render` (agent/data/README.md)"
         );
         let canonical = render_document(&document_sources(&data_text), &merged.types);

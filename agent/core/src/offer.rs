@@ -400,11 +400,22 @@ mod tests {
         }
     }
 
+    /// The error and its causes, as nodecap's `error::Chain` prints them.
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut line = error.to_string();
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            line = format!("{line}: {c}");
+            cause = c.source();
+        }
+        line
+    }
+
     #[test]
     fn errors_name_where() {
         let broken = offer(true).replacen("\"Hrs\"", "\"Hrs", 1);
         let error = parse_offer(broken.as_bytes()).unwrap_err();
-        let message = crate::error::Chain(&error).to_string();
+        let message = chain(&error);
         assert_eq!(message.matches("line 1 column").count(), 1, "{message}");
         assert!(matches!(
             parse_offer(&b"{\"products\": {}}"[..]),
@@ -413,7 +424,7 @@ mod tests {
         // One string past the token bound fails before it is held.
         let long = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_TOKEN + 10));
         let error = parse_offer(long.as_bytes()).unwrap_err();
-        let message = crate::error::Chain(&error).to_string();
+        let message = chain(&error);
         assert!(message.contains("longer than"), "{message}");
     }
 

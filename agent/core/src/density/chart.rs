@@ -161,8 +161,8 @@ fn price_label(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instance::{Source, lookup_embedded};
-    use crate::core::sizing::{SizingOptions, size};
+    use crate::instance::{Source, lookup_embedded};
+    use crate::sizing::{SizingOptions, size};
 
     fn row(name: &str, price: Option<f64>) -> Row {
         let sizing = size(
@@ -214,32 +214,4 @@ mod tests {
         assert_eq!(price_label(2.0), "2");
         assert_eq!(price_label(50.0), "50");
     }
-}
-#[test]
-fn dump() {
-    let rows: Vec<Row> = [
-        ("m5.large", 0.096),
-        ("m5.xlarge", 0.192),
-        ("c5.large", 0.085),
-        ("m6g.large", 0.077),
-        ("c6g.xlarge", 0.136),
-        ("m5.4xlarge", 0.768),
-        ("m5.24xlarge", 4.608),
-        ("t3.medium", 0.0416),
-    ]
-    .iter()
-    .map(|(n, p)| {
-        let sizing = crate::core::sizing::size(
-            crate::core::instance::lookup_embedded(n).unwrap(),
-            crate::core::instance::Source::Embedded,
-            &Default::default(),
-        );
-        Row::new(&sizing, Some(*p))
-    })
-    .collect();
-    std::fs::write(
-        "/tmp/c.svg",
-        svg(&rows, "Price per pod-hour against pods per node").unwrap(),
-    )
-    .unwrap();
 }

@@ -815,7 +815,7 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instance::lookup_embedded;
+    use crate::instance::lookup_embedded;
 
     fn facts(name: &str) -> &'static InstanceFacts {
         lookup_embedded(name).unwrap_or_else(|| panic!("{name} not in the table"))

@@ -439,8 +439,8 @@ pub fn instance_table(types: &[&InstanceFacts]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instance::{Source, lookup_embedded};
-    use crate::core::sizing::{SizingOptions, size};
+    use crate::instance::{Source, lookup_embedded};
+    use crate::sizing::{SizingOptions, size};
 
     fn plan(name: &str, options: SizingOptions) -> Formulas {
         formulas(&size(

@@ -191,8 +191,8 @@ pub type Prices = BTreeMap<String, f64>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instance::{Source, lookup_embedded};
-    use crate::core::sizing::{SizingOptions, size};
+    use crate::instance::{Source, lookup_embedded};
+    use crate::sizing::{SizingOptions, size};
 
     fn row(name: &str, price: Option<f64>, options: &SizingOptions) -> Row {
         let sizing = size(lookup_embedded(name).unwrap(), Source::Embedded, options);
