@@ -37,3 +37,4 @@ pub mod init;
 pub mod kubelet;
 pub mod logging;
 pub mod subnets;
+pub mod telemetry;

@@ -6,8 +6,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use libfuzzer_sys::fuzz_target;
-use nodecap::daemon::export::cloudwatch::ErrorKind;
-use nodecap::daemon::export::cloudwatch::call::Failure;
+use nodecap::telemetry::cloudwatch::ErrorKind;
+use nodecap::telemetry::cloudwatch::call::Failure;
 
 fuzz_target!(|data: &[u8]| {
     // Two bytes of status (0: no answer), then code, message and fallback, NUL-separated.

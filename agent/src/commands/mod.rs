@@ -52,9 +52,9 @@ pub enum Error {
     #[error(transparent)]
     Init(#[from] crate::init::Error),
     #[error(transparent)]
-    ClusterName(#[from] crate::daemon::export::cloudwatch::ClusterNameError),
+    ClusterName(#[from] crate::daemon::collect::cluster_name::ClusterNameError),
     #[error(transparent)]
-    Daemon(#[from] crate::daemon::Error),
+    Daemon(#[from] crate::telemetry::Error),
     #[error(transparent)]
     Expression(#[from] crate::core::sizing::KeyedExpressionError),
     #[error(transparent)]
@@ -85,7 +85,7 @@ pub enum Error {
 
 impl Error {
     pub fn exit(&self) -> Exit {
-        use crate::daemon::export::cloudwatch::ClusterNameError;
+        use crate::daemon::collect::cluster_name::ClusterNameError;
         match self {
             Error::UnknownInstanceType(..) => Exit::UnknownInstanceType,
             Error::Config(_)
@@ -102,9 +102,9 @@ impl Error {
             Error::Render(_) => Exit::Software,
             Error::Init(e) => e.exit(),
             Error::Daemon(e) | Error::Subnets(crate::subnets::Error::Serve(e)) => match e {
-                crate::daemon::Error::Bind { .. } => Exit::Unavailable,
-                crate::daemon::Error::Signals(_) => Exit::Software,
-                crate::daemon::Error::Web(_) => Exit::Usage,
+                crate::telemetry::Error::Bind { .. } => Exit::Unavailable,
+                crate::telemetry::Error::Signals(_) => Exit::Software,
+                crate::telemetry::Error::Web(_) => Exit::Usage,
             },
             Error::Subnets(
                 crate::subnets::Error::Api(_)

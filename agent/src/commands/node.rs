@@ -4,7 +4,8 @@
 use super::{Error, Output, flags_layer, load_config, runtime, start_logging};
 use crate::cli::{InitArgs, RunArgs, SourceArgs};
 use crate::daemon::collect::Collectors;
-use crate::daemon::export::{cloudwatch, findings};
+use crate::daemon::collect::cluster_name;
+use crate::daemon::export::findings;
 use crate::daemon::snapshot::Snapshot;
 use crate::exit::Exit;
 use crate::init;
@@ -31,7 +32,7 @@ pub fn run(args: &RunArgs) -> Result<Output, Error> {
     if let Some(cw) = settings.cloudwatch.as_mut()
         && let Some(source) = &cw.cluster_name_from
     {
-        cw.cluster_name = runtime.block_on(cloudwatch::read_cluster_name(
+        cw.cluster_name = runtime.block_on(cluster_name::read_cluster_name(
             source,
             &config.imds_endpoint,
             config.imds_deadline,

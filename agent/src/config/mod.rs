@@ -23,9 +23,9 @@ use crate::core::expression::Expression;
 use crate::core::sizing::{CapPolicy, IpFamily, Profile, SizingOptions};
 use crate::daemon::collect::Sources;
 use crate::daemon::collect::ipamd_settings::Declared;
-use crate::daemon::export::cloudwatch::{self, ClusterNameSource, DimensionError};
 use crate::kubelet::{Backend, Targets};
 use crate::logging::LogFormat;
+use crate::telemetry::cloudwatch::{self, ClusterNameSource, DimensionError};
 
 pub const DEFAULT_PATH: &str = "/etc/nodecap/config.toml";
 pub const ENV_PREFIX: &str = "NODECAP_";

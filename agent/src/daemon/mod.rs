@@ -4,35 +4,24 @@
 //! Data flow, one way: [`collect`] (every source, concurrently) → [`snapshot`] (derived
 //! figures and verdicts, pure) → [`export`]: the Prometheus text, rendered once per tick and
 //! served by the endpoint, and, with CloudWatch enabled, the snapshot handed to the publisher
-//! (its own task, on its own schedule). [`family`] is the metric vocabulary they share.
-//! The configuration is checked before this runs (exit 64); binding the port is the first
-//! thing done here.
+//! (its own task, on its own schedule). The endpoint, the loop, the publisher's transport and
+//! the metric vocabulary are the shared [`crate::telemetry`]. The configuration is checked
+//! before this runs (exit 64); binding the port is the first thing done here.
 
 pub mod collect;
 pub mod export;
-pub mod family;
-pub(crate) mod signals;
 pub mod snapshot;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::telemetry::family::{Describe, Export};
+use crate::telemetry::{self, Pipeline, cloudwatch};
 use collect::{Collectors, Sources};
-use export::cloudwatch;
-use export::prometheus::{self, server, web};
-use family::{Describe, Export};
 use snapshot::Snapshot;
-
-/// How long open requests get to finish after SIGTERM.
-pub const GRACE: Duration = Duration::from_secs(5);
-/// `/healthz` fails when no tick completed for this many intervals (plus the longest a tick
-/// may legitimately take, [`collect::MAX_TICK`], so slow sources are not mistaken for a hang).
-const STUCK_INTERVALS: u32 = 3;
 
 /// What `nodecap run` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,23 +49,10 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot listen on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot install the signal handlers")]
-    Signals(#[source] std::io::Error),
-    #[error(transparent)]
-    Web(#[from] web::Error),
-}
-
 /// Every metric nodecap serves, in the README's order (the README's table is made from this;
 /// a test checks that a full snapshot serves exactly these).
 pub static CATALOGUE: [&Describe; 48] = [
-    &snapshot::BUILD_INFO.describe,
+    &crate::telemetry::family::BUILD_INFO.describe,
     &collect::imds::INSTANCE_INFO.describe,
     &snapshot::MAX_PODS.describe,
     &collect::kubelet::MAX_PODS.describe,
@@ -126,174 +102,113 @@ pub static CATALOGUE: [&Describe; 48] = [
     &cloudwatch::QUEUE_DATUMS.describe,
 ];
 
-/// What serving starts with, in order: the web config (checked before binding: a bad one is
-/// a configuration error, exit 64), the bound listener, the signal handlers. `nodecap
-/// subnets` starts its endpoint the same way.
-pub(crate) fn start_serving(
-    addr: SocketAddr,
-    web_config_file: Option<&std::path::Path>,
-) -> Result<(web::Web, TcpListener, signals::Stop), Error> {
-    let web = match web_config_file {
-        Some(path) => web::load(path)?,
-        None => web::Web::default(),
+/// `nodecap run`: the node's pipeline on the shared loop (`telemetry::run`).
+pub async fn run(settings: Settings) -> Result<(), telemetry::Error> {
+    let bound = telemetry::bind(settings.listen, settings.web_config_file.as_deref())?;
+    let daemon = Daemon {
+        collectors: Collectors::new(&settings.sources),
+        snapshot: None,
+        cloudwatch: settings.cloudwatch.clone().map(CloudwatchTask::start),
     };
-    let listener = listen(addr).map_err(|source| Error::Bind { addr, source })?;
-    let stop = signals::Stop::install().map_err(Error::Signals)?;
-    Ok((web, listener, stop))
+    telemetry::run(bound, settings.interval, collect::MAX_TICK, daemon).await
 }
 
-pub async fn run(settings: Settings) -> Result<(), Error> {
-    let addr = settings.listen;
-    let (web, listener, mut stop) = start_serving(addr, settings.web_config_file.as_deref())?;
-    raise_open_files_limit();
-    let mut collectors = Collectors::new(&settings.sources);
+/// The node daemon as a [`Pipeline`]: collect → snapshot → `/metrics` and the publisher.
+struct Daemon {
+    collectors: Collectors,
+    snapshot: Option<Arc<Snapshot>>,
+    cloudwatch: Option<CloudwatchTask>,
+}
 
-    let (publish, published) = watch::channel(Arc::new(server::Published::default()));
-    let (stopping, stopped) = watch::channel(false);
-    let interval = settings.interval;
-    let server = tokio::spawn(server::serve(
-        listener,
-        Arc::new(web),
-        published,
-        stopped,
-        interval * STUCK_INTERVALS + collect::MAX_TICK,
-    ));
-    tracing::info!(listen = %addr, interval = ?interval, "serving /metrics, /healthz, /readyz");
-    let cloudwatch = settings
-        .cloudwatch
-        .clone()
-        .map(|cw| CloudwatchTask::start(cw, stopping.subscribe()));
+impl Pipeline for Daemon {
+    async fn cycle(&mut self) {
+        let observations = self.collectors.collect().await;
+        self.snapshot = Some(Arc::new(Snapshot::new(observations)));
+        if let Some(cloudwatch) = &mut self.cloudwatch {
+            cloudwatch.stats = cloudwatch::read_stats(&cloudwatch.shared);
+        }
+    }
 
-    let mut ticks: u64 = 0;
-    loop {
-        let observations = tokio::select! {
-            o = collectors.collect() => o,
-            () = stop.received() => break,
-        };
-        let snapshot = Arc::new(Snapshot::new(observations));
-        let stats = cloudwatch.as_ref().map(CloudwatchTask::stats);
-        let mut sources: Vec<&dyn Export> = vec![&*snapshot];
-        sources.extend(stats.as_ref().map(|s| s as &dyn Export));
-        match prometheus::render(&sources) {
-            Ok(text) => {
-                publish.send_replace(Arc::new(server::Published {
-                    metrics: Some(Bytes::from(text)),
-                    at: Some(Instant::now()),
-                }));
-            }
-            // Keeps serving the last rendering; /healthz turns 503 if this persists.
-            Err(e) => tracing::error!("cannot render the metrics: {e}"),
+    fn exports(&self) -> Vec<&dyn Export> {
+        let mut sources: Vec<&dyn Export> = Vec::new();
+        sources.extend(self.snapshot.as_deref().map(|s| s as &dyn Export));
+        sources.extend(self.cloudwatch.as_ref().map(|c| &c.stats as &dyn Export));
+        sources
+    }
+
+    async fn publish(&mut self, cycles: u64) {
+        if let (Some(cloudwatch), Some(snapshot)) = (&self.cloudwatch, &self.snapshot) {
+            cloudwatch.feed(Arc::clone(snapshot));
         }
-        if let Some(cloudwatch) = &cloudwatch {
-            cloudwatch.feed(snapshot);
-        }
-        ticks += 1;
-        tracing::debug!(tick = ticks, "snapshot published");
-        if ticks == 1 {
+        tracing::debug!(tick = cycles, "snapshot published");
+        if cycles == 1 {
             tracing::info!("first snapshot published: ready");
         }
-        tokio::select! {
-            () = tokio::time::sleep(jittered(interval, ticks)) => {}
-            () = stop.received() => break,
+    }
+
+    async fn finish(self) {
+        if let Some(cloudwatch) = self.cloudwatch {
+            cloudwatch.finish().await;
         }
     }
-    tracing::info!(grace = ?GRACE, "stopping");
-    let _ = stopping.send(true);
-    if tokio::time::timeout(GRACE, server).await.is_err() {
-        tracing::warn!("open connections did not finish within the grace period; closing them");
-    }
-    if let Some(cloudwatch) = cloudwatch {
-        cloudwatch.finish().await;
-    }
-    Ok(())
 }
 
 /// The CloudWatch publisher's task, fed the latest snapshot; its counts go to `/metrics`.
 struct CloudwatchTask {
-    stats: cloudwatch::SharedStats,
+    shared: cloudwatch::SharedStats,
+    /// The counts as of the last cycle, for its rendering.
+    stats: cloudwatch::Stats,
     feed: watch::Sender<Option<Arc<Snapshot>>>,
+    stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl CloudwatchTask {
-    fn start(settings: cloudwatch::Settings, stop: watch::Receiver<bool>) -> Self {
-        let stats = cloudwatch::SharedStats::default();
+    fn start(settings: cloudwatch::Settings) -> Self {
+        let shared = cloudwatch::SharedStats::default();
         tracing::info!(
-            namespace = if settings.compat { cloudwatch::datums::COMPAT_NAMESPACE } else { settings.namespace.as_str() },
+            namespace = if settings.compat { cloudwatch::datum::COMPAT_NAMESPACE } else { settings.namespace.as_str() },
             cluster = %settings.cluster_name,
             interval = ?settings.interval,
             "publishing to CloudWatch"
         );
         let (feed, snapshots) = watch::channel(None);
-        let task = tokio::spawn(cloudwatch::run(
-            cloudwatch::Publisher::new(settings, Arc::clone(&stats)),
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(export::cloudwatch::run(
+            cloudwatch::Publisher::new(settings, Arc::clone(&shared)),
             snapshots,
-            stop,
-            GRACE,
+            stopped,
+            telemetry::GRACE,
         ));
-        CloudwatchTask { stats, feed, task }
-    }
-
-    fn stats(&self) -> cloudwatch::Stats {
-        cloudwatch::read_stats(&self.stats)
+        CloudwatchTask {
+            shared,
+            stats: cloudwatch::Stats::default(),
+            feed,
+            stop,
+            task,
+        }
     }
 
     fn feed(&self, snapshot: Arc<Snapshot>) {
         self.feed.send_replace(Some(snapshot));
     }
 
-    /// Waits for the final flush (the publisher's own grace period, and a second more).
+    /// Stops the task and waits for its final flush (its own grace period, and a second more).
     async fn finish(self) {
-        if tokio::time::timeout(GRACE + Duration::from_secs(1), self.task)
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(telemetry::GRACE + Duration::from_secs(1), self.task)
             .await
             .is_err()
         {
             tracing::warn!("CloudWatch's final flush did not finish within the grace period");
         }
-        let stats = cloudwatch::read_stats(&self.stats);
+        let stats = cloudwatch::read_stats(&self.shared);
         tracing::info!(
             sent = stats.sent,
             dropped = stats.dropped,
             unsent = stats.queued,
             "CloudWatch publisher stopped"
         );
-    }
-}
-
-/// `interval` ± 10 %, so a fleet started together does not tick (and hit IMDS) in step.
-pub(crate) fn jittered(interval: Duration, tick: u64) -> Duration {
-    use std::hash::{BuildHasher, RandomState};
-    let random = RandomState::new().hash_one(tick);
-    // A factor in [0.9, 1.1).
-    #[allow(clippy::cast_precision_loss)]
-    let factor = 0.9 + (random % 2000) as f64 / 10_000.0;
-    interval.mul_f64(factor)
-}
-
-/// The kernel's queue of connections not yet accepted: room for a burst of thousands (a
-/// flood reconnecting at once) so that a scrape's SYN is never dropped behind it (a dropped SYN
-/// costs the scraper a 1 s retransmission). The kernel caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: u32 = 4096;
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
-/// Lets the endpoint hold its connection limit: the soft open-files limit is often 1024.
-fn raise_open_files_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let wanted = hard.min(u64::from(server::MAX_CONNECTIONS + server::MAX_WAITING) + 256);
-        if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_err() {
-            tracing::warn!(soft, "cannot raise the open-files limit");
-        }
     }
 }
 
@@ -308,6 +223,7 @@ pub(crate) mod tests {
     use crate::core::instance::{self, Source};
     use crate::core::node::{Identity, Node};
     use crate::core::sizing::SizingOptions;
+    use crate::telemetry::{family, prometheus};
     use collect::memory::{Slice, SliceUsage};
     use collect::{
         CollectorId, Health, Observations, Status, ena, imds, ipamd_enis, ipamd_metrics,
@@ -643,16 +559,5 @@ pub(crate) mod tests {
             assert!(!text.contains(gone), "{gone}");
         }
         assert!(text.contains("nodecap_kubelet_max_pods 110"));
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let interval = Duration::from_secs(60);
-        let all: Vec<Duration> = (0..200).map(|t| jittered(interval, t)).collect();
-        assert!(
-            all.iter()
-                .all(|d| *d >= Duration::from_secs(54) && *d <= Duration::from_secs(66))
-        );
-        assert!(all.iter().any(|d| *d != all[0]), "no jitter at all");
     }
 }

@@ -6,8 +6,8 @@
 //! subnets, explicit ids, or a VPC's) → [`view::Tally`] per subnet, fed page by page by
 //! `DescribeNetworkInterfaces` and finished with the subnet's `GetSubnetCidrReservations` →
 //! [`view::View`] (the figures of [`crate::core::subnet`]) → the exporters: the Prometheus
-//! text, rendered once per cycle and served by the node daemon's endpoint (its own listen
-//! address), and CloudWatch datums through the node daemon's publisher.
+//! text, rendered once per cycle and served by the shared endpoint (`telemetry`, its own
+//! listen address), and CloudWatch datums through the shared publisher.
 //!
 //! A failed cycle (the API unreachable, throttled past its retries, an answer that does not
 //! parse) keeps serving the last good view with `nodecap_subnets_stale 1`; `/healthz` fails
@@ -20,14 +20,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
-use tokio::sync::watch;
-
 use crate::aws::ec2::subnets::{self as api, Selector, Subnets};
 use crate::aws::ec2::{CallError, Client, Deadline, Retry};
-use crate::daemon::export::cloudwatch;
-use crate::daemon::export::prometheus::{self, server};
-use crate::daemon::family::Export;
+use crate::telemetry::family::Export;
+use crate::telemetry::{self, Pipeline, cloudwatch};
 use view::{Status, Tally, View};
 
 /// The tag that marks a cluster's subnets (value `owned` or `shared`), as the AWS Load
@@ -92,9 +88,9 @@ pub enum Error {
     Client { region: String, source: CallError },
     #[error("no subnet {0}")]
     NoSubnets(Selection),
-    /// The endpoint could not start (the node daemon's errors: web config, bind, signals).
+    /// The endpoint could not start (web config, bind, signals).
     #[error(transparent)]
-    Serve(#[from] crate::daemon::Error),
+    Serve(#[from] telemetry::Error),
 }
 
 /// The subnets `selection` names, each once, by `deadline`.
@@ -227,44 +223,61 @@ fn cycle_timeout(interval: Duration) -> Duration {
 
 /// The long-running command: returns when stopped by a signal.
 pub async fn run(settings: Settings) -> Result<(), Error> {
-    let addr = settings.listen;
-    let (web, listener, mut stop) =
-        crate::daemon::start_serving(addr, settings.web_config_file.as_deref())?;
+    let bound = telemetry::bind(settings.listen, settings.web_config_file.as_deref())?;
     let client = client(&settings.region, Retry::STANDARD).await?;
     let timeout = settings
         .timeout
         .unwrap_or_else(|| cycle_timeout(settings.interval));
-
-    let (publish, published) = watch::channel(Arc::new(server::Published::default()));
-    let (stopping, stopped) = watch::channel(false);
-    let server = tokio::spawn(server::serve(
-        listener,
-        Arc::new(web),
-        published,
-        stopped,
-        settings.interval * 3 + timeout,
-    ));
-    tracing::info!(listen = %addr, interval = ?settings.interval, region = %settings.region,
-        subnets = %settings.selection, "serving /metrics, /healthz, /readyz");
+    tracing::info!(region = %settings.region, subnets = %settings.selection, "reading subnets");
     let stats = cloudwatch::SharedStats::default();
-    let mut publisher = settings.cloudwatch.clone().map(|cw| {
+    let publisher = settings.cloudwatch.clone().map(|cw| {
         (
             cw.cluster_name.clone(),
             cloudwatch::Publisher::new(cw, Arc::clone(&stats)),
         )
     });
+    let interval = settings.interval;
+    let reader = Reader {
+        settings,
+        client,
+        timeout,
+        status: Status::default(),
+        fresh: None,
+        stats,
+        cloudwatch: None,
+        publisher,
+    };
+    Ok(telemetry::run(bound, interval, timeout, reader).await?)
+}
 
-    let mut status = Status::default();
-    let mut cycles: u64 = 0;
-    loop {
+/// `nodecap subnets` as a [`Pipeline`]: the EC2 listings → a view → `/metrics` and CloudWatch.
+struct Reader {
+    settings: Settings,
+    client: Client,
+    timeout: Duration,
+    status: Status,
+    /// This cycle's view, when it succeeded: what CloudWatch gets.
+    fresh: Option<Arc<View>>,
+    stats: cloudwatch::SharedStats,
+    /// The publisher's counts as of this cycle, for its rendering.
+    cloudwatch: Option<cloudwatch::Stats>,
+    /// The cluster name and the publisher, when CloudWatch is enabled.
+    publisher: Option<(String, cloudwatch::Publisher)>,
+}
+
+impl Pipeline for Reader {
+    async fn cycle(&mut self) {
         let started = Instant::now();
-        let result = tokio::select! {
-            r = cycle(&client, &settings.selection, Deadline::after(timeout)) => r,
-            () = stop.received() => break,
-        };
+        let result = cycle(
+            &self.client,
+            &self.settings.selection,
+            Deadline::after(self.timeout),
+        )
+        .await;
+        let status = &mut self.status;
         status.last_duration = started.elapsed();
-        status.calls = client.calls();
-        let fresh = match result {
+        status.calls = self.client.calls();
+        self.fresh = match result {
             Ok(view) => {
                 tracing::info!(subnets = view.subnets.len(), calls = view.calls.total(),
                     duration = ?view.duration, "subnets read");
@@ -285,44 +298,31 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
                 None
             }
         };
-        let cw_stats = publisher.as_ref().map(|_| cloudwatch::read_stats(&stats));
-        let mut sources: Vec<&dyn Export> = vec![&status];
-        sources.extend(cw_stats.as_ref().map(|s| s as &dyn Export));
-        match prometheus::render(&sources) {
-            Ok(text) => {
-                publish.send_replace(Arc::new(server::Published {
-                    metrics: Some(Bytes::from(text)),
-                    at: Some(std::time::Instant::now()),
-                }));
-            }
-            Err(e) => tracing::error!("cannot render the metrics: {e}"),
-        }
-        if let (Some((cluster, publisher)), Some(view)) = (publisher.as_mut(), &fresh) {
+        self.cloudwatch = self
+            .publisher
+            .as_ref()
+            .map(|_| cloudwatch::read_stats(&self.stats));
+    }
+
+    fn exports(&self) -> Vec<&dyn Export> {
+        let mut sources: Vec<&dyn Export> = vec![&self.status];
+        sources.extend(self.cloudwatch.as_ref().map(|s| s as &dyn Export));
+        sources
+    }
+
+    async fn publish(&mut self, _cycles: u64) {
+        if let (Some((cluster, publisher)), Some(view)) = (self.publisher.as_mut(), &self.fresh) {
             publisher.enqueue_datums(view::datums(cluster, view));
-            let deadline =
-                tokio::time::Instant::now() + (settings.interval / 2).min(Duration::from_secs(60));
-            tokio::select! {
-                () = publisher.flush(Some(&settings.region), deadline) => {}
-                () = stop.received() => break,
-            }
-        }
-        cycles += 1;
-        tokio::select! {
-            () = tokio::time::sleep(crate::daemon::jittered(settings.interval, cycles)) => {}
-            () = stop.received() => break,
+            let deadline = tokio::time::Instant::now()
+                + (self.settings.interval / 2).min(Duration::from_secs(60));
+            publisher.flush(Some(&self.settings.region), deadline).await;
         }
     }
-    tracing::info!(grace = ?crate::daemon::GRACE, "stopping");
-    let _ = stopping.send(true);
-    if tokio::time::timeout(crate::daemon::GRACE, server)
-        .await
-        .is_err()
-    {
-        tracing::warn!("open connections did not finish within the grace period; closing them");
+
+    async fn finish(self) {
+        if let Some((_, mut publisher)) = self.publisher {
+            let deadline = tokio::time::Instant::now() + telemetry::GRACE;
+            publisher.flush(Some(&self.settings.region), deadline).await;
+        }
     }
-    if let Some((_, mut publisher)) = publisher {
-        let deadline = tokio::time::Instant::now() + crate::daemon::GRACE;
-        publisher.flush(Some(&settings.region), deadline).await;
-    }
-    Ok(())
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use crate::aws::ec2::Calls;
 use crate::aws::ec2::subnets::{Ipv6OnlySubnet, NetworkInterface, Subnet};
 use crate::core::subnet::{Headroom, Occupancy, Reservation};
-use crate::daemon::export::cloudwatch::datums::{Datum, Unit};
-use crate::daemon::family::{Export, Family, Samples, count};
+use crate::telemetry::cloudwatch::datum::{Datum, Unit};
+use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// One subnet's figures.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -330,7 +330,7 @@ pub struct Status {
 impl Export for Status {
     fn export(&self, out: &mut Samples) {
         out.set(
-            &crate::daemon::snapshot::BUILD_INFO,
+            &crate::telemetry::family::BUILD_INFO,
             [env!("CARGO_PKG_VERSION")],
             1.0,
         );
@@ -398,8 +398,8 @@ impl Export for Status {
 
 /// Every family `nodecap subnets` serves besides the CloudWatch publisher's, in the README's
 /// order.
-pub static CATALOGUE: [&crate::daemon::family::Describe; 18] = [
-    &crate::daemon::snapshot::BUILD_INFO.describe,
+pub static CATALOGUE: [&crate::telemetry::family::Describe; 18] = [
+    &crate::telemetry::family::BUILD_INFO.describe,
     &INFO.describe,
     &IPV6_ONLY.describe,
     &ADDRESSES.describe,
@@ -462,7 +462,7 @@ mod tests {
     use super::*;
     use crate::aws::ec2::Failure;
     use crate::core::subnet::ReservationKind;
-    use crate::daemon::export::prometheus;
+    use crate::telemetry::prometheus;
 
     pub(crate) fn subnet(id: &str, zone: &str, cidr: &str) -> Subnet {
         Subnet {

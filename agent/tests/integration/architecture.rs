@@ -18,10 +18,11 @@ const LAYERS: &[&[&str]] = &[
     &["core", "error", "exit", "file", "logging"],
     // What the core is sized for: the kubelet's side, and AWS's.
     &["kubelet", "aws"],
-    // The two pipelines.
-    &["init", "daemon"],
-    // The cluster-level reader, on the daemon's exporters.
-    &["subnets"],
+    // The plumbing every long-running pipeline shares: metric vocabulary, endpoint,
+    // CloudWatch publisher, signals, the loop.
+    &["telemetry"],
+    // The pipelines: the node's two, and the cluster-level subnet reader.
+    &["init", "daemon", "subnets"],
     // Configuration hands each pipeline its settings.
     &["config"],
     // The shell.
@@ -29,10 +30,8 @@ const LAYERS: &[&[&str]] = &[
     &["commands"],
 ];
 
-/// Inside the daemon, the data flow: vocabulary → collectors → snapshot → exporters → the
-/// run loop.
+/// Inside the daemon, the data flow: collectors → snapshot → exporters → the pipeline.
 const DAEMON_LAYERS: &[&[&str]] = &[
-    &["daemon::family"],
     &["daemon::collect"],
     &["daemon::snapshot"],
     &["daemon::export"],
@@ -42,12 +41,11 @@ const DAEMON_LAYERS: &[&[&str]] = &[
 /// Modules of one layer that must not import each other.
 const SIBLINGS_APART: &[&[&str]] = &[
     &["kubelet", "aws"],
-    &["init", "daemon"],
-    &[
-        "daemon::export::prometheus",
-        "daemon::export::cloudwatch",
-        "daemon::export::findings",
-    ],
+    // The pipelines: neither of the node's two, nor the cluster-level reader, rides on
+    // another's internals; what they share is `telemetry`.
+    &["init", "daemon", "subnets"],
+    &["daemon::export::cloudwatch", "daemon::export::findings"],
+    &["telemetry::prometheus", "telemetry::cloudwatch"],
 ];
 
 /// The std modules the pure core must not name (Cargo keeps its crates out: see
@@ -417,8 +415,9 @@ fn the_checks_catch_what_they_should() {
     .map(|p| p.iter().map(|s| (*s).to_owned()).collect())
     .collect();
     assert_eq!(found, expected);
-    assert_eq!(rank("daemon::collect::imds", LAYERS), Some(2));
-    assert_eq!(rank("daemon::collect::imds", DAEMON_LAYERS), Some(1));
+    assert_eq!(rank("daemon::collect::imds", LAYERS), Some(3));
+    assert_eq!(rank("subnets::view", LAYERS), Some(3));
+    assert_eq!(rank("daemon::collect::imds", DAEMON_LAYERS), Some(0));
     assert_eq!(rank("core::sizing", LAYERS), Some(0));
     assert!(rank("commands", LAYERS) > rank("config", LAYERS));
 }

@@ -17,8 +17,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::common::{alone, rss_kib, sdk_loader};
-use nodecap::daemon::export::cloudwatch::datums::{Datum, Unit};
-use nodecap::daemon::export::cloudwatch::{
+use nodecap::telemetry::cloudwatch::datum::{Datum, Unit};
+use nodecap::telemetry::cloudwatch::{
     ErrorKind, Publisher, Settings, SharedStats, Stats, read_stats,
 };
 use nodecap_testkit::proxy::{Fault, FaultProxy};

@@ -57,13 +57,13 @@ fn readme_blocks_match_the_code() {
         (
             "metrics",
             false,
-            nodecap::daemon::family::markdown_table(&nodecap::daemon::CATALOGUE),
+            nodecap::telemetry::family::markdown_table(&nodecap::daemon::CATALOGUE),
         ),
         ("subnets", true, subnets_example()),
         (
             "subnet-metrics",
             false,
-            nodecap::daemon::family::markdown_table(&nodecap::subnets::view::CATALOGUE),
+            nodecap::telemetry::family::markdown_table(&nodecap::subnets::view::CATALOGUE),
         ),
     ];
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
@@ -176,7 +176,7 @@ fn iam_policy_allows_exactly_what_nodecap_calls() {
         namespaces,
         &serde_json::json!([
             "nodecap",
-            nodecap::daemon::export::cloudwatch::datums::COMPAT_NAMESPACE
+            nodecap::telemetry::cloudwatch::datum::COMPAT_NAMESPACE
         ])
     );
 }

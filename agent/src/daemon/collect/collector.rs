@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::daemon::family::{Export, Family, Samples};
 use crate::error::Chain;
+use crate::telemetry::family::{Export, Family, Samples};
 
 /// Every collector, in the order their statuses are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
 use super::ethtool;
-use crate::daemon::family::{Export, Family, Samples, count};
+use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// The five cumulative `*_allowance_exceeded` counters, by their `kind` label.
 pub const EXCEEDED: &[(&str, &str)] = &[

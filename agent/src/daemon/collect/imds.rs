@@ -14,7 +14,7 @@ use super::collector::{Collector, CollectorId, Reading};
 use crate::aws::imds::{self, Endpoint, Eni, ImdsClient};
 use crate::aws::limits::{self, Lookup};
 use crate::core::node::Node;
-use crate::daemon::family::{Export, Family, Samples, count};
+use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Each tick's IMDS work must finish within this (the client's own deadline).
 pub const TICK_BUDGET: Duration = Duration::from_secs(10);

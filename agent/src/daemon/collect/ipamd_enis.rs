@@ -19,7 +19,7 @@ use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
 use crate::core::excerpt::Excerpt;
-use crate::daemon::family::{Export, Family, Samples, count};
+use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Collects ipamd's `/v1/enis`.
 #[derive(Debug)]

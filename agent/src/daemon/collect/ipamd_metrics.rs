@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
 use crate::core::excerpt::Excerpt;
-use crate::daemon::family::{Export, Family, Samples};
+use crate::telemetry::family::{Export, Family, Samples};
 
 /// The longest scrape read. ipamd's is 20–60 KiB (Go runtime series, one series per CIDR,
 /// error counters labelled with whole error strings); 2 MiB leaves room for a large node

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
-use crate::daemon::family::{Export, Family, Samples};
 use crate::kubelet::Targets;
 use crate::kubelet::files::{self, KubeletView as View};
+use crate::telemetry::family::{Export, Family, Samples};
 
 pub use crate::kubelet::files::KubeletView;
 

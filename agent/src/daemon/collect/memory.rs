@@ -14,7 +14,7 @@ use std::time::Duration;
 use procfs_core::FromRead;
 
 use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
-use crate::daemon::family::{Export, Family, Samples, count};
+use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// A memory cgroup nodecap reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

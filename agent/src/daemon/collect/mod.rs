@@ -21,6 +21,7 @@
 //!
 //! Each module owns its metric families and its part of the snapshot (an [`Export`]).
 
+pub mod cluster_name;
 mod collector;
 pub mod ena;
 pub mod ethtool;

@@ -1,7 +1,7 @@
-//! What reads the snapshot: the Prometheus endpoint ([`prometheus`]), the CloudWatch
-//! publisher ([`cloudwatch`]) and `nodecap check`'s report ([`findings`]). Siblings: each
-//! depends on the snapshot, none on another, and the snapshot on none of them.
+//! What reads the snapshot: its CloudWatch publication ([`cloudwatch`]) and `nodecap check`'s
+//! report ([`findings`]); the snapshot's `Export` impl is what the shared Prometheus endpoint
+//! serves. Siblings: each depends on the snapshot, none on another, and the snapshot on none
+//! of them.
 
 pub mod cloudwatch;
 pub mod findings;
-pub mod prometheus;

@@ -16,7 +16,7 @@ use crate::core::sizing::{self, IPS_PER_PREFIX, IpFamily, SizingOptions};
 use crate::daemon::collect::Observations;
 use crate::daemon::collect::ipamd_enis::{EniPool, IpamdPools};
 use crate::daemon::collect::ipamd_settings::EniConfig;
-use crate::daemon::family::{Export, Family, Samples, count};
+use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Where a fact about the CNI came from (the `source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use super::collect::memory::Slice;
 use super::collect::{CollectorId, Observations};
-use super::family::{Export, Family, Samples, count, signed};
 use crate::core::sizing::{HOST_NETWORK_PODS, PodAddressing, Sizing};
+use crate::telemetry::family::{BUILD_INFO, Export, Family, Samples, count, signed};
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -411,11 +411,6 @@ fn signed_bytes(n: u64) -> i64 {
 
 // ---- what the snapshot serves ---------------------------------------------------------------
 
-pub static BUILD_INFO: Family<1> = Family::gauge(
-    "nodecap_build_info",
-    &["version"],
-    "nodecap's version; always 1.",
-);
 pub static MAX_PODS: Family<0> = Family::gauge(
     "nodecap_max_pods",
     &[],

@@ -13,7 +13,7 @@ pub mod web;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
-use crate::daemon::family::{Export, Kind, Rows, Samples};
+use crate::telemetry::family::{Export, Kind, Rows, Samples};
 
 /// The samples of `sources` as Prometheus text format 0.0.4.
 pub fn render(sources: &[&dyn Export]) -> Result<String, prometheus::Error> {

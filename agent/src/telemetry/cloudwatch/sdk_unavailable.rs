@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::call::ErrorKind;
-use super::datums::Datum;
+use super::datum::Datum;
 
 #[derive(Debug)]
 pub struct Client;

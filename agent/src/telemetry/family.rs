@@ -124,6 +124,13 @@ pub trait Export {
 
 #[allow(clippy::cast_precision_loss)]
 /// A count as a sample value (exact up to 2^53).
+/// What every pipeline serves first: the running version.
+pub static BUILD_INFO: Family<1> = Family::gauge(
+    "nodecap_build_info",
+    &["version"],
+    "nodecap's version; always 1.",
+);
+
 pub fn count(n: u64) -> f64 {
     n as f64
 }

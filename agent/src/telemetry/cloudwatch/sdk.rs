@@ -11,7 +11,7 @@ use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
 use super::call::{ErrorKind, Failure};
-use super::datums::{self, Datum};
+use super::datum::{self, Datum};
 use crate::aws::answer::{AnswerLimit, too_long};
 use crate::error::Chain;
 
@@ -113,8 +113,8 @@ fn to_sdk(datum: &Datum) -> MetricDatum {
         ))
         .value(datum.value)
         .unit(match datum.unit {
-            datums::Unit::Count => StandardUnit::Count,
-            datums::Unit::Bytes => StandardUnit::Bytes,
+            datum::Unit::Count => StandardUnit::Count,
+            datum::Unit::Bytes => StandardUnit::Bytes,
         })
         .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
             datum.timestamp,
