@@ -1,7 +1,7 @@
 //! The command line (clap). Only argument shapes live here; what each command does is in
 //! `commands/`, so the CLI can be read as the program's table of contents. The value types of
 //! the core and the kubelet side get their command-line spelling here too (their
-//! [`ValueEnum`] impls, or a [`Choices`] table for the core crate's types), so those modules
+//! [`ValueEnum`] impls, or a `Choices` table for the core crate's types), so those modules
 //! know nothing of clap.
 
 use std::path::PathBuf;

@@ -560,4 +560,25 @@ pub(crate) mod tests {
         }
         assert!(text.contains("nodecap_kubelet_max_pods 110"));
     }
+
+    /// A collector registered in `collect`'s table must list its families in [`CATALOGUE`]
+    /// (the README's table and the full-snapshot check are made from it) and have its part
+    /// in the full snapshot the goldens are made from.
+    #[test]
+    fn every_registered_collector_is_catalogued_and_in_the_full_snapshot() {
+        let observations = full_observations();
+        for (id, families) in collect::FAMILIES {
+            for family in families {
+                assert!(
+                    CATALOGUE.iter().any(|c| c.name == family.name),
+                    "{id}: {} is not in daemon::CATALOGUE",
+                    family.name
+                );
+            }
+            assert!(
+                observations.has_part(id),
+                "{id}: no part in full_observations()"
+            );
+        }
+    }
 }

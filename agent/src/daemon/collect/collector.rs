@@ -7,44 +7,31 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::error::Chain;
-use crate::telemetry::family::{Export, Family, Samples};
+use crate::telemetry::family::{Describe, Export, Family, Samples};
 
-/// Every collector, in the order their statuses are reported.
+/// A collector, by its place in the registration table (`collect/mod.rs`), which defines one
+/// constant per collector (`CollectorId::Imds`, …) and [`CollectorId::ALL`]; ordered as the
+/// table is, which is the order their statuses are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CollectorId {
-    Imds,
-    IpamdMetrics,
-    IpamdIntrospection,
-    IpamdSettings,
-    Memory,
-    Ena,
-    Kubelet,
+pub struct CollectorId {
+    order: usize,
+    name: &'static str,
 }
 
 impl CollectorId {
-    pub const ALL: [CollectorId; 7] = [
-        CollectorId::Imds,
-        CollectorId::IpamdMetrics,
-        CollectorId::IpamdIntrospection,
-        CollectorId::IpamdSettings,
-        CollectorId::Memory,
-        CollectorId::Ena,
-        CollectorId::Kubelet,
-    ];
-}
+    /// The table's entry `order`, called `name`.
+    pub(super) const fn new(order: usize, name: &'static str) -> Self {
+        CollectorId { order, name }
+    }
 
-impl CollectorId {
+    /// Its place in the table.
+    pub(super) const fn order(self) -> usize {
+        self.order
+    }
+
     /// The collector's name in metrics (`collector="imds"`), logs and reports.
     pub fn name(self) -> &'static str {
-        match self {
-            CollectorId::Imds => "imds",
-            CollectorId::IpamdMetrics => "ipamd_metrics",
-            CollectorId::IpamdIntrospection => "ipamd_introspection",
-            CollectorId::IpamdSettings => "ipamd_settings",
-            CollectorId::Memory => "memory",
-            CollectorId::Ena => "ena",
-            CollectorId::Kubelet => "kubelet",
-        }
+        self.name
     }
 }
 
@@ -72,10 +59,14 @@ pub enum Reading<T> {
 
 /// One source of the daemon.
 pub trait Collector {
-    /// What this collector adds to the snapshot.
+    /// What this collector adds to the snapshot (registered, it must also be an [`Export`]:
+    /// the snapshot serves it).
     type Part: Clone;
     type Error: std::error::Error + Send + Sync + 'static;
+    /// Its entry in the registration table (a check there holds the two together).
     const ID: CollectorId;
+    /// The metric families its part serves (a test holds them to the daemon's catalogue).
+    const FAMILIES: &'static [&'static Describe];
     /// Serve the last good reading, marked stale, when a run fails (so a flapping source
     /// does not blank the dashboards).
     const KEEPS_LAST_GOOD: bool = false;
@@ -240,6 +231,7 @@ mod tests {
         type Part = u32;
         type Error = std::io::Error;
         const ID: CollectorId = CollectorId::Imds;
+        const FAMILIES: &'static [&'static Describe] = &[];
         const KEEPS_LAST_GOOD: bool = true;
         const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -286,6 +278,7 @@ mod tests {
         type Part = ();
         type Error = std::io::Error;
         const ID: CollectorId = CollectorId::Kubelet;
+        const FAMILIES: &'static [&'static Describe] = &[];
         const TIMEOUT: Duration = Duration::from_millis(50);
 
         async fn collect(&mut self) -> Result<Reading<()>, std::io::Error> {

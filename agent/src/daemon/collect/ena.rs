@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
 use super::ethtool;
+use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// The five cumulative `*_allowance_exceeded` counters, by their `kind` label.
@@ -73,6 +74,10 @@ impl Collector for EnaCollector {
     type Part = Ena;
     type Error = Error;
     const ID: CollectorId = CollectorId::Ena;
+    const FAMILIES: &'static [&'static Describe] = &[
+        &ALLOWANCE_EXCEEDED.describe,
+        &CONNTRACK_ALLOWANCE_AVAILABLE.describe,
+    ];
     const TIMEOUT: Duration = Duration::from_secs(5);
 
     async fn collect(&mut self) -> Result<Reading<Ena>, Error> {

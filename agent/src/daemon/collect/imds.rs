@@ -14,6 +14,7 @@ use super::collector::{Collector, CollectorId, Reading};
 use crate::aws::imds::{self, Endpoint, Eni, ImdsClient};
 use crate::aws::limits::{self, Lookup};
 use crate::core::node::Node;
+use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Each tick's IMDS work must finish within this (the client's own deadline).
@@ -55,6 +56,13 @@ impl Collector for ImdsCollector {
     type Part = Imds;
     type Error = Error;
     const ID: CollectorId = CollectorId::Imds;
+    const FAMILIES: &'static [&'static Describe] = &[
+        &INSTANCE_INFO.describe,
+        &ENI_INFO.describe,
+        &ENI_IPV4_ADDRESSES.describe,
+        &ENI_IPV4_PREFIXES.describe,
+        &ENI_IPV6_ADDRESSES.describe,
+    ];
     const KEEPS_LAST_GOOD: bool = true;
     /// The client gives up at its deadline; the margin lets its own error be the one reported.
     const TIMEOUT: Duration = Duration::from_secs(TICK_BUDGET.as_secs() + 1);

@@ -19,6 +19,7 @@ use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
 use crate::core::excerpt::Excerpt;
+use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Collects ipamd's `/v1/enis`.
@@ -76,6 +77,7 @@ impl Collector for IntrospectionCollector {
     type Part = IpamdPools;
     type Error = ReadError<ParseError>;
     const ID: CollectorId = CollectorId::IpamdIntrospection;
+    const FAMILIES: &'static [&'static Describe] = &[&POOL_ADDRESSES.describe];
     const TIMEOUT: std::time::Duration = http::TIMEOUT;
 
     async fn collect(&mut self) -> Result<Reading<IpamdPools>, Self::Error> {

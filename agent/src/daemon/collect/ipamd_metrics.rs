@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
 use crate::core::excerpt::Excerpt;
+use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples};
 
 /// The longest scrape read. ipamd's is 20–60 KiB (Go runtime series, one series per CIDR,
@@ -39,6 +40,17 @@ impl Collector for IpamdMetricsCollector {
     type Part = IpamdMetrics;
     type Error = ReadError<ParseError>;
     const ID: CollectorId = CollectorId::IpamdMetrics;
+    const FAMILIES: &'static [&'static Describe] = &[
+        &INFO.describe,
+        &ENIS_MAX.describe,
+        &IPV4_MAX.describe,
+        &ENIS_ALLOCATED.describe,
+        &IPV4_ADDRESSES.describe,
+        &IPV4_PREFIXES.describe,
+        &NO_AVAILABLE.describe,
+        &ERRORS.describe,
+        &EC2_API_ERRORS.describe,
+    ];
     const TIMEOUT: std::time::Duration = http::TIMEOUT;
 
     async fn collect(&mut self) -> Result<Reading<IpamdMetrics>, Self::Error> {

@@ -17,6 +17,7 @@
 use super::collector::{Collector, CollectorId, Reading};
 use super::http::{self, OptionalEndpoint, ReadError};
 use crate::core::excerpt::Excerpt;
+use crate::telemetry::family::Describe;
 
 /// The longest answer read from either endpoint: the settings object is about 200 bytes, an
 /// ENIConfig name at most 253 characters.
@@ -108,10 +109,17 @@ pub enum ParseError {
     EniConfig(Excerpt),
 }
 
+/// The settings serve no family of their own: the snapshot derives the CNI's mode and the
+/// `nodecap_cni_setting` series from them (`snapshot::cni`).
+impl crate::telemetry::family::Export for IpamdSettings {
+    fn export(&self, _out: &mut crate::telemetry::family::Samples) {}
+}
+
 impl Collector for IpamdSettingsCollector {
     type Part = IpamdSettings;
     type Error = ReadError<ParseError>;
     const ID: CollectorId = CollectorId::IpamdSettings;
+    const FAMILIES: &'static [&'static Describe] = &[];
     const TIMEOUT: std::time::Duration = http::TIMEOUT;
 
     async fn collect(&mut self) -> Result<Reading<IpamdSettings>, Self::Error> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
 use crate::kubelet::Targets;
 use crate::kubelet::files::{self, KubeletView as View};
+use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples};
 
 pub use crate::kubelet::files::KubeletView;
@@ -35,6 +36,7 @@ impl Collector for KubeletCollector {
     type Part = View;
     type Error = Error;
     const ID: CollectorId = CollectorId::Kubelet;
+    const FAMILIES: &'static [&'static Describe] = &[&MAX_PODS.describe];
     const TIMEOUT: Duration = Duration::from_secs(5);
 
     async fn collect(&mut self) -> Result<Reading<View>, Error> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use procfs_core::FromRead;
 
 use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
+use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// A memory cgroup nodecap reports.
@@ -115,6 +116,12 @@ impl Collector for MemoryCollector {
     type Part = Memory;
     type Error = Error;
     const ID: CollectorId = CollectorId::Memory;
+    const FAMILIES: &'static [&'static Describe] = &[
+        &TOTAL.describe,
+        &AVAILABLE.describe,
+        &CGROUP_USAGE.describe,
+        &CGROUP_PEAK.describe,
+    ];
     const TIMEOUT: Duration = Duration::from_secs(5);
 
     async fn collect(&mut self) -> Result<Reading<Memory>, Error> {

@@ -19,7 +19,8 @@
 //! | `ena` | ENA ethtool statistics (ioctl) | [`ena`] |
 //! | `kubelet` | the kubelet's configuration files | [`kubelet`] |
 //!
-//! Each module owns its metric families and its part of the snapshot (an [`Export`]).
+//! Each module owns its metric families and its part of the snapshot (an [`Export`]); the
+//! `collectors!` table below registers it, in one line.
 
 pub mod cluster_name;
 mod collector;
@@ -40,6 +41,7 @@ use crate::aws::imds::Endpoint;
 use crate::aws::limits::Lookup;
 use crate::core::node::Node;
 use crate::kubelet::Targets;
+use crate::telemetry::family::{Describe, Export, Samples};
 
 pub use collector::{
     APPLICABLE, Collector, CollectorId, DURATION, Failure, Health, Reading, STALE, SUCCESS, Slot,
@@ -78,123 +80,126 @@ impl Default for Sources {
     }
 }
 
-/// Everything one tick saw.
-#[derive(Debug, Clone)]
-pub struct Observations {
-    pub taken_at: SystemTime,
-    pub imds: Option<imds::Imds>,
-    pub ipamd_metrics: Option<ipamd_metrics::IpamdMetrics>,
-    pub ipamd_pools: Option<ipamd_enis::IpamdPools>,
-    pub ipamd_settings: Option<ipamd_settings::IpamdSettings>,
-    pub memory: Option<memory::Memory>,
-    pub ena: Option<ena::Ena>,
-    pub kubelet: Option<kubelet::KubeletView>,
-    /// One per collector, in [`CollectorId::ALL`] order.
-    pub statuses: Vec<Status>,
+/// The registration table's expansion (see [`collectors!`](crate::daemon::collect) below):
+/// from one line per collector, the [`CollectorId`] constants and their order, the
+/// [`Observations`] field of each part, the [`Collectors`] slots, [`MAX_TICK`], the tick's
+/// concurrent join and the statuses, and the snapshot's parts ([`Observations::export_parts`]).
+macro_rules! collectors {
+    ($(
+        $(#[doc = $doc:literal])*
+        $id:ident $name:literal => $field:ident: $collector:ty = |$sources:ident| $new:expr;
+    )+) => {
+        /// The table's entries, numbered in order.
+        #[derive(Clone, Copy)]
+        enum Order { $($id),+ }
+
+        #[allow(non_upper_case_globals)]
+        impl CollectorId {
+            $(pub const $id: CollectorId = CollectorId::new(Order::$id as usize, $name);)+
+            pub const ALL: [CollectorId; [$(Order::$id),+].len()] = [$(CollectorId::$id),+];
+        }
+
+        // Each collector names its own entry.
+        $(const _: () = assert!(
+            <$collector as Collector>::ID.order() == Order::$id as usize,
+            concat!(stringify!($collector), "::ID is not CollectorId::", stringify!($id)),
+        );)+
+
+        /// Everything one tick saw.
+        #[derive(Debug, Clone)]
+        pub struct Observations {
+            pub taken_at: SystemTime,
+            $($(#[doc = $doc])* pub $field: Option<<$collector as Collector>::Part>,)+
+            /// One per collector, in [`CollectorId::ALL`] order.
+            pub statuses: Vec<Status>,
+        }
+
+        impl Observations {
+            /// Every part this tick has, in the table's order: the snapshot serves them.
+            pub fn export_parts(&self, out: &mut Samples) {
+                $(if let Some(part) = &self.$field {
+                    part.export(out);
+                })+
+            }
+
+            /// Whether the part of collector `id` is here.
+            pub fn has_part(&self, id: CollectorId) -> bool {
+                $(if id == CollectorId::$id {
+                    return self.$field.is_some();
+                })+
+                false
+            }
+        }
+
+        /// The collectors and the little state they keep between ticks.
+        #[derive(Debug)]
+        pub struct Collectors {
+            $($field: Slot<$collector>,)+
+        }
+
+        /// The longest a tick can take: its collectors run at once, so its slowest
+        /// collector's timeout.
+        pub const MAX_TICK: Duration = {
+            let timeouts = [$(<$collector as Collector>::TIMEOUT),+];
+            let mut longest = Duration::ZERO;
+            let mut i = 0;
+            while i < timeouts.len() {
+                if timeouts[i].as_nanos() > longest.as_nanos() {
+                    longest = timeouts[i];
+                }
+                i += 1;
+            }
+            longest
+        };
+
+        /// Each collector's metric families, in the table's order.
+        pub const FAMILIES: [(CollectorId, &[&Describe]); CollectorId::ALL.len()] =
+            [$((CollectorId::$id, <$collector as Collector>::FAMILIES)),+];
+
+        impl Collectors {
+            pub fn new(sources: &Sources) -> Self {
+                Collectors {
+                    $($field: {
+                        let $sources = sources;
+                        Slot::new($new)
+                    },)+
+                }
+            }
+
+            /// One tick: every collector once, concurrently.
+            pub async fn collect(&mut self) -> Observations {
+                let ($($field,)+) = tokio::join!($(self.$field.run()),+);
+                Observations {
+                    taken_at: SystemTime::now(),
+                    $($field: $field.0,)+
+                    statuses: vec![$($field.1),+],
+                }
+            }
+        }
+    };
+}
+
+// The registration table: one line per collector (its id, its name in metrics and logs, its
+// part's field, its type, how it is made from the sources). Adding a collector is a module
+// implementing `Collector` and a line here.
+collectors! {
+    Imds "imds" => imds: imds::ImdsCollector = |s| imds::ImdsCollector::new(&s.imds, &s.lookup);
+    IpamdMetrics "ipamd_metrics" => ipamd_metrics: ipamd_metrics::IpamdMetricsCollector =
+        |s| ipamd_metrics::IpamdMetricsCollector::new(s.ipamd_metrics_url.clone());
+    IpamdIntrospection "ipamd_introspection" => ipamd_pools: ipamd_enis::IntrospectionCollector =
+        |s| ipamd_enis::IntrospectionCollector::new(s.ipamd_introspection_url.clone());
+    IpamdSettings "ipamd_settings" => ipamd_settings: ipamd_settings::IpamdSettingsCollector =
+        |s| ipamd_settings::IpamdSettingsCollector::new(&s.ipamd_introspection_url, s.cni_declared);
+    Memory "memory" => memory: memory::MemoryCollector =
+        |s| memory::MemoryCollector::new(&s.proc_root, &s.sys_root);
+    Ena "ena" => ena: ena::EnaCollector = |s| ena::EnaCollector::new(&s.sys_root);
+    Kubelet "kubelet" => kubelet: kubelet::KubeletCollector =
+        |s| kubelet::KubeletCollector::new(s.kubelet.clone());
 }
 
 impl Observations {
     /// What the node is, once IMDS and its limits have told.
     pub fn node(&self) -> Option<&Node> {
         self.imds.as_ref().and_then(|i| i.node.as_deref())
-    }
-}
-
-/// The collectors and the little state they keep between ticks.
-#[derive(Debug)]
-pub struct Collectors {
-    imds: Slot<imds::ImdsCollector>,
-    ipamd_metrics: Slot<ipamd_metrics::IpamdMetricsCollector>,
-    ipamd_introspection: Slot<ipamd_enis::IntrospectionCollector>,
-    ipamd_settings: Slot<ipamd_settings::IpamdSettingsCollector>,
-    memory: Slot<memory::MemoryCollector>,
-    ena: Slot<ena::EnaCollector>,
-    kubelet: Slot<kubelet::KubeletCollector>,
-}
-
-/// The longest a tick can take: its collectors run at once, so its slowest collector's
-/// timeout.
-pub const MAX_TICK: Duration = {
-    let timeouts = [
-        imds::ImdsCollector::TIMEOUT,
-        ipamd_metrics::IpamdMetricsCollector::TIMEOUT,
-        ipamd_enis::IntrospectionCollector::TIMEOUT,
-        ipamd_settings::IpamdSettingsCollector::TIMEOUT,
-        memory::MemoryCollector::TIMEOUT,
-        ena::EnaCollector::TIMEOUT,
-        kubelet::KubeletCollector::TIMEOUT,
-    ];
-    let mut longest = Duration::ZERO;
-    let mut i = 0;
-    while i < timeouts.len() {
-        if timeouts[i].as_nanos() > longest.as_nanos() {
-            longest = timeouts[i];
-        }
-        i += 1;
-    }
-    longest
-};
-
-impl Collectors {
-    pub fn new(sources: &Sources) -> Self {
-        Collectors {
-            imds: Slot::new(imds::ImdsCollector::new(&sources.imds, &sources.lookup)),
-            ipamd_metrics: Slot::new(ipamd_metrics::IpamdMetricsCollector::new(
-                sources.ipamd_metrics_url.clone(),
-            )),
-            ipamd_introspection: Slot::new(ipamd_enis::IntrospectionCollector::new(
-                sources.ipamd_introspection_url.clone(),
-            )),
-            ipamd_settings: Slot::new(ipamd_settings::IpamdSettingsCollector::new(
-                &sources.ipamd_introspection_url,
-                sources.cni_declared,
-            )),
-            memory: Slot::new(memory::MemoryCollector::new(
-                &sources.proc_root,
-                &sources.sys_root,
-            )),
-            ena: Slot::new(ena::EnaCollector::new(&sources.sys_root)),
-            kubelet: Slot::new(kubelet::KubeletCollector::new(sources.kubelet.clone())),
-        }
-    }
-
-    /// One tick: every collector once, concurrently.
-    pub async fn collect(&mut self) -> Observations {
-        let (
-            (imds, imds_status),
-            (ipamd_metrics, metrics_status),
-            (ipamd_pools, pools_status),
-            (ipamd_settings, settings_status),
-            (memory, memory_status),
-            (ena, ena_status),
-            (kubelet, kubelet_status),
-        ) = tokio::join!(
-            self.imds.run(),
-            self.ipamd_metrics.run(),
-            self.ipamd_introspection.run(),
-            self.ipamd_settings.run(),
-            self.memory.run(),
-            self.ena.run(),
-            self.kubelet.run(),
-        );
-        Observations {
-            taken_at: SystemTime::now(),
-            imds,
-            ipamd_metrics,
-            ipamd_pools,
-            ipamd_settings,
-            memory,
-            ena,
-            kubelet,
-            statuses: vec![
-                imds_status,
-                metrics_status,
-                pools_status,
-                settings_status,
-                memory_status,
-                ena_status,
-                kubelet_status,
-            ],
-        }
     }
 }

@@ -476,24 +476,7 @@ impl Export for Snapshot {
     fn export(&self, out: &mut Samples) {
         let o = &self.observations;
         out.set(&BUILD_INFO, [env!("CARGO_PKG_VERSION")], 1.0);
-        if let Some(part) = &o.imds {
-            part.export(out);
-        }
-        if let Some(part) = &o.ipamd_metrics {
-            part.export(out);
-        }
-        if let Some(part) = &o.ipamd_pools {
-            part.export(out);
-        }
-        if let Some(part) = &o.memory {
-            part.export(out);
-        }
-        if let Some(part) = &o.ena {
-            part.export(out);
-        }
-        if let Some(part) = &o.kubelet {
-            part.export(out);
-        }
+        o.export_parts(out);
         for status in &o.statuses {
             status.export(out);
         }
