@@ -220,7 +220,6 @@ fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "-".to_owned();
     }
-    #[allow(clippy::cast_precision_loss)]
     let p = part as f64 * 100.0 / whole as f64;
     format!("{p:.1}")
 }

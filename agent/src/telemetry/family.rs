@@ -122,7 +122,6 @@ pub trait Export {
     fn export(&self, out: &mut Samples);
 }
 
-#[allow(clippy::cast_precision_loss)]
 /// A count as a sample value (exact up to 2^53).
 /// What every pipeline serves first: the running version.
 pub static BUILD_INFO: Family<1> = Family::gauge(
@@ -135,7 +134,6 @@ pub fn count(n: u64) -> f64 {
     n as f64
 }
 
-#[allow(clippy::cast_precision_loss)]
 /// A signed figure as a sample value.
 pub fn signed(n: i64) -> f64 {
     n as f64

@@ -2,7 +2,6 @@
 //! kubelet config in a temp dir), a `nodecap run` daemon against it, scrape parsing, and
 //! reading CloudWatch back from the AWS API emulator.
 #![allow(dead_code)] // each test binary uses its own subset
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

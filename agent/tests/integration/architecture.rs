@@ -6,7 +6,6 @@
 //! An import is any `crate::…` or `super::…` path outside comments and `#[cfg(test)]`
 //! modules (tests may reach for fixtures anywhere), and any use of a child module a file
 //! declares (`mod x;` … `x::y`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

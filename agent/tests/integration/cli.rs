@@ -2,8 +2,8 @@
 //! Covers the max-pods-calculator contract, every `plan` output format (golden files under
 //! `tests/golden/`; regenerate with `UPDATE_EXPECT=1 cargo test`), exit codes and
 //! error messages.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
 
+use crate::common::assert_success;
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -17,11 +17,7 @@ fn nodecap(args: &[&str]) -> Output {
 
 fn stdout(args: &[&str]) -> String {
     let out = nodecap(args);
-    assert!(
-        out.status.success(),
-        "nodecap {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, &format!("nodecap {args:?}"));
     String::from_utf8(out.stdout).unwrap()
 }
 

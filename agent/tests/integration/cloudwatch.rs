@@ -7,12 +7,6 @@
 //! Ignored by a plain `cargo test` (needs the emulator); `tests/run.sh` starts it and sets
 //! `TEST_AWS_ENDPOINT`. The memory test runs alone in a child process, so it measures
 //! only itself.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)]
 
 use std::time::{Duration, SystemTime};
 

@@ -2,7 +2,6 @@
 //! fixtures (`tests/fixtures/ipamd/`), its `/metrics` compared with `nodecap plan` in that
 //! mode for the same instance type; `nodecap check` naming the number and the fix; and an
 //! ipamd without the settings endpoints.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common::*;
 use nodecap_testkit::imds::Instance;
@@ -90,7 +89,7 @@ fn plan_max_pods(flags: &[&str]) -> f64 {
         .args(flags)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    assert_success(&out, "nodecap");
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     plan["max_pods"].as_f64().unwrap()
 }

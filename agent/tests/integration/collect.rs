@@ -1,6 +1,5 @@
 //! The collectors in process, against the test IMDS and the test ipamd: a tick runs every
 //! collector at once, so it takes as long as its slowest source, not the sum of them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

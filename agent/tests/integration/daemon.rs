@@ -5,7 +5,6 @@
 //!
 //! The tests needing Prometheus's binaries (`promtool`, `prometheus`) are `#[ignore]`d;
 //! `tests/run.sh` installs them and runs them with `--include-ignored`.
-#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // test helpers report failures by panicking
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

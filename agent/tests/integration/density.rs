@@ -2,9 +2,8 @@
 //! delegation, per-pod figures tied to `plan -o json`, filters, a malformed price file, and
 //! AWS's offer file (a recorded excerpt; a generated 300 MB one in bounded memory, in
 //! `hostile.rs`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::common::nodecap;
+use crate::common::{assert_success, nodecap};
 
 fn run(args: &[&str]) -> std::process::Output {
     nodecap().arg("density").args(args).output().unwrap()
@@ -12,11 +11,7 @@ fn run(args: &[&str]) -> std::process::Output {
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = run(&[args, &["-o", "json"]].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -352,11 +347,7 @@ fn the_svg_chart_has_one_labelled_point_per_priced_type() {
     assert_eq!(priced.len(), 16);
     // Every type in the table is a row; the chart places the priced ones.
     let out = run(&["--prices", prices.to_str().unwrap(), "-o", "svg"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     let chart = parse_svg(&out.stdout);
     let families: std::collections::BTreeSet<&str> = priced
         .iter()
@@ -414,7 +405,7 @@ fn the_svg_chart_has_one_labelled_point_per_priced_type() {
 fn the_svg_chart_renders_to_png() {
     let prices = sample_prices();
     let out = run(&["--prices", prices.to_str().unwrap(), "-o", "svg"]);
-    assert!(out.status.success());
+    assert_success(&out, "nodecap density");
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("chart.svg");
     let png = dir.path().join("chart.png");
@@ -425,11 +416,7 @@ fn the_svg_chart_renders_to_png() {
         .arg(&png)
         .output()
         .unwrap();
-    assert!(
-        render.status.success(),
-        "{}",
-        String::from_utf8_lossy(&render.stderr)
-    );
+    assert_success(&render, "nodecap");
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     // IHDR: the width and height the SVG declares.
@@ -479,11 +466,7 @@ fn recorded_get_products_pages_give_the_offer_file_prices() {
         &server.url(),
         &[&types[..], &["--region", "us-east-1", "-o", "json"]].concat(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     let from_api: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let offer = crate::common::fixtures().join("pricing/offer-excerpt.json");
     let from_offer = json(&[&types[..], &["--prices", offer.to_str().unwrap()]].concat());
@@ -536,11 +519,7 @@ fn the_pricing_api_region_throttling_and_failures() {
         .env("AWS_REGION", "eu-west-1")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     assert_eq!(
         server.requests()[0].body["Filters"]
             .as_array()
@@ -559,11 +538,7 @@ fn the_pricing_api_region_throttling_and_failures() {
     let server = PricingServer::start(get_products_pages()).unwrap();
     server.throttle_next(2);
     let out = with_pricing_api(&server.url(), &["m5.large", "--region", "us-east-1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     assert_eq!(server.requests().len(), 4);
     // Throttled past the SDK's three attempts: the API's error, exit 69.
     server.throttle_next(3);

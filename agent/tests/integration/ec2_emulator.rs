@@ -3,8 +3,8 @@
 //!
 //! Ignored by a plain `cargo test`: `tests/run.sh` starts LocalStack, sets
 //! `TEST_AWS_ENDPOINT` and runs these with `--include-ignored`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::assert_success;
 use std::path::Path;
 use std::process::Output;
 
@@ -60,7 +60,7 @@ fn sized_through_the_api_then_from_the_cache() {
         &endpoint,
         &["--prefer-api", "--dry-run"],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out, "nodecap");
     assert!(
         stderr(&out).contains("instance limits source=api"),
         "{}",
@@ -70,7 +70,7 @@ fn sized_through_the_api_then_from_the_cache() {
 
     // prefer_api: the embedded table is skipped, as for a type this build does not know.
     let out = init(&imds, root.path(), &endpoint, &["--prefer-api"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out, "nodecap");
     assert!(
         stderr(&out).contains("instance limits source=api"),
         "{}",
@@ -95,7 +95,7 @@ fn sized_through_the_api_then_from_the_cache() {
         &format!("http://{closed}"),
         &["--prefer-api"],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out, "nodecap");
     assert!(
         stderr(&out).contains("instance limits source=cache"),
         "{}",

@@ -6,8 +6,8 @@
 //!
 //! Ignored by a plain `cargo test` (needs root, `ip` and `ethtool`); `tests/run.sh` installs
 //! them and runs it with `--include-ignored`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use crate::common::assert_success;
 use std::process::Command;
 
 struct Veth(String);
@@ -23,11 +23,7 @@ fn ethtool_stats(interface: &str) -> Vec<(String, u64)> {
         .args(["-S", interface])
         .output()
         .expect("ethtool");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()

@@ -3,7 +3,6 @@
 //! and systemd read differently, runs racing on one directory. Each test states the bound it
 //! holds: exit code, one short error line, peak memory (the kernel's own count, from
 //! `wait4`), nothing on disk lost.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::path::Path;
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use nodecap_testkit::peak;
 
+use crate::common::assert_success;
 use crate::init::Node;
 
 /// `init`'s memory budget, KiB (the README's figure).
@@ -233,11 +233,7 @@ fn foreign_numbers_survive_a_merge() {
         .command(&["--backend", "kubelet-config"], &[])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     let merged = fs::read_to_string(&config).unwrap();
     for kept in [
         "\"registryPullQPS\": 1e+2",
@@ -265,12 +261,7 @@ fn concurrent_inits_on_one_directory_all_succeed() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "exit {:?}: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, "nodecap");
     }
     let names = |dir: &Path| -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -286,7 +277,7 @@ fn concurrent_inits_on_one_directory_all_succeed() {
         .command(&["--backend", "kubelet-dropin"], &[])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert_success(&out, "nodecap init");
     assert!(String::from_utf8_lossy(&out.stderr).contains("kubelet settings unchanged"));
     assert_eq!(names(&dir), ["40-nodecap.conf"]);
 }
@@ -358,11 +349,7 @@ fn the_flags_backend_keeps_every_user_flag() {
             "the fixture itself: {existing:?}"
         );
         let out = node.command(&["--backend", "flags"], &[]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{existing:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, &format!("{existing:?}"));
         let expected: Vec<&str> = user.iter().chain(ours.iter()).copied().collect();
         assert_eq!(
             bash_words(&env_file),

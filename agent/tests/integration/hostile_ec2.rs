@@ -4,7 +4,6 @@
 //! interfaces), page tokens of megabytes copied into every request, and `--once` paging on for
 //! 25 minutes. Each case is a test endpoint of its own serving that answer; each asserts the
 //! exit code, the one error line naming the list and its cap, and peak memory.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -1,7 +1,6 @@
 //! The IMDSv2 client against a real HTTP server with IMDSv2 semantics and injected faults
 //! (nodecap-testkit): token reuse, refresh on 401, 404 as absent, retries on 5xx, and the
 //! overall deadline with slow or refused connections.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,6 @@
 //!
 //! Tests marked `#[ignore]` need root (a tmpfs mount) or the AWS API emulator; `tests/run.sh`
 //! provides both and runs them with `--include-ignored`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use nodecap_testkit::imds::{ImdsServer, Instance};
+
+use crate::common::assert_success;
 
 /// A node: a test IMDS describing `instance_type`, and a scratch root for the kubelet's files.
 pub(crate) struct Node {
@@ -94,12 +95,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "init failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(out, "nodecap init");
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 

@@ -6,6 +6,15 @@
 //! Goldens live under `agent/tests/golden/`; `UPDATE_EXPECT=1 cargo test` rewrites them (and
 //! the README's generated blocks).
 
+// Test code reports a failure by panicking (unwrap, expect, panic) and may print what it
+// measured: one allowance for every module of this binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
+
 #[path = "../common/mod.rs"]
 mod common;
 

@@ -2,7 +2,6 @@
 //! configuration that points every source at the host paths the DaemonSet mounts, and with
 //! the pod's environment it listens on the node's IP. (tests/packaging.sh checks the manifests
 //! against Kubernetes' schemas.)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

@@ -3,7 +3,8 @@
 //! `subnets::view::CATALOGUE` list, and its density chart what `density -o svg` draws, so the
 //! docs cannot drift from the code. `UPDATE_EXPECT=1 cargo test --test integration readme` rewrites the
 //! blocks.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::assert_success;
 
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
 
@@ -28,7 +29,7 @@ fn block(readme: &str, name: &str, fenced: bool) -> std::ops::Range<usize> {
 
 fn run(args: &[&str]) -> String {
     let out = crate::common::nodecap().args(args).output().unwrap();
-    assert!(out.status.success());
+    assert_success(&out, "nodecap");
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -40,11 +41,7 @@ fn subnets_example() -> String {
     let out = crate::subnets::subnets(&server.url(), &["--cluster-name", "prod", "--once"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "nodecap");
     String::from_utf8(out.stdout).unwrap()
 }
 

@@ -4,7 +4,6 @@
 //! (the emulator ignores `Ipv4Prefix` on interfaces), paging (it answers every interface in
 //! one page), throttling. Each expected figure is computed here from what was created, by
 //! brute force over the addresses, not by nodecap's bitmap.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nodecap_testkit::ec2::{self, Ec2Server, Fault};
 
-use crate::common::{Daemon, nodecap, value};
+use crate::common::{Daemon, assert_success, nodecap, value};
 
 /// `nodecap subnets` with test credentials against `endpoint`, in us-east-1.
 pub(crate) fn subnets(endpoint: &str, args: &[&str]) -> std::process::Command {
@@ -35,7 +34,7 @@ fn once_json(endpoint: &str, args: &[&str]) -> serde_json::Value {
     let out = subnets(endpoint, &[&["--once", "-o", "json"], args].concat())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_success(&out, "nodecap");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -5,7 +5,6 @@
 //!
 //! Ignored by a plain `cargo test` (they need root and systemd-container); `tests/run.sh`
 //! installs what they need and runs them with `--include-ignored`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::fs;

@@ -177,7 +177,6 @@ impl Retry {
             .first
             .saturating_mul(1 << n.saturating_sub(1).min(16))
             .min(self.max);
-        #[allow(clippy::cast_precision_loss)]
         let fraction = (RandomState::new().hash_one(n) % 10_001) as f64 / 10_000.0;
         ceiling.mul_f64(fraction)
     }

@@ -251,9 +251,7 @@ impl Publisher {
 /// A fraction in [0, 1) for backoff jitter.
 fn jitter_fraction() -> f64 {
     use std::hash::{BuildHasher, RandomState};
-    #[allow(clippy::cast_precision_loss)]
-    let fraction = (RandomState::new().hash_one(Instant::now()) % 1000) as f64 / 1000.0;
-    fraction
+    (RandomState::new().hash_one(Instant::now()) % 1000) as f64 / 1000.0
 }
 
 /// When the next publication is due: the next multiple of `interval` (since the Unix epoch)
