@@ -596,22 +596,158 @@ pub fn ip_limited_pods(enis: u32, ipv4_per_eni: u16, addressing: PodAddressing) 
 }
 
 /// Sizes a node. Pure: the same facts and options always give the same result.
+///
+/// In four steps, each its own function: the ENIs and how pods get addresses
+/// ([`addresses`]), how many pods ([`pod_count`]), what the node keeps for itself
+/// ([`reservations`]), and what is left ([`Allocatable::of`], in [`Sizing::of`]).
 pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOptions) -> Sizing<'a> {
-    let mut notes = Vec::new();
-    let profile = options.profile;
-    if facts.vcpus == 0 || facts.memory_mib == 0 {
+    let mut notes: Vec<String> = unpublished_figures(facts).into_iter().collect();
+    let addresses = addresses(facts, options, &mut notes);
+    let (system_reserved, eviction_hard) = match options.profile {
+        Profile::Nodecap => (Some(SYSTEM_RESERVED_NODECAP), EVICTION_HARD_NODECAP),
+        Profile::Eks => (None, EVICTION_HARD_EKS),
+        Profile::Gke | Profile::Aks => (None, EVICTION_HARD_CLOUD),
+    };
+    let vars = Variables {
+        default_enis: facts.default_card_enis(),
+        ips_per_eni: facts.ipv4_per_eni,
+        max_pods: addresses.eni_pods,
+        vcpus: facts.vcpus,
+        memory_mib: facts.memory_mib,
+        instance_type: &facts.instance_type,
+    };
+    let mut expression_errors = Vec::new();
+    let basis = PodBasis {
+        ip_limited: addresses.ip_limited,
+        eni_pods: addresses.eni_pods,
+        system_reserved_mib: system_reserved.map_or(0, |r| r.memory_mib),
+        eviction_mib: eviction_memory_mib(eviction_hard),
+    };
+    let pods = pod_count(facts, options, basis, &vars, &mut expression_errors);
+    // Reservation expressions see the final maxPods.
+    let vars = Variables {
+        max_pods: pods.max_pods,
+        ..vars
+    };
+    let reserved = reservations(
+        facts,
+        options,
+        ReservationBasis {
+            max_pods: pods.max_pods,
+            eni_pods: pods.expression_pods.unwrap_or(addresses.eni_pods),
+            system_reserved,
+            eviction_hard,
+        },
+        &vars,
+        &mut expression_errors,
+    );
+    for err in &expression_errors {
         notes.push(format!(
+            "{err}: this part is the profile's (nodeadm falls back the same way)"
+        ));
+    }
+    Sizing {
+        notes,
+        expression_errors,
+        ..Sizing::of(facts, source, options, addresses, pods, reserved)
+    }
+}
+
+impl<'a> Sizing<'a> {
+    /// Step 4, what is left for pods, and every step's figures in one place (the notes and
+    /// expression errors empty: [`size`] gathers them).
+    fn of(
+        facts: &'a InstanceFacts,
+        source: Source,
+        options: &SizingOptions,
+        addresses: Addresses,
+        pods: PodCount,
+        reserved: Reserved,
+    ) -> Self {
+        Sizing {
+            allocatable: Allocatable::of(
+                facts,
+                &reserved.kube_reserved,
+                reserved.system_reserved.as_ref(),
+                eviction_memory_mib(reserved.eviction_hard),
+            ),
+            instance: facts,
+            source,
+            options: options.clone(),
+            profile: options.profile,
+            enis: addresses.enis,
+            addressing: addresses.addressing,
+            ip_limited_pods: addresses.ip_limited,
+            expression_pods: pods.expression_pods,
+            cap: pods.cap,
+            cap_value: pods.cap_value,
+            capped_pods: pods.capped,
+            pods_per_core_limit: pods.pods_per_core_limit,
+            max_pods: pods.max_pods,
+            bound: pods.bound,
+            kube_reserved_memory: reserved.kube_reserved_memory,
+            kube_reserved_cpu: reserved.kube_reserved_cpu,
+            kube_reserved_from_expression: reserved.kube_reserved_from_expression,
+            system_reserved_from_expression: reserved.system_reserved_from_expression,
+            kube_reserved: reserved.kube_reserved,
+            system_reserved: reserved.system_reserved,
+            eviction_hard: reserved.eviction_hard,
+            notes: Vec::new(),
+            expression_errors: Vec::new(),
+        }
+    }
+}
+
+/// The ENIs pods may use and the pods their addresses allow.
+#[derive(Debug, Clone, Copy)]
+struct Addresses {
+    enis: EniCount,
+    addressing: PodAddressing,
+    /// Pods the addresses allow (`None` for IPv6).
+    ip_limited: Option<u32>,
+    /// nodeadm's basis for kube-reserved memory: the uncapped ENI number (secondary IPs for
+    /// IPv6, where there is none).
+    eni_pods: u32,
+}
+
+/// Step 1: the ENIs, how pods get their addresses, and how many pods those allow.
+fn addresses(facts: &InstanceFacts, options: &SizingOptions, notes: &mut Vec<String>) -> Addresses {
+    let enis = eni_count(facts, options);
+    let addressing = addressing(facts, options, notes);
+    let ip_limited = ip_limited_pods(enis.used, facts.ipv4_per_eni, addressing);
+    let eni_pods = ip_limited.unwrap_or_else(|| {
+        ip_limited_pods(enis.used, facts.ipv4_per_eni, PodAddressing::SecondaryIp).unwrap_or(0)
+    });
+    Addresses {
+        enis,
+        addressing,
+        ip_limited,
+        eni_pods,
+    }
+}
+
+/// A note when AWS publishes no vCPU count or memory for the type (only its ENI limits).
+fn unpublished_figures(facts: &InstanceFacts) -> Option<String> {
+    (facts.vcpus == 0 || facts.memory_mib == 0).then(|| {
+        format!(
             "AWS publishes no vCPU count or memory for {}, only its ENI limits: kube-reserved \
              CPU is 0m, the eks cap takes 110 and a memory cap 0; give the figures by hand \
              (plan --enis {} --ips-per-eni {} --vcpus N --memory-mib M)",
             facts.instance_type,
             facts.default_card_enis(),
             facts.ipv4_per_eni
-        ));
-    }
-    let enis = eni_count(facts, options);
+        )
+    })
+}
 
-    let addressing = match options.ip_family {
+/// Step 1: how pods get their addresses: IPv6 prefixes, IPv4 prefixes (prefix delegation, on
+/// Nitro and bare metal only), or secondary IPv4 addresses; a note for each fallback.
+fn addressing(
+    facts: &InstanceFacts,
+    options: &SizingOptions,
+    notes: &mut Vec<String>,
+) -> PodAddressing {
+    match options.ip_family {
         IpFamily::Ipv6 => {
             if options.prefix_delegation || options.custom_networking {
                 notes.push(
@@ -640,25 +776,45 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
             PodAddressing::SecondaryIp
         }
         IpFamily::Ipv4 => PodAddressing::SecondaryIp,
-    };
-    let ip_limited = ip_limited_pods(enis.used, facts.ipv4_per_eni, addressing);
+    }
+}
 
-    // nodeadm's basis for kube-reserved memory: the uncapped ENI number (secondary IPs for
-    // IPv6, where there is none).
-    let eni_pods = ip_limited.unwrap_or_else(|| {
-        ip_limited_pods(enis.used, facts.ipv4_per_eni, PodAddressing::SecondaryIp).unwrap_or(0)
-    });
-    let vars = Variables {
-        default_enis: facts.default_card_enis(),
-        ips_per_eni: facts.ipv4_per_eni,
-        max_pods: eni_pods,
-        vcpus: facts.vcpus,
-        memory_mib: facts.memory_mib,
-        instance_type: &facts.instance_type,
-    };
-    let mut expression_errors = Vec::new();
+/// What the pod count starts from.
+#[derive(Debug, Clone, Copy)]
+struct PodBasis {
+    /// Pods the addresses allow (`None` for IPv6).
+    ip_limited: Option<u32>,
+    /// The uncapped ENI number (secondary IPs for IPv6).
+    eni_pods: u32,
+    /// The profile's systemReserved and evictionHard memory, for a memory cap.
+    system_reserved_mib: u64,
+    eviction_mib: u64,
+}
+
+/// The pod count and how it was reached.
+#[derive(Debug, Clone, Copy)]
+struct PodCount {
+    expression_pods: Option<u32>,
+    cap: CapPolicy,
+    cap_value: Option<u32>,
+    capped: u32,
+    pods_per_core_limit: Option<u32>,
+    max_pods: u32,
+    bound: Bound,
+}
+
+/// Step 2: maxPods: the addresses' number (or the expression's), under the cap, then the
+/// pods-per-core limit, unless set explicitly.
+fn pod_count(
+    facts: &InstanceFacts,
+    options: &SizingOptions,
+    basis: PodBasis,
+    vars: &Variables<'_>,
+    expression_errors: &mut Vec<KeyedExpressionError>,
+) -> PodCount {
+    let profile = options.profile;
     let expression_pods = options.max_pods_expression.as_ref().and_then(|e| {
-        e.pods(&vars)
+        e.pods(vars)
             .map_err(|error| {
                 expression_errors.push(KeyedExpressionError {
                     key: "max_pods_expression",
@@ -667,34 +823,12 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
             })
             .ok()
     });
-    let (system_reserved, eviction_hard) = match profile {
-        Profile::Nodecap => (Some(SYSTEM_RESERVED_NODECAP), EVICTION_HARD_NODECAP),
-        Profile::Eks => (None, EVICTION_HARD_EKS),
-        Profile::Gke | Profile::Aks => (None, EVICTION_HARD_CLOUD),
-    };
-
     let cap = options.max_pods_cap.unwrap_or(match profile {
         Profile::Nodecap | Profile::Gke | Profile::Aks => CapPolicy::Eks,
         Profile::Eks => CapPolicy::None,
     });
-    let cap_value = match cap {
-        CapPolicy::Eks => Some(eks_cap(facts.vcpus)),
-        CapPolicy::Fixed(n) => Some(n),
-        CapPolicy::Memory => Some(memory_cap(
-            profile,
-            facts,
-            expression_pods.unwrap_or(eni_pods),
-            options
-                .min_memory_per_pod_mib
-                .unwrap_or(DEFAULT_MIN_MEMORY_PER_POD_MIB),
-            system_reserved.map_or(0, |r| r.memory_mib),
-            eviction_memory_mib(eviction_hard),
-        )),
-        // IPv6 pods are not IP-limited, so "no cap" still needs a number: the EKS one.
-        CapPolicy::None if ip_limited.is_none() => Some(eks_cap(facts.vcpus)),
-        CapPolicy::None => None,
-    };
-    let (uncapped, uncapped_bound) = match (expression_pods, ip_limited) {
+    let cap_value = cap_value(cap, facts, options, basis, expression_pods);
+    let (uncapped, uncapped_bound) = match (expression_pods, basis.ip_limited) {
         (Some(pods), _) => (Some(pods), Bound::Expression),
         (None, pods) => (pods, Bound::Addresses),
     };
@@ -704,7 +838,6 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
         (None, Some(cap)) => (cap, Bound::Cap),
         (None, None) => (EKS_CAP_SMALL, Bound::Cap),
     };
-
     let pods_per_core_limit = options
         .pods_per_core
         .map(|per_core| per_core.saturating_mul(facts.vcpus));
@@ -717,34 +850,104 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
     if let Some(explicit) = options.max_pods {
         (max_pods, bound) = (explicit, Bound::Explicit);
     }
-
-    // nodeadm reserves memory for the uncapped ENI number (or its expression's value) whatever
-    // maxPods ends up being; nodecap (and AKS) reserve for the pods the kubelet will run.
-    let kube_reserved_memory = kube_memory(
-        profile,
-        facts.memory_mib,
+    PodCount {
+        expression_pods,
+        cap,
+        cap_value,
+        capped,
+        pods_per_core_limit,
         max_pods,
-        expression_pods.unwrap_or(eni_pods),
-    );
-    let kube_reserved_cpu = match profile {
+        bound,
+    }
+}
+
+/// The cap's number: the EKS ladder, a fixed number, or as many pods as leave each its
+/// memory; none for "no cap" (except IPv6, which is not IP-limited).
+fn cap_value(
+    cap: CapPolicy,
+    facts: &InstanceFacts,
+    options: &SizingOptions,
+    basis: PodBasis,
+    expression_pods: Option<u32>,
+) -> Option<u32> {
+    match cap {
+        CapPolicy::Eks => Some(eks_cap(facts.vcpus)),
+        CapPolicy::Fixed(n) => Some(n),
+        CapPolicy::Memory => Some(memory_cap(
+            options.profile,
+            facts,
+            expression_pods.unwrap_or(basis.eni_pods),
+            options
+                .min_memory_per_pod_mib
+                .unwrap_or(DEFAULT_MIN_MEMORY_PER_POD_MIB),
+            basis.system_reserved_mib,
+            basis.eviction_mib,
+        )),
+        // IPv6 pods are not IP-limited, so "no cap" still needs a number: the EKS one.
+        CapPolicy::None if basis.ip_limited.is_none() => Some(eks_cap(facts.vcpus)),
+        CapPolicy::None => None,
+    }
+}
+
+/// kubeReserved's CPU rule: AKS's table, or the ladder of bands the others share.
+fn cpu_rule(profile: Profile, vcpus: u32) -> CpuRule {
+    match profile {
         Profile::Aks => CpuRule::AksTable {
-            vcpus: facts.vcpus,
-            millis: aks_cpu_millis(facts.vcpus),
+            vcpus,
+            millis: aks_cpu_millis(vcpus),
         },
         Profile::Nodecap | Profile::Eks | Profile::Gke => CpuRule::Ladder {
-            bands: kube_reserved_cpu(facts.vcpus),
+            bands: kube_reserved_cpu(vcpus),
         },
-    };
+    }
+}
+
+/// What the reservations start from.
+#[derive(Debug, Clone, Copy)]
+struct ReservationBasis {
+    max_pods: u32,
+    /// The pods nodeadm reserves memory for (see [`reservations`]).
+    eni_pods: u32,
+    /// The profile's systemReserved and evictionHard.
+    system_reserved: Option<Reservation>,
+    eviction_hard: &'static [(&'static str, &'static str)],
+}
+
+/// What the node keeps for itself, and by which rule.
+#[derive(Debug)]
+struct Reserved {
+    eviction_hard: &'static [(&'static str, &'static str)],
+    kube_reserved_memory: MemoryRule,
+    kube_reserved_cpu: CpuRule,
+    kube_reserved: Reservation,
+    system_reserved: Option<Reservation>,
+    kube_reserved_from_expression: Option<ReservedValues>,
+    system_reserved_from_expression: Option<ReservedValues>,
+}
+
+/// Step 3: kubeReserved by the profile's rules, and systemReserved, each overridden part by
+/// part by its expression (which sees the final maxPods). nodeadm reserves memory for the
+/// uncapped ENI number (or its expression's value, `eni_pods`) whatever maxPods ends up
+/// being; nodecap (and AKS) reserve for the pods the kubelet will run.
+fn reservations(
+    facts: &InstanceFacts,
+    options: &SizingOptions,
+    basis: ReservationBasis,
+    vars: &Variables<'_>,
+    expression_errors: &mut Vec<KeyedExpressionError>,
+) -> Reserved {
+    let profile = options.profile;
+    let mut system_reserved = basis.system_reserved;
+    let kube_reserved_memory =
+        kube_memory(profile, facts.memory_mib, basis.max_pods, basis.eni_pods);
+    let kube_reserved_cpu = cpu_rule(profile, facts.vcpus);
     let mut kube_reserved = Reservation {
         cpu_millis: kube_reserved_cpu.millis(),
         memory_mib: kube_reserved_memory.mib(),
         ephemeral_storage_gib: KUBE_RESERVED_EPHEMERAL_GIB,
     };
-    let mut system_reserved = system_reserved;
-    // Reservation expressions see the final maxPods.
-    let final_vars = Variables { max_pods, ..vars };
     let mut apply = |key: &'static str, e: &Expression, reservation: &mut Reservation| match e
-        .reservation(&final_vars)
+        .reservation(vars)
     {
         Ok(values) => {
             reservation.cpu_millis = values.cpu_millis.unwrap_or(reservation.cpu_millis);
@@ -772,43 +975,14 @@ pub fn size<'a>(facts: &'a InstanceFacts, source: Source, options: &SizingOption
             system_reserved = Some(reservation);
         }
     }
-    for err in &expression_errors {
-        notes.push(format!(
-            "{err}: this part is the profile's (nodeadm falls back the same way)"
-        ));
-    }
-
-    let allocatable = Allocatable::of(
-        facts,
-        &kube_reserved,
-        system_reserved.as_ref(),
-        eviction_memory_mib(eviction_hard),
-    );
-    Sizing {
-        allocatable,
-        instance: facts,
-        source,
-        options: options.clone(),
-        profile,
-        enis,
-        addressing,
-        ip_limited_pods: ip_limited,
-        expression_pods,
-        cap,
-        cap_value,
-        capped_pods: capped,
-        pods_per_core_limit,
-        max_pods,
-        bound,
+    Reserved {
         kube_reserved_memory,
         kube_reserved_cpu,
-        kube_reserved_from_expression,
-        system_reserved_from_expression,
         kube_reserved,
         system_reserved,
-        eviction_hard,
-        notes,
-        expression_errors,
+        kube_reserved_from_expression,
+        system_reserved_from_expression,
+        eviction_hard: basis.eviction_hard,
     }
 }
 
