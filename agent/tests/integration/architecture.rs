@@ -4,7 +4,7 @@
 //! the file and the import.
 //!
 //! An import is any `crate::…` or `super::…` path outside comments and `#[cfg(test)]`
-//! modules (tests may reach for fixtures anywhere), and any use of a child module a file
+//! modules, inline or in a `tests.rs` of their own (tests may reach for fixtures anywhere), and any use of a child module a file
 //! declares (`mod x;` … `x::y`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,6 +90,8 @@ fn modules() -> BTreeMap<String, PathBuf> {
         match parts.last().map(String::as_str) {
             // The binary is another crate; it imports the library by name.
             Some("main") if parts.len() == 1 => continue,
+            // A `#[cfg(test)] mod tests;` in its own file: tests may reach anywhere.
+            Some("tests") => continue,
             Some("lib") if parts.len() == 1 => parts.clear(),
             Some("mod") => {
                 parts.pop();
