@@ -4,8 +4,9 @@
 //!
 //! Shapes are the consumers' own (docs/kubelet.md): only the keys `cpu`, `memory` and
 //! `ephemeral-storage` in reserved maps, every value a quoted string, and the complete
-//! `evictionHard` map the profile chose. Every function returns a `Result`: a document that
-//! cannot be encoded is an error, never an empty file.
+//! `evictionHard` map the profile chose. Every serialized document returns a `Result`: one
+//! that cannot be encoded is an error, never an empty file; the kubelet flags are plain text
+//! and cannot fail.
 
 use std::collections::BTreeMap;
 
