@@ -14,6 +14,7 @@ pub mod excerpt;
 pub mod explain;
 pub mod expression;
 pub mod instance;
+pub mod names;
 pub mod node;
 pub mod offer;
 pub mod prices;

@@ -393,17 +393,23 @@ mod tests {
         assert_eq!(config.run.sys_root, std::path::PathBuf::from("/q"));
         assert_eq!(
             config.subnets.subnet_ids.as_deref(),
-            Some(&["subnet-0a".to_owned(), "subnet-0b".to_owned()][..])
+            Some(&["subnet-0a".parse().unwrap(), "subnet-0b".parse().unwrap()][..])
         );
         assert_eq!(config.subnets.interval, std::time::Duration::from_secs(600));
         let settings = config.subnets(None).unwrap();
         assert_eq!(
             settings.selection,
-            crate::subnets::Selection::Ids(vec!["subnet-0a".to_owned(), "subnet-0b".to_owned()])
+            crate::subnets::Selection::Ids(vec![
+                "subnet-0a".parse().unwrap(),
+                "subnet-0b".parse().unwrap()
+            ])
         );
         assert_eq!(settings.region, "eu-west-1");
         // cloudwatch.cluster_name ("bars", from run's flags) names the cluster in CloudWatch.
-        assert_eq!(settings.cloudwatch.unwrap().cluster_name, "bars");
+        assert_eq!(
+            settings.cloudwatch.unwrap().cluster_name.as_deref(),
+            Some("bars")
+        );
         let cw = config.cloudwatch.unwrap();
         assert_eq!(
             (cw.queue_datums, cw.region.as_deref()),

@@ -32,12 +32,12 @@ pub fn run(args: &RunArgs) -> Result<Output, Error> {
     if let Some(cw) = settings.cloudwatch.as_mut()
         && let Some(source) = &cw.cluster_name_from
     {
-        cw.cluster_name = runtime.block_on(cluster_name::read_cluster_name(
+        cw.cluster_name = Some(runtime.block_on(cluster_name::read_cluster_name(
             source,
             &config.imds_endpoint,
             config.imds_deadline,
             &config.kubelet,
-        ))?;
+        ))?);
     }
     let ran = runtime.block_on(crate::daemon::run(settings));
     // The daemon has had its grace; a read or a password check still on a blocking thread

@@ -14,7 +14,8 @@ use crate::logging::LogFormat;
 use crate::telemetry::cloudwatch::{self};
 
 use super::error::Error;
-use super::values::aws_region_name;
+use super::values::name;
+use crate::core::names::{ClusterName, Region, SubnetId, VpcId};
 
 /// The daemon's own section (`[run]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +36,10 @@ pub struct RunSettings {
 /// [`Config::subnets`], since only that command needs one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubnetsSection {
-    pub cluster_name: Option<String>,
-    pub vpc_id: Option<String>,
-    pub subnet_ids: Option<Vec<String>>,
-    pub region: Option<String>,
+    pub cluster_name: Option<ClusterName>,
+    pub vpc_id: Option<VpcId>,
+    pub subnet_ids: Option<Vec<SubnetId>>,
+    pub region: Option<Region>,
     pub listen: std::net::SocketAddr,
     pub interval: Duration,
     /// Unset: [`crate::subnets::Settings::timeout`]'s default.
@@ -162,15 +163,17 @@ impl Config {
             (None, None, Some(vpc)) => Selection::Vpc(vpc.clone()),
             (None, None, None) => return Err(Error::NoSubnetSelection),
         };
-        let region = match s.region.clone().or(aws_region) {
-            Some(region) => aws_region_name("subnets.region", region)?,
-            None => return Err(Error::NoRegion),
+        let region = match (&s.region, aws_region) {
+            (Some(region), _) => region.clone(),
+            (None, Some(region)) => name("subnets.region", region)?,
+            (None, None) => return Err(Error::NoRegion),
         };
         // The ClusterName dimension: cloudwatch.cluster_name, else the cluster watched.
         let cloudwatch = match self.cloudwatch.clone() {
             Some(mut cw) => {
-                if cw.cluster_name.is_empty() {
-                    cw.cluster_name = s.cluster_name.clone().ok_or(Error::ClusterNameMissing)?;
+                if cw.cluster_name.is_none() {
+                    let watched = s.cluster_name.as_ref().ok_or(Error::ClusterNameMissing)?;
+                    cw.cluster_name = Some(watched.to_string());
                 }
                 Some(cw)
             }

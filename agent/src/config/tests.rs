@@ -200,8 +200,8 @@ fn cloudwatch_settings() {
             .unwrap();
     let cw = resolve(vec![("file", on)]).unwrap().cloudwatch.unwrap();
     assert_eq!(
-        (cw.cluster_name.as_str(), cw.namespace.as_str()),
-        ("bars", "nodecap")
+        (cw.cluster_name.as_deref(), cw.namespace.as_str()),
+        (Some("bars"), "nodecap")
     );
     assert_eq!(cw.interval, Duration::from_secs(1));
     assert_eq!(
@@ -224,8 +224,8 @@ fn cloudwatch_settings() {
                 .unwrap();
         let cw = resolve(vec![("file", layer)]).unwrap().cloudwatch.unwrap();
         assert_eq!(
-            (cw.cluster_name.as_str(), cw.cluster_name_from),
-            ("", Some(source))
+            (cw.cluster_name.as_deref(), cw.cluster_name_from),
+            (None, Some(source))
         );
     }
     for (text, expected) in [
@@ -334,7 +334,10 @@ fn subnets_section() {
             .subnets(Some("us-west-2".to_owned()))
             .unwrap()
             .selection,
-        Selection::Ids(vec!["subnet-0a".to_owned(), "subnet-0b".to_owned()])
+        Selection::Ids(vec![
+            "subnet-0a".parse().unwrap(),
+            "subnet-0b".parse().unwrap()
+        ])
     );
     let file = parse_layer(
         "[subnets]\nsubnet_ids = [\"subnet-0c\"]\ncluster_name = \"prod\"\n",
@@ -344,7 +347,7 @@ fn subnets_section() {
     let config = resolve(vec![("file", file)]).unwrap();
     assert_eq!(
         config.subnets.subnet_ids,
-        Some(vec!["subnet-0c".to_owned()])
+        Some(vec!["subnet-0c".parse().unwrap()])
     );
 
     // A cluster, with or without its VPC; a VPC alone.
@@ -360,8 +363,8 @@ fn subnets_section() {
     assert_eq!(
         settings.selection,
         Selection::Cluster {
-            name: "prod".to_owned(),
-            vpc_id: Some("vpc-0a".to_owned())
+            name: "prod".parse().unwrap(),
+            vpc_id: Some("vpc-0a".parse().unwrap())
         }
     );
     assert_eq!(settings.region, "eu-west-1");
@@ -386,7 +389,7 @@ fn subnets_section() {
             .subnets(Some("us-east-1".to_owned()))
             .unwrap()
             .selection,
-        Selection::Vpc("vpc-0a".to_owned())
+        Selection::Vpc("vpc-0a".parse().unwrap())
     );
 
     // Bad values: named, quoted short.
@@ -429,5 +432,5 @@ fn subnets_section() {
         .unwrap()
         .cloudwatch
         .unwrap();
-    assert_eq!(cw.cluster_name, "prod");
+    assert_eq!(cw.cluster_name.as_deref(), Some("prod"));
 }

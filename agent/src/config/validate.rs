@@ -11,6 +11,7 @@ use super::checked::{Config, RunSettings, SubnetsSection};
 use super::error::{Error, value_error};
 use super::raw::*;
 use super::values::*;
+use crate::core::names::{ClusterName, SubnetId};
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, Error> {
     let defaults = Config::default();
@@ -119,7 +120,7 @@ pub(super) fn validate_subnets(raw: RawSubnets) -> Result<SubnetsSection, Error>
         Some(ids) => {
             let mut checked = ids
                 .into_iter()
-                .map(|id| ec2_id("subnets.subnet_ids", "subnet-", id))
+                .map(|id| name::<SubnetId>("subnets.subnet_ids", id))
                 .collect::<Result<Vec<_>, _>>()?;
             checked.sort();
             checked.dedup();
@@ -129,17 +130,11 @@ pub(super) fn validate_subnets(raw: RawSubnets) -> Result<SubnetsSection, Error>
     Ok(SubnetsSection {
         cluster_name: raw
             .cluster_name
-            .map(|n| cluster_name("subnets.cluster_name", n))
+            .map(|n| name("subnets.cluster_name", n))
             .transpose()?,
-        vpc_id: raw
-            .vpc_id
-            .map(|v| ec2_id("subnets.vpc_id", "vpc-", v))
-            .transpose()?,
+        vpc_id: raw.vpc_id.map(|v| name("subnets.vpc_id", v)).transpose()?,
         subnet_ids,
-        region: raw
-            .region
-            .map(|r| aws_region_name("subnets.region", r))
-            .transpose()?,
+        region: raw.region.map(|r| name("subnets.region", r)).transpose()?,
         listen: match raw.listen {
             None => defaults.listen,
             Some(text) => text.parse().map_err(|_| {
@@ -166,7 +161,7 @@ pub(super) fn validate_subnets(raw: RawSubnets) -> Result<SubnetsSection, Error>
 /// `cluster_name` nor `cluster_name_from` is set (it is the same cluster).
 pub(super) fn validate_cloudwatch(
     raw: RawCloudwatch,
-    subnets_cluster: Option<String>,
+    subnets_cluster: Option<ClusterName>,
 ) -> Result<Option<cloudwatch::Settings>, Error> {
     if !raw.enabled.unwrap_or(false) {
         return Ok(None);
@@ -180,11 +175,16 @@ pub(super) fn validate_cloudwatch(
     let cluster_name = match (cluster_name, &cluster_name_from) {
         (Some(name), None) => {
             cloudwatch::dimension_value("cloudwatch.cluster_name", &name)?;
-            name
+            Some(name)
         }
-        (None, Some(_)) => String::new(),
+        // Read on the node at start (`daemon::collect::cluster_name`).
+        (None, Some(_)) => None,
         (Some(_), Some(_)) => return Err(Error::ClusterNameTwice),
-        (None, None) => subnets_cluster.ok_or(Error::ClusterNameMissing)?,
+        (None, None) => Some(
+            subnets_cluster
+                .ok_or(Error::ClusterNameMissing)?
+                .to_string(),
+        ),
     };
     let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
     if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
@@ -195,9 +195,14 @@ pub(super) fn validate_cloudwatch(
         ));
     }
     cloudwatch::dimension_value("cloudwatch.namespace", &namespace)?;
-    if let Some(name) = &raw.node_name {
-        cloudwatch::dimension_value("cloudwatch.node_name", name)?;
-    }
+    let node_name = raw
+        .node_name
+        .map(|n| name("cloudwatch.node_name", n))
+        .transpose()?;
+    let region = raw
+        .region
+        .map(|r| name("cloudwatch.region", r))
+        .transpose()?;
     let interval = match raw.publish_interval {
         None => Duration::from_secs(60),
         Some(text) => interval_key("cloudwatch.publish_interval", &text)?,
@@ -219,10 +224,10 @@ pub(super) fn validate_cloudwatch(
         namespace,
         interval,
         per_node: raw.per_node.unwrap_or(false),
-        node_name: raw.node_name,
+        node_name,
         compat: raw.cni_metrics_helper_compat.unwrap_or(false),
         queue_datums,
-        region: raw.region,
+        region,
     }))
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::core::expression::Expression;
+use crate::core::names::{InvalidName, Region};
 
 use super::error::{Error, value_error};
 
@@ -23,58 +24,19 @@ pub(super) fn expression(
         .transpose()
 }
 
-/// An EKS cluster name: 1 to 100 letters, digits, '-' and '_', starting with a letter or
-/// digit (EKS's own rule).
-pub(super) fn cluster_name(key: &'static str, name: String) -> Result<String, Error> {
-    let ok = name.len() <= 100
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(name)
-    } else {
-        Err(value_error(
-            key,
-            "an EKS cluster name (1 to 100 letters, digits, '-' and '_')",
-            name,
-        ))
-    }
-}
-
-/// An EC2 id ([`crate::aws::ec2::is_resource_id`]).
-pub(super) fn ec2_id(key: &'static str, prefix: &'static str, id: String) -> Result<String, Error> {
-    if crate::aws::ec2::is_resource_id(prefix, &id) {
-        Ok(id)
-    } else {
-        Err(value_error(
-            key,
-            match prefix {
-                "vpc-" => "a VPC id such as vpc-0123456789abcdef0",
-                _ => "subnet ids such as subnet-0123456789abcdef0",
-            },
-            id,
-        ))
-    }
+/// A name of its own type ([`crate::core::names`]): a cluster name, a region, a VPC or subnet
+/// id, a node name; the error names `key` and what the type expects.
+pub(super) fn name<T>(key: &'static str, value: String) -> Result<T, Error>
+where
+    T: TryFrom<String, Error = InvalidName>,
+{
+    T::try_from(value).map_err(|e| value_error(key, e.expected, e.got))
 }
 
 /// Whether `region` has a region name's shape (us-east-1): lowercase letters, digits and
 /// dashes, at most 32.
 pub fn is_region_name(region: &str) -> bool {
-    !region.is_empty()
-        && region.len() <= 32
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// A region name such as us-east-1.
-pub(super) fn aws_region_name(key: &'static str, region: String) -> Result<String, Error> {
-    if is_region_name(&region) {
-        Ok(region)
-    } else {
-        Err(value_error(key, "a region such as us-east-1", region))
-    }
+    Region::try_from(region).is_ok()
 }
 
 /// An `http://HOST[:PORT]/PATH` URL (ipamd serves plain HTTP on loopback).

@@ -108,7 +108,7 @@ pub async fn run(settings: Settings) -> Result<(), telemetry::Error> {
     let daemon = Daemon {
         collectors: Collectors::new(&settings.sources),
         snapshot: None,
-        cloudwatch: settings.cloudwatch.clone().map(CloudwatchTask::start),
+        cloudwatch: settings.cloudwatch.clone().and_then(CloudwatchTask::start),
     };
     telemetry::run(bound, settings.interval, collect::MAX_TICK, daemon).await
 }
@@ -164,29 +164,35 @@ struct CloudwatchTask {
 }
 
 impl CloudwatchTask {
-    fn start(settings: cloudwatch::Settings) -> Self {
+    /// The task, once the cluster name is known (`nodecap run` reads it before it starts).
+    fn start(settings: cloudwatch::Settings) -> Option<Self> {
+        let Some(cluster) = settings.cluster_name.clone() else {
+            tracing::error!("CloudWatch: the cluster name was not read; not publishing");
+            return None;
+        };
         let shared = cloudwatch::SharedStats::default();
         tracing::info!(
             namespace = if settings.compat { cloudwatch::datum::COMPAT_NAMESPACE } else { settings.namespace.as_str() },
-            cluster = %settings.cluster_name,
+            cluster = %cluster,
             interval = ?settings.interval,
             "publishing to CloudWatch"
         );
         let (feed, snapshots) = watch::channel(None);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(export::cloudwatch::run(
+            cluster,
             cloudwatch::Publisher::new(settings, Arc::clone(&shared)),
             snapshots,
             stopped,
             telemetry::GRACE,
         ));
-        CloudwatchTask {
+        Some(CloudwatchTask {
             shared,
             stats: cloudwatch::Stats::default(),
             feed,
             stop,
             task,
-        }
+        })
     }
 
     fn feed(&self, snapshot: Arc<Snapshot>) {

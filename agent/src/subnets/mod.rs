@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::aws::ec2::subnets::{self as api, Selector, Subnets};
 use crate::aws::ec2::{CallError, Client, Deadline, Retry};
+use crate::core::names::{ClusterName, Region, SubnetId, VpcId};
 use crate::telemetry::family::Export;
 use crate::telemetry::{self, Pipeline, cloudwatch};
 use view::{Status, Tally, View};
@@ -38,13 +39,13 @@ pub enum Selection {
     /// Those tagged `kubernetes.io/cluster/<name>` (`owned` or `shared`), and those tagged
     /// `kubernetes.io/role/cni` in the same VPC (`vpc_id`, else the tagged subnets' VPCs).
     Cluster {
-        name: String,
-        vpc_id: Option<String>,
+        name: ClusterName,
+        vpc_id: Option<VpcId>,
     },
     /// Exactly these.
-    Ids(Vec<String>),
+    Ids(Vec<SubnetId>),
     /// Every subnet of this VPC.
-    Vpc(String),
+    Vpc(VpcId),
 }
 
 impl std::fmt::Display for Selection {
@@ -57,7 +58,10 @@ impl std::fmt::Display for Selection {
                     None => Ok(()),
                 }
             }
-            Selection::Ids(ids) => write!(f, "{}", ids.join(",")),
+            Selection::Ids(ids) => {
+                let ids: Vec<&str> = ids.iter().map(SubnetId::as_str).collect();
+                write!(f, "{}", ids.join(","))
+            }
             Selection::Vpc(vpc) => write!(f, "in {vpc}"),
         }
     }
@@ -66,7 +70,7 @@ impl std::fmt::Display for Selection {
 /// What `nodecap subnets` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub region: String,
+    pub region: Region,
     pub selection: Selection,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub listen: SocketAddr,
@@ -101,13 +105,16 @@ pub async fn select(
 ) -> Result<Subnets, Error> {
     let subnets = match selection {
         Selection::Ids(ids) => {
-            api::describe_subnets(client, &Selector::Ids(ids.clone()), deadline).await?
+            let ids = ids.iter().map(SubnetId::to_string).collect();
+            api::describe_subnets(client, &Selector::Ids(ids), deadline).await?
         }
         Selection::Vpc(vpc) => {
-            api::describe_subnets(client, &Selector::Vpcs(vec![vpc.clone()]), deadline).await?
+            api::describe_subnets(client, &Selector::Vpcs(vec![vpc.to_string()]), deadline).await?
         }
         Selection::Cluster { name, vpc_id } => {
-            let vpcs: Vec<String> = vpc_id.iter().cloned().collect();
+            // The EC2 Query API's filter values (the tagged subnets' own VPCs come from its
+            // answers).
+            let vpcs: Vec<String> = vpc_id.iter().map(VpcId::to_string).collect();
             let mut tagged = api::describe_subnets(
                 client,
                 &Selector::Tag {
@@ -230,11 +237,10 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         .unwrap_or_else(|| cycle_timeout(settings.interval));
     tracing::info!(region = %settings.region, subnets = %settings.selection, "reading subnets");
     let stats = cloudwatch::SharedStats::default();
-    let publisher = settings.cloudwatch.clone().map(|cw| {
-        (
-            cw.cluster_name.clone(),
-            cloudwatch::Publisher::new(cw, Arc::clone(&stats)),
-        )
+    // Config::subnets fills the cluster name in (the cluster watched, when not configured).
+    let publisher = settings.cloudwatch.clone().and_then(|cw| {
+        let cluster = cw.cluster_name.clone()?;
+        Some((cluster, cloudwatch::Publisher::new(cw, Arc::clone(&stats))))
     });
     let interval = settings.interval;
     let reader = Reader {

@@ -419,17 +419,7 @@ fn encode(text: &str) -> String {
     out
 }
 
-/// An EC2 resource id: `prefix` (`subnet-`, `vpc-`, `eni-`, `i-`) and 1 to 24 lowercase hex
-/// digits (EC2's own have 8 or 17). Ids become label values and dimensions, so nothing else
-/// passes.
-pub fn is_resource_id(prefix: &str, value: &str) -> bool {
-    value.strip_prefix(prefix).is_some_and(|hex| {
-        (1..=24).contains(&hex.len())
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+pub use crate::core::names::is_resource_id;
 
 /// `Filter.N.Name` / `Filter.N.Value.M` parameters.
 pub fn filters(filters: &[(&str, &[String])]) -> Vec<(String, String)> {

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::core::names::{NodeName, Region};
 use crate::telemetry::family::{Export, Family, Samples, count};
 pub use call::ErrorKind;
 use datum::Datum;
@@ -30,16 +31,17 @@ use datum::Datum;
 /// What the publisher does (the `[cloudwatch]` section).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The `ClusterName`/`CLUSTER_ID` value; empty until read from `cluster_name_from`.
-    pub cluster_name: String,
+    /// The `ClusterName`/`CLUSTER_ID` value (a dimension value: any cluster, EKS or not);
+    /// `None` until read on the node from `cluster_name_from`.
+    pub cluster_name: Option<String>,
     pub cluster_name_from: Option<ClusterNameSource>,
     pub namespace: String,
     pub interval: Duration,
     pub per_node: bool,
-    pub node_name: Option<String>,
+    pub node_name: Option<NodeName>,
     pub compat: bool,
     pub queue_datums: usize,
-    pub region: Option<String>,
+    pub region: Option<Region>,
 }
 
 /// Where the cluster name is read on the node, when it is not configured.
@@ -191,11 +193,16 @@ impl Publisher {
     /// the node's (IMDS).
     async fn ensure_client(&mut self, node_region: Option<&str>) {
         if self.client.is_none() {
-            let region = self.settings.region.clone().or_else(|| {
-                std::env::var("AWS_REGION")
-                    .ok()
-                    .or_else(|| node_region.map(str::to_owned))
-            });
+            let region = self
+                .settings
+                .region
+                .as_ref()
+                .map(Region::to_string)
+                .or_else(|| {
+                    std::env::var("AWS_REGION")
+                        .ok()
+                        .or_else(|| node_region.map(str::to_owned))
+                });
             self.client = Some(sdk::Client::from_environment(region).await);
         }
     }

@@ -22,21 +22,25 @@ use datums::Labels;
 /// The node's name in datums: `node_name` if configured, else the instance id, else (no
 /// IMDS yet) the host name.
 fn node_name(settings: &Settings, snapshot: &Snapshot) -> String {
-    settings.node_name.clone().unwrap_or_else(|| {
-        snapshot.observations.node().map_or_else(
-            || {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())
-            },
-            |n| n.identity.instance_id.clone(),
-        )
-    })
+    settings.node_name.as_ref().map_or_else(
+        || {
+            snapshot.observations.node().map_or_else(
+                || {
+                    std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())
+                },
+                |n| n.identity.instance_id.clone(),
+            )
+        },
+        ToString::to_string,
+    )
 }
 
 /// The publisher task: publishes the latest snapshot once per period on its schedule until
 /// `stop`, then flushes once more within `grace` (publishing the latest snapshot too if this
 /// period has none yet).
 pub async fn run(
+    cluster_name: String,
     mut publisher: Publisher,
     mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     mut stop: watch::Receiver<bool>,
@@ -73,7 +77,7 @@ pub async fn run(
             last_period = Some(period);
             let settings = publisher.settings();
             let labels = Labels {
-                cluster_name: settings.cluster_name.clone(),
+                cluster_name: cluster_name.clone(),
                 per_node: settings.per_node,
                 node_name: node_name(settings, &snapshot),
                 compat: settings.compat,
