@@ -146,8 +146,14 @@ name!(
     /// characters (PutMetricData's rule for a dimension value).
     NodeName,
     "1 to 255 printable characters",
-    |name| !name.is_empty() && name.len() <= 255 && !name.chars().any(char::is_control)
+    is_dimension_value
 );
+
+/// Whether `value` is a CloudWatch dimension value: 1 to 255 printable characters
+/// (PutMetricData's rule).
+pub fn is_dimension_value(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 255 && !value.chars().any(char::is_control)
+}
 
 /// Whether `value` is `prefix` followed by 1 to 24 lowercase hex digits: the shape of every
 /// EC2 resource id (`vpc-0a1b…`, `subnet-…`, `eni-…`, `i-…`).

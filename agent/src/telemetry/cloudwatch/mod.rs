@@ -63,7 +63,7 @@ pub struct DimensionError {
 
 /// A CloudWatch dimension value: 1 to 255 printable characters.
 pub fn dimension_value(key: &str, value: &str) -> Result<(), DimensionError> {
-    if value.is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
+    if !crate::core::names::is_dimension_value(value) {
         Err(DimensionError {
             key: key.to_owned(),
             value: value.to_owned(),
