@@ -6,6 +6,7 @@
 //!
 //! [`Deref`]: std::ops::Deref
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -26,7 +27,7 @@ macro_rules! name {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Cow<'static, str>);
 
         impl $name {
             /// What a valid value looks like, for error messages.
@@ -42,7 +43,7 @@ macro_rules! name {
             fn try_from(value: String) -> Result<Self, InvalidName> {
                 let valid: fn(&str) -> bool = $valid;
                 if valid(&value) {
-                    Ok($name(value))
+                    Ok($name(Cow::Owned(value)))
                 } else {
                     Err(InvalidName {
                         expected: $expected,
@@ -79,6 +80,13 @@ macro_rules! name {
             }
         }
 
+        /// Eq, Ord and Hash agree with `str`'s, so maps keyed by the name look up by `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -94,6 +102,14 @@ macro_rules! name {
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
                 self.0 == *other
+            }
+        }
+
+        /// Read back (a cache file, a saved document) only when valid.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = String::deserialize(deserializer)?;
+                $name::try_from(value).map_err(serde::de::Error::custom)
             }
         }
     };
@@ -112,6 +128,48 @@ name!(
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 );
+
+name!(
+    /// An EC2 instance type such as `m5.large`: `family.size`, lowercase letters, digits and
+    /// dashes on both sides of one dot, at most [`MAX_INSTANCE_TYPE_LEN`] bytes.
+    InstanceType,
+    "an instance type such as m5.large",
+    is_instance_type
+);
+
+impl InstanceType {
+    /// The name sizing shows for limits given by hand without a type (`plan --enis …`).
+    pub const CUSTOM: InstanceType = InstanceType(Cow::Borrowed("custom"));
+
+    /// A name from the generated table, which a test checks with [`is_instance_type`].
+    pub(crate) const fn from_table(name: &'static str) -> Self {
+        InstanceType(Cow::Borrowed(name))
+    }
+
+    /// The type's family: what precedes the first '.' (`m5` of `m5.large`).
+    pub fn family(&self) -> &str {
+        self.0.split_once('.').map_or(&self.0, |(family, _)| family)
+    }
+}
+
+/// The longest instance type name accepted. The longest AWS has used is 20 characters
+/// (`u7inh-32tb.480xlarge`); twice that leaves room for new ones and none for garbage.
+pub const MAX_INSTANCE_TYPE_LEN: usize = 40;
+
+/// `family.size`: lowercase letters, digits and dashes on both sides of one dot, at most
+/// [`MAX_INSTANCE_TYPE_LEN`] bytes.
+pub fn is_instance_type(name: &str) -> bool {
+    if name.len() > MAX_INSTANCE_TYPE_LEN {
+        return false;
+    }
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    name.split_once('.')
+        .is_some_and(|(family, size)| part(family) && part(size))
+}
 
 name!(
     /// An AWS region name such as `us-east-1`: lowercase letters, digits and dashes, at most
@@ -149,6 +207,26 @@ name!(
     is_dimension_value
 );
 
+impl NodeName {
+    /// The name of a node that has none yet (no configured name, no IMDS, no host name).
+    pub const UNKNOWN: NodeName = NodeName(Cow::Borrowed("unknown"));
+}
+
+name!(
+    /// A CloudWatch dimension value, such as the `ClusterName`/`CLUSTER_ID` nodecap publishes
+    /// (any cluster's name, EKS or not): 1 to 255 printable characters (PutMetricData's rule).
+    DimensionValue,
+    "1 to 255 printable characters",
+    is_dimension_value
+);
+
+/// Every EKS cluster name is a dimension value.
+impl From<&ClusterName> for DimensionValue {
+    fn from(name: &ClusterName) -> Self {
+        DimensionValue(name.0.clone())
+    }
+}
+
 /// Whether `value` is a CloudWatch dimension value: 1 to 255 printable characters
 /// (PutMetricData's rule).
 pub fn is_dimension_value(value: &str) -> bool {
@@ -169,6 +247,49 @@ pub fn is_resource_id(prefix: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_type_names() {
+        for ok in [
+            "m5.large",
+            "u-6tb1.metal",
+            "m7i.metal-48xl",
+            "p5en.48xlarge",
+        ] {
+            assert!(is_instance_type(ok), "{ok}");
+        }
+        let huge = format!("m5.{}", "x".repeat(10_000));
+        for bad in [
+            "",
+            "m5",
+            "m5.",
+            ".large",
+            "M5.large",
+            "m5.large\n",
+            "m5 .large",
+            "a.b.c",
+            &huge,
+        ] {
+            assert!(!is_instance_type(bad), "{bad:?}");
+            assert!(InstanceType::try_from(bad).is_err(), "{bad:?}");
+        }
+        assert!(is_instance_type(&format!("u7inh-32tb.{}", "x".repeat(29))));
+        assert_eq!(
+            InstanceType::try_from("m7i.metal-48xl").unwrap().family(),
+            "m7i"
+        );
+    }
+
+    #[test]
+    fn names_read_back_only_when_valid() {
+        let name: InstanceType = serde_json::from_str("\"m5.large\"").unwrap();
+        assert_eq!(serde_json::to_string(&name).unwrap(), "\"m5.large\"");
+        let error = serde_json::from_str::<Region>("\"US EAST\"").unwrap_err();
+        assert!(
+            error.to_string().contains("a region such as us-east-1"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn each_name_takes_only_its_shape() {

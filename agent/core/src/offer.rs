@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::density::Prices;
+use super::names::InstanceType;
 
 /// The longest run of bytes between two JSON structural characters outside a string, or one
 /// string: far beyond any real field (a product is a few hundred bytes).
@@ -69,7 +70,7 @@ pub enum Error {
 #[derive(Debug, Default)]
 struct State {
     /// Matching product SKU → instance type.
-    products: HashMap<String, String>,
+    products: HashMap<String, InstanceType>,
     /// SKU → USD per hour, for on-demand terms seen before their products.
     early_prices: HashMap<String, f64>,
     prices: Prices,
@@ -85,8 +86,8 @@ impl State {
 
 /// Records `usd` for `instance_type`, or keeps the lower of it and the price already there
 /// (two matching products of one type: the same rule for the file and the API).
-pub fn keep_lower(prices: &mut Prices, instance_type: &str, usd: f64) {
-    let entry = prices.entry(instance_type.to_owned()).or_insert(usd);
+pub fn keep_lower(prices: &mut Prices, instance_type: &InstanceType, usd: f64) {
+    let entry = prices.entry(instance_type.clone()).or_insert(usd);
     *entry = entry.min(usd);
 }
 
@@ -94,7 +95,7 @@ pub fn keep_lower(prices: &mut Prices, instance_type: &str, usd: f64) {
 /// product, `{"product": …, "terms": {"OnDemand": {"<sku>.<term code>": term}}}`, the offer
 /// file's product and term shapes): the instance type and its on-demand USD per hour when
 /// the product is one the offer file would keep, else `None`.
-pub fn price_list_entry(text: &str) -> Result<Option<(String, f64)>, Error> {
+pub fn price_list_entry(text: &str) -> Result<Option<(InstanceType, f64)>, Error> {
     #[derive(Deserialize)]
     struct Entry {
         product: Product,
@@ -107,11 +108,11 @@ pub fn price_list_entry(text: &str) -> Result<Option<(String, f64)>, Error> {
         on_demand: HashMap<String, Term>,
     }
     let entry: Entry = serde_json::from_str(text).map_err(Error::Entry)?;
-    if !entry.product.wanted() {
+    let Some(instance_type) = entry.product.wanted() else {
         return Ok(None);
-    }
+    };
     let usd = entry.terms.on_demand.values().find_map(Term::usd_per_hour);
-    Ok(usd.map(|usd| (entry.product.attributes.instance_type, usd)))
+    Ok(usd.map(|usd| (instance_type, usd)))
 }
 
 /// The prices in an offer file read from `reader`.
@@ -156,15 +157,17 @@ struct Attributes {
 }
 
 impl Product {
-    fn wanted(&self) -> bool {
+    /// The product's instance type, when it is a product the offer file would keep.
+    fn wanted(&self) -> Option<InstanceType> {
         let a = &self.attributes;
-        self.family == "Compute Instance"
+        let kept = self.family == "Compute Instance"
             && a.operating_system == "Linux"
             && a.tenancy == "Shared"
             && a.pre_installed == "NA"
             && a.capacitystatus == "Used"
-            && (a.location_type.is_empty() || a.location_type == "AWS Region")
-            && super::node::is_instance_type(&a.instance_type)
+            && (a.location_type.is_empty() || a.location_type == "AWS Region");
+        kept.then(|| InstanceType::try_from(a.instance_type.as_str()).ok())
+            .flatten()
     }
 }
 
@@ -241,15 +244,13 @@ map_seed!(Top, "an offer file object", |state, key, map| {
 
 map_seed!(Products, "a map of SKU to product", |state, key, map| {
     let product: Product = map.next_value()?;
-    if product.wanted() {
+    if let Some(instance_type) = product.wanted() {
         if state.products.len() == MAX_PRODUCTS {
             return Err(serde::de::Error::custom(format!(
                 "more than {MAX_PRODUCTS} matching products (a region has about 1,000)"
             )));
         }
-        state
-            .products
-            .insert(sku(key)?, product.attributes.instance_type);
+        state.products.insert(sku(key)?, instance_type);
     }
     Ok(())
 });
@@ -443,7 +444,7 @@ mod tests {
         };
         assert_eq!(
             price_list_entry(&entry("Linux", "AWS Region")).unwrap(),
-            Some(("m5.large".to_owned(), 0.096))
+            Some(("m5.large".parse().unwrap(), 0.096))
         );
         assert_eq!(
             price_list_entry(&entry("Windows", "AWS Region")).unwrap(),

@@ -6,7 +6,7 @@
 
 use super::density::Prices;
 use super::excerpt::Excerpt;
-use super::node::is_instance_type;
+use super::names::InstanceType;
 
 /// The largest price taken, in USD per hour (the dearest EC2 type costs a few hundred).
 pub const MAX_USD_PER_HOUR: f64 = 100_000.0;
@@ -71,20 +71,20 @@ impl Csv {
         {
             return Ok(());
         }
-        if !is_instance_type(name) {
+        let Ok(name) = InstanceType::try_from(name) else {
             return Err(bad("an instance type such as m5.large in the first column"));
-        }
+        };
         let usd = price
             .parse::<f64>()
             .ok()
             .filter(|p| p.is_finite() && (0.0..=MAX_USD_PER_HOUR).contains(p))
             .ok_or_else(|| bad("a price in USD per hour (0 to 100000) in the second column"))?;
-        if self.prices.len() == MAX_PRICES && !self.prices.contains_key(name) {
+        if self.prices.len() == MAX_PRICES && !self.prices.contains_key(&name) {
             return Err(bad(
                 "at most 10000 prices (EC2 has some 1,400 instance types)",
             ));
         }
-        if let Some(earlier) = self.prices.insert(name.to_owned(), usd)
+        if let Some(earlier) = self.prices.insert(name, usd)
             && earlier.to_bits() != usd.to_bits()
         {
             return Err(bad(

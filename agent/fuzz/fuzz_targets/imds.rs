@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nodecap::aws::imds::{is_mac, parse_identity, parse_list};
-use nodecap::core::node::is_instance_type;
+use nodecap::core::names::is_instance_type;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nodecap::core::density::Prices;
-use nodecap::core::node::is_instance_type;
+use nodecap::core::names::is_instance_type;
 use nodecap::core::{offer, prices};
 use nodecap::error::Chain;
 

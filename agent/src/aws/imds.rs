@@ -28,7 +28,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
-use crate::core::node::{Identity, is_instance_type};
+use crate::core::names::{InstanceType, Region, SubnetId};
+use crate::core::node::Identity;
 
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
 const TOKEN_TTL: Duration = Duration::from_secs(21_600);
@@ -177,7 +178,7 @@ pub struct Eni {
     pub device_number: u32,
     pub network_card: u32,
     /// The subnet the ENI is in: joins the node to its subnets' figures.
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
     /// Private IPv4 addresses, the primary first.
     pub ipv4: Vec<String>,
     /// Delegated /28 prefixes.
@@ -211,7 +212,7 @@ struct Attachment {
     interface_id: String,
     device_number: u32,
     network_card: u32,
-    subnet_id: String,
+    subnet_id: SubnetId,
 }
 
 impl ImdsClient {
@@ -478,14 +479,14 @@ impl ImdsClient {
                 let interface_id = self
                     .id(&leaf("interface-id"), "eni-", "an ENI id", Expected::EniId)
                     .await?;
-                let subnet_id = self
-                    .id(
-                        &leaf("subnet-id"),
-                        "subnet-",
-                        "a subnet id",
-                        Expected::SubnetId,
-                    )
-                    .await?;
+                let path = leaf("subnet-id");
+                let subnet_id = self.require(&path, "a subnet id").await?;
+                let subnet_id =
+                    SubnetId::try_from(subnet_id.trim()).map_err(|_| Error::Invalid {
+                        url: self.url(&path),
+                        expected: Expected::SubnetId,
+                        value: Excerpt::of(&subnet_id),
+                    })?;
                 let fixed = Attachment {
                     interface_id,
                     device_number,
@@ -585,19 +586,30 @@ pub fn is_mac(text: &str) -> bool {
 
 /// Parses and checks the instance identity document.
 pub fn parse_identity(text: &str) -> Result<Identity, IdentityError> {
-    let identity: Identity = serde_json::from_str(text)
-        .map_err(|e| IdentityError::NotJson(clip(&e.to_string(), 2 * MAX_CHARS)))?;
-    if !is_instance_type(&identity.instance_type) {
-        return Err(IdentityError::InstanceType(Excerpt::of(
-            &identity.instance_type,
-        )));
+    /// The document's fields as they come, before each is checked.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Document {
+        instance_type: String,
+        instance_id: String,
+        region: String,
+        availability_zone: String,
     }
+    let document: Document = serde_json::from_str(text)
+        .map_err(|e| IdentityError::NotJson(clip(&e.to_string(), 2 * MAX_CHARS)))?;
+    let instance_type = InstanceType::try_from(document.instance_type.as_str())
+        .map_err(|_| IdentityError::InstanceType(Excerpt::of(&document.instance_type)))?;
     let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !word(&identity.region) || !word(&identity.availability_zone) || !word(&identity.instance_id)
-    {
+    let region = Region::try_from(document.region).map_err(|_| IdentityError::Location)?;
+    if !word(&document.availability_zone) || !word(&document.instance_id) {
         return Err(IdentityError::Location);
     }
-    Ok(identity)
+    Ok(Identity {
+        instance_type,
+        instance_id: document.instance_id,
+        region,
+        availability_zone: document.availability_zone,
+    })
 }
 
 #[cfg(test)]

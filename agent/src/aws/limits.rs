@@ -16,6 +16,7 @@ use super::ec2::instance_types;
 use super::imds;
 use crate::core::instance::describe::{self, DescribedType};
 use crate::core::instance::{self, Architecture, Hypervisor, InstanceFacts, Source};
+use crate::core::names::{InstanceType, Region};
 use crate::core::node::Node;
 use crate::core::sizing::SizingOptions;
 use crate::error::Chain;
@@ -60,7 +61,7 @@ pub enum Error {
          the EC2 API did not answer"
     )]
     Unknown {
-        instance_type: String,
+        instance_type: InstanceType,
         cache: String,
         source: Box<instance_types::Error>,
     },
@@ -72,7 +73,7 @@ enum CacheError {
     #[error("not JSON")]
     Json(#[source] serde_json::Error),
     #[error("describes {0}")]
-    OtherType(String),
+    OtherType(InstanceType),
     #[error("no ENIs or no IPv4 addresses")]
     Unusable,
     #[error(transparent)]
@@ -127,14 +128,14 @@ pub async fn resolve_node(imds: &imds::ImdsClient, lookup: &Lookup) -> Result<No
     })
 }
 
-fn cache_path(state_dir: &Path, instance_type: &str) -> PathBuf {
+fn cache_path(state_dir: &Path, instance_type: &InstanceType) -> PathBuf {
     state_dir
         .join("instance-types")
         .join(format!("{instance_type}.json"))
 }
 
 /// Reads a cached answer: `None` when absent or unusable (logged).
-fn read_cache(state_dir: &Path, instance_type: &str) -> Option<InstanceFacts> {
+fn read_cache(state_dir: &Path, instance_type: &InstanceType) -> Option<InstanceFacts> {
     let path = cache_path(state_dir, instance_type);
     // A cached answer is one instance type's description: a few KiB.
     let text = match crate::file::read_text_if_exists(&path, 256 * 1024) {
@@ -147,7 +148,7 @@ fn read_cache(state_dir: &Path, instance_type: &str) -> Option<InstanceFacts> {
     let parsed = serde_json::from_str::<DescribedType>(&text)
         .map_err(CacheError::Json)
         .and_then(|record| {
-            if record.instance_type != instance_type {
+            if record.instance_type != *instance_type {
                 return Err(CacheError::OtherType(record.instance_type));
             }
             match describe::to_facts(&record) {
@@ -168,8 +169,8 @@ fn read_cache(state_dir: &Path, instance_type: &str) -> Option<InstanceFacts> {
 /// Looks `instance_type` up: embedded table → cache → EC2 API (then cached); with
 /// `prefer_api`, EC2 API (then cached) → cache → embedded table.
 async fn limits(
-    instance_type: &str,
-    region: &str,
+    instance_type: &InstanceType,
+    region: &Region,
     lookup: &Lookup,
     api_timeout: Duration,
 ) -> Result<(InstanceFacts, Source), Error> {
@@ -197,7 +198,7 @@ async fn limits(
                 return Ok(found);
             }
             Err(Error::Unknown {
-                instance_type: instance_type.to_owned(),
+                instance_type: instance_type.clone(),
                 cache: cache_path(state_dir, instance_type).display().to_string(),
                 source: Box::new(api),
             })
@@ -207,14 +208,14 @@ async fn limits(
 
 /// Asks the EC2 API and caches a usable answer under `cache_dir` (when given).
 async fn from_api(
-    instance_type: &str,
-    region: &str,
+    instance_type: &InstanceType,
+    region: &Region,
     cache_dir: Option<&Path>,
     api_timeout: Duration,
 ) -> Result<InstanceFacts, instance_types::Error> {
     let record = instance_types::describe_instance_type(instance_type, region, api_timeout).await?;
     let answer = |what: instance_types::AnswerError| instance_types::Error::Answer {
-        instance_type: instance_type.to_owned(),
+        instance_type: instance_type.clone(),
         what,
     };
     let facts = match describe::to_facts(&record) {
@@ -248,10 +249,10 @@ async fn from_api(
 /// Facts for a node that cannot be sized: only the CPU count is known (online CPUs, as
 /// nodeadm counts them), so the CPU reservation is still right; maxPods comes from
 /// `fallback_max_pods`.
-fn fallback_facts(instance_type: &str) -> InstanceFacts {
+fn fallback_facts(instance_type: &InstanceType) -> InstanceFacts {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     InstanceFacts {
-        instance_type: Cow::Owned(instance_type.to_owned()),
+        instance_type: instance_type.clone(),
         default_network_card: 0,
         enis_per_card: Cow::Owned(vec![0]),
         ipv4_per_eni: 0,
@@ -280,7 +281,7 @@ mod tests {
     #[test]
     fn cache_round_trip_and_bad_entries() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_cache(dir.path(), "x9.large").is_none());
+        assert!(read_cache(dir.path(), &"x9.large".parse().unwrap()).is_none());
         let text = include_str!("../../data/instance-types-supplement.json");
         let record = describe::parse_document("s", text).unwrap().remove(0);
         let name = record.instance_type.clone();
@@ -293,10 +294,10 @@ mod tests {
         assert!(read_cache(dir.path(), &name).is_none());
         // A file under the wrong name is not trusted.
         std::fs::write(
-            cache_path(dir.path(), "other.large"),
+            cache_path(dir.path(), &"other.large".parse().unwrap()),
             serde_json::to_string(&record).unwrap(),
         )
         .unwrap();
-        assert!(read_cache(dir.path(), "other.large").is_none());
+        assert!(read_cache(dir.path(), &"other.large".parse().unwrap()).is_none());
     }
 }

@@ -23,6 +23,7 @@ use aws_sdk_pricing::types::{Filter, FilterType};
 use super::answer::{AnswerLimit, JsonBound, PastBound, past_json_bound, too_long};
 use crate::core::density::Prices;
 use crate::core::excerpt::Excerpt;
+use crate::core::names::Region;
 use crate::core::offer;
 
 /// The region whose Price List endpoint is asked.
@@ -76,20 +77,20 @@ pub enum Error {
     #[error("pricing:GetProducts: more than {MAX_PAGES} pages, or a page token repeated")]
     Paging,
     #[error("pricing:GetProducts: no on-demand Linux price for any instance type in {0}")]
-    Empty(String),
+    Empty(Region),
     #[error("pricing:GetProducts: the pages took longer than {LISTING_TIMEOUT:?}")]
     Timeout,
 }
 
 /// Every matching instance type's on-demand USD per hour in `region`, within
 /// [`LISTING_TIMEOUT`].
-pub async fn on_demand_linux(region: &str) -> Result<Prices, Error> {
+pub async fn on_demand_linux(region: &Region) -> Result<Prices, Error> {
     tokio::time::timeout(LISTING_TIMEOUT, listing(region))
         .await
         .unwrap_or(Err(Error::Timeout))
 }
 
-async fn listing(region: &str) -> Result<Prices, Error> {
+async fn listing(region: &Region) -> Result<Prices, Error> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(API_REGION))
         .timeout_config(
@@ -105,7 +106,7 @@ async fn listing(region: &str) -> Result<Prices, Error> {
         .build();
     let client = aws_sdk_pricing::Client::from_conf(pricing);
     let filters: Vec<Filter> = [
-        ("regionCode", region),
+        ("regionCode", region.as_str()),
         ("operatingSystem", "Linux"),
         ("tenancy", "Shared"),
         ("preInstalledSw", "NA"),
@@ -149,7 +150,7 @@ async fn listing(region: &str) -> Result<Prices, Error> {
         match answer.next_token().filter(|t| !t.is_empty()) {
             None => {
                 return if prices.is_empty() {
-                    Err(Error::Empty(region.to_owned()))
+                    Err(Error::Empty(region.clone()))
                 } else {
                     Ok(prices)
                 };

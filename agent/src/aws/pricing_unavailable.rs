@@ -2,6 +2,7 @@
 //! must not compile the AWS crates): there is no Pricing API client, so asking fails.
 
 use crate::core::density::Prices;
+use crate::core::names::Region;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -10,6 +11,6 @@ pub enum Error {
 }
 
 /// No prices from the API in this build.
-pub async fn on_demand_linux(_region: &str) -> Result<Prices, Error> {
+pub async fn on_demand_linux(_region: &Region) -> Result<Prices, Error> {
     Err(Error::NotBuilt)
 }

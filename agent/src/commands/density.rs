@@ -13,6 +13,7 @@ use crate::config;
 use crate::core::density::{self, Prices, Row};
 use crate::core::excerpt::Excerpt;
 use crate::core::instance::{self, InstanceFacts, Source};
+use crate::core::names::Region;
 use crate::core::sizing;
 use crate::core::{offer, prices};
 
@@ -100,14 +101,14 @@ fn read_csv(mut reader: impl BufRead, path: &Path) -> Result<Prices, CsvError> {
     Ok(csv.finish())
 }
 
-/// Prices from the Pricing API for `region` (else the environment's).
-fn api_prices(region: Option<String>) -> Result<Prices, Error> {
-    let region = region
-        .or_else(super::environment_region)
-        .ok_or(Error::NoPricingRegion)?;
-    if !config::is_region_name(&region) {
-        return Err(Error::PricingRegion(Excerpt::of(&region)));
-    }
+/// Prices from the Pricing API for the region `--region` names (else the environment's).
+fn api_prices(flag: Option<&str>) -> Result<Prices, Error> {
+    let region = match flag {
+        Some(text) => {
+            Region::try_from(text).map_err(|_| Error::PricingRegion(Excerpt::of(text)))?
+        }
+        None => super::environment_region()?.ok_or(Error::NoPricingRegion)?,
+    };
     Ok(super::runtime()?.block_on(crate::aws::pricing::on_demand_linux(&region))?)
 }
 
@@ -134,7 +135,7 @@ pub fn density(args: &DensityArgs) -> Result<Output, Error> {
     let options = config::resolve(vec![("flags", flags_layer(&args.mode)?)])?.sizing;
     let prices: Prices = match &args.prices {
         Some(path) => read_prices(path)?,
-        None if args.pricing_api => api_prices(args.region.clone())?,
+        None if args.pricing_api => api_prices(args.region.as_deref())?,
         None => Prices::new(),
     };
     let selected: Vec<&InstanceFacts> = if args.instance_types.is_empty() {

@@ -20,6 +20,7 @@ use std::path::Path;
 
 use crate::config;
 use crate::core::excerpt::Excerpt;
+use crate::core::names::{InvalidName, Region};
 use crate::exit::Exit;
 
 /// A failed command. Each variant maps to one documented exit code.
@@ -31,6 +32,8 @@ pub enum Error {
          `plan --enis N --ips-per-eni N --vcpus N`"
     )]
     UnknownInstanceType(Excerpt, usize),
+    #[error("--instance-type: {0}")]
+    InstanceTypeFlag(crate::core::names::InvalidName),
     #[error(transparent)]
     Config(#[from] config::Error),
     #[error("flags: {0}")]
@@ -74,6 +77,11 @@ pub enum Error {
     NoPricingRegion,
     #[error("--region: expected a region such as us-east-1, got {0}")]
     PricingRegion(Excerpt),
+    #[error("{variable}: {error}")]
+    EnvironmentRegion {
+        variable: &'static str,
+        error: InvalidName,
+    },
     #[error(transparent)]
     Pricing(#[from] crate::aws::pricing::Error),
     #[error("--prices {path}")]
@@ -92,6 +100,7 @@ impl Error {
             | Error::Flags(_)
             | Error::UnknownFlag(_)
             | Error::CniVersion(_)
+            | Error::InstanceTypeFlag(_)
             | Error::ImdsEndpoint(_)
             | Error::Expression(_) => Exit::Usage,
             Error::ClusterName(ClusterNameError::Imds(_)) => Exit::Unavailable,
@@ -114,7 +123,8 @@ impl Error {
             Error::Json(_) => Exit::Software,
             Error::Chart(crate::core::density::chart::Error::NoPrices)
             | Error::NoPricingRegion
-            | Error::PricingRegion(_) => Exit::Usage,
+            | Error::PricingRegion(_)
+            | Error::EnvironmentRegion { .. } => Exit::Usage,
             Error::Pricing(_) => Exit::Unavailable,
             Error::Chart(crate::core::density::chart::Error::Draw(_)) => Exit::Software,
             Error::PriceFile(_) | Error::Prices { .. } | Error::Offer { .. } => Exit::Usage,
@@ -195,12 +205,19 @@ pub fn start_logging(config: &config::Config) {
     }
 }
 
-/// The region the AWS SDKs would use when none is configured.
-fn environment_region() -> Option<String> {
-    ["AWS_REGION", "AWS_DEFAULT_REGION"]
-        .into_iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .find(|region| !region.is_empty())
+/// The region the AWS SDKs would use when none is configured: `AWS_REGION`, else
+/// `AWS_DEFAULT_REGION` (an empty one is unset).
+fn environment_region() -> Result<Option<Region>, Error> {
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Ok(text) = std::env::var(variable)
+            && !text.is_empty()
+        {
+            return Region::try_from(text)
+                .map(Some)
+                .map_err(|error| Error::EnvironmentRegion { variable, error });
+        }
+    }
+    Ok(None)
 }
 
 /// A single-threaded runtime: `init` does a handful of sequential requests, and the daemon's

@@ -14,7 +14,7 @@ use crate::core::calculator::CalculatorFlags;
 use crate::core::excerpt::Excerpt;
 use crate::core::explain::{self, Formulas};
 use crate::core::instance::{self, InstanceFacts, Source};
-use crate::core::node::is_instance_type;
+use crate::core::names::InstanceType;
 use crate::core::sizing::{self, Sizing};
 use crate::kubelet::render;
 use crate::kubelet::settings::KubeletSettings;
@@ -26,10 +26,11 @@ fn lookup(instance_type: &str) -> Result<&'static InstanceFacts, Error> {
 
 impl FactsArgs {
     /// Facts from the command line, when `--enis` (and so `--ips-per-eni`, `--vcpus`) is given.
-    fn to_facts(&self, instance_type: Option<&str>) -> Option<InstanceFacts> {
+    /// Named `instance_type`, or [`InstanceType::CUSTOM`] without one.
+    fn to_facts(&self, instance_type: Option<InstanceType>) -> Option<InstanceFacts> {
         let (enis, ips, vcpus) = (self.enis?, self.ips_per_eni?, self.vcpus?);
         Some(InstanceFacts {
-            instance_type: Cow::Owned(instance_type.unwrap_or("custom").to_owned()),
+            instance_type: instance_type.unwrap_or(InstanceType::CUSTOM),
             default_network_card: 0,
             enis_per_card: Cow::Owned(vec![enis]),
             ipv4_per_eni: ips,
@@ -47,7 +48,13 @@ impl FactsArgs {
 
 /// `nodecap plan`.
 pub fn plan(args: &PlanArgs) -> Result<Output, Error> {
-    let by_hand = args.facts.to_facts(args.instance_type.as_deref());
+    let named = match &args.instance_type {
+        Some(name) if args.facts.enis.is_some() => {
+            Some(InstanceType::try_from(name.as_str()).map_err(Error::InstanceTypeFlag)?)
+        }
+        _ => None,
+    };
+    let by_hand = args.facts.to_facts(named);
     let (facts, source) = match &by_hand {
         Some(facts) => (facts, Source::Flags),
         None => {
@@ -119,21 +126,18 @@ pub fn max_pods(args: &MaxPodsArgs) -> Result<Output, Error> {
 
 /// The calculator's `--instance-type-from-imds`: IMDSv2 `meta-data/instance-type`, at
 /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` or the default address, within 30 seconds.
-fn instance_type_from_imds() -> Result<String, Error> {
+fn instance_type_from_imds() -> Result<InstanceType, Error> {
     let endpoint: Endpoint = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
         .unwrap_or_else(|_| imds::DEFAULT_ENDPOINT.to_owned())
         .parse()?;
     let client = ImdsClient::new(&endpoint, Duration::from_secs(30));
     let path = "meta-data/instance-type";
     let name = runtime()?.block_on(client.require(path, "an instance type"))?;
-    let name = name.trim().to_owned();
-    if !is_instance_type(&name) {
-        return Err(Error::NotAnInstanceType {
-            url: format!("{endpoint}/latest/{path}"),
-            got: Excerpt::of(&name),
-        });
-    }
-    Ok(name)
+    let name = name.trim();
+    InstanceType::try_from(name).map_err(|_| Error::NotAnInstanceType {
+        url: format!("{endpoint}/latest/{path}"),
+        got: Excerpt::of(name),
+    })
 }
 
 /// `nodecap instance-types`.

@@ -14,8 +14,7 @@ use crate::logging::LogFormat;
 use crate::telemetry::cloudwatch::{self};
 
 use super::error::Error;
-use super::values::name;
-use crate::core::names::{ClusterName, Region, SubnetId, VpcId};
+use crate::core::names::{ClusterName, DimensionValue, Region, SubnetId, VpcId};
 
 /// The daemon's own section (`[run]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +150,7 @@ impl Config {
 
     /// What `nodecap subnets` needs. `aws_region` is `$AWS_REGION` (else
     /// `$AWS_DEFAULT_REGION`), used when `subnets.region` is not set.
-    pub fn subnets(&self, aws_region: Option<String>) -> Result<crate::subnets::Settings, Error> {
+    pub fn subnets(&self, aws_region: Option<Region>) -> Result<crate::subnets::Settings, Error> {
         use crate::subnets::Selection;
         let s = &self.subnets;
         let selection = match (&s.subnet_ids, &s.cluster_name, &s.vpc_id) {
@@ -165,7 +164,7 @@ impl Config {
         };
         let region = match (&s.region, aws_region) {
             (Some(region), _) => region.clone(),
-            (None, Some(region)) => name("subnets.region", region)?,
+            (None, Some(region)) => region,
             (None, None) => return Err(Error::NoRegion),
         };
         // The ClusterName dimension: cloudwatch.cluster_name, else the cluster watched.
@@ -173,7 +172,7 @@ impl Config {
             Some(mut cw) => {
                 if cw.cluster_name.is_none() {
                     let watched = s.cluster_name.as_ref().ok_or(Error::ClusterNameMissing)?;
-                    cw.cluster_name = Some(watched.to_string());
+                    cw.cluster_name = Some(DimensionValue::from(watched));
                 }
                 Some(cw)
             }

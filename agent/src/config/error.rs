@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use crate::aws::imds;
 use crate::core::excerpt::{Excerpt, MAX_CHARS, clip};
-use crate::telemetry::cloudwatch::DimensionError;
 
 /// A configuration error: one line naming the source, the key and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +34,6 @@ pub enum Error {
         key: &'static str,
         error: crate::core::expression::ExpressionError,
     },
-    #[error(transparent)]
-    Dimension(#[from] DimensionError),
     #[error(
         "cloudwatch.cluster_name: required when cloudwatch.enabled is true (--cluster-name, or --cluster-name-from)"
     )]

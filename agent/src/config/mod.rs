@@ -20,7 +20,7 @@ mod values;
 pub use checked::{Config, RunSettings, SubnetsSection};
 pub use error::Error;
 pub use layers::*;
-pub use values::{is_region_name, parse_duration};
+pub use values::parse_duration;
 
 pub const DEFAULT_PATH: &str = "/etc/nodecap/config.toml";
 

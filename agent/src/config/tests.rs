@@ -331,7 +331,7 @@ fn subnets_section() {
     let config = resolve(vec![("environment", layer)]).unwrap();
     assert_eq!(
         config
-            .subnets(Some("us-west-2".to_owned()))
+            .subnets(Some("us-west-2".parse().unwrap()))
             .unwrap()
             .selection,
         Selection::Ids(vec![
@@ -373,7 +373,7 @@ fn subnets_section() {
     // Nothing to select, no region: one line naming the key.
     let none = Config::default();
     assert_eq!(
-        none.subnets(Some("us-east-1".to_owned()))
+        none.subnets(Some("us-east-1".parse().unwrap()))
             .unwrap_err()
             .to_string(),
         "subnets: which subnets? set subnets.cluster_name (--cluster-name: the cluster's tagged subnets), subnets.subnet_ids or subnets.vpc_id"
@@ -386,7 +386,7 @@ fn subnets_section() {
     );
     assert_eq!(
         config
-            .subnets(Some("us-east-1".to_owned()))
+            .subnets(Some("us-east-1".parse().unwrap()))
             .unwrap()
             .selection,
         Selection::Vpc("vpc-0a".parse().unwrap())
@@ -428,7 +428,7 @@ fn subnets_section() {
     .unwrap();
     let config = resolve(vec![("file", file)]).unwrap();
     let cw = config
-        .subnets(Some("us-east-1".to_owned()))
+        .subnets(Some("us-east-1".parse().unwrap()))
         .unwrap()
         .cloudwatch
         .unwrap();

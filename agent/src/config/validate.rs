@@ -11,7 +11,7 @@ use super::checked::{Config, RunSettings, SubnetsSection};
 use super::error::{Error, value_error};
 use super::raw::*;
 use super::values::*;
-use crate::core::names::{ClusterName, SubnetId};
+use crate::core::names::{ClusterName, DimensionValue, SubnetId};
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, Error> {
     let defaults = Config::default();
@@ -173,18 +173,13 @@ pub(super) fn validate_cloudwatch(
         .map(cluster_name_source)
         .transpose()?;
     let cluster_name = match (cluster_name, &cluster_name_from) {
-        (Some(name), None) => {
-            cloudwatch::dimension_value("cloudwatch.cluster_name", &name)?;
-            Some(name)
-        }
+        (Some(cluster), None) => Some(name("cloudwatch.cluster_name", cluster)?),
         // Read on the node at start (`daemon::collect::cluster_name`).
         (None, Some(_)) => None,
         (Some(_), Some(_)) => return Err(Error::ClusterNameTwice),
-        (None, None) => Some(
-            subnets_cluster
-                .ok_or(Error::ClusterNameMissing)?
-                .to_string(),
-        ),
+        (None, None) => Some(DimensionValue::from(
+            &subnets_cluster.ok_or(Error::ClusterNameMissing)?,
+        )),
     };
     let namespace = raw.namespace.unwrap_or_else(|| "nodecap".to_owned());
     if namespace.is_empty() || namespace.starts_with(':') || namespace.starts_with("AWS/") {
@@ -194,7 +189,7 @@ pub(super) fn validate_cloudwatch(
             namespace,
         ));
     }
-    cloudwatch::dimension_value("cloudwatch.namespace", &namespace)?;
+    let namespace = name::<DimensionValue>("cloudwatch.namespace", namespace)?.to_string();
     let node_name = raw
         .node_name
         .map(|n| name("cloudwatch.node_name", n))

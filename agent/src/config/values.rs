@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::core::expression::Expression;
-use crate::core::names::{InvalidName, Region};
+use crate::core::names::InvalidName;
 
 use super::error::{Error, value_error};
 
@@ -31,12 +31,6 @@ where
     T: TryFrom<String, Error = InvalidName>,
 {
     T::try_from(value).map_err(|e| value_error(key, e.expected, e.got))
-}
-
-/// Whether `region` has a region name's shape (us-east-1): lowercase letters, digits and
-/// dashes, at most 32.
-pub fn is_region_name(region: &str) -> bool {
-    Region::try_from(region).is_ok()
 }
 
 /// An `http://HOST[:PORT]/PATH` URL (ipamd serves plain HTTP on loopback).

@@ -249,9 +249,9 @@ pub(crate) mod tests {
         let facts = instance::lookup_embedded("m5.large").unwrap().clone();
         let node = Node {
             identity: Identity {
-                instance_type: "m5.large".to_owned(),
+                instance_type: "m5.large".parse().unwrap(),
                 instance_id: "i-0123456789abcdef0".to_owned(),
-                region: "us-east-1".to_owned(),
+                region: "us-east-1".parse().unwrap(),
                 availability_zone: "us-east-1a".to_owned(),
             },
             facts,
@@ -263,7 +263,7 @@ pub(crate) mod tests {
             interface_id: format!("eni-0{n}"),
             device_number: n - 1,
             network_card: 0,
-            subnet_id: "subnet-0123456789abcdef0".to_owned(),
+            subnet_id: "subnet-0123456789abcdef0".parse().unwrap(),
             ipv4: (0..ips).map(|i| format!("10.0.{n}.{i}")).collect(),
             ipv4_prefixes: Vec::new(),
             ipv6: Vec::new(),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::aws::ec2::subnets::{self as api, Selector, Subnets};
 use crate::aws::ec2::{CallError, Client, Deadline, Retry};
-use crate::core::names::{ClusterName, Region, SubnetId, VpcId};
+use crate::core::names::{ClusterName, DimensionValue, Region, SubnetId, VpcId};
 use crate::telemetry::family::Export;
 use crate::telemetry::{self, Pipeline, cloudwatch};
 use view::{Status, Tally, View};
@@ -89,7 +89,7 @@ pub enum Error {
     #[error(transparent)]
     Api(#[from] api::Error),
     #[error("the EC2 API in {region}")]
-    Client { region: String, source: CallError },
+    Client { region: Region, source: CallError },
     #[error("no subnet {0}")]
     NoSubnets(Selection),
     /// The endpoint could not start (web config, bind, signals).
@@ -105,16 +105,14 @@ pub async fn select(
 ) -> Result<Subnets, Error> {
     let subnets = match selection {
         Selection::Ids(ids) => {
-            let ids = ids.iter().map(SubnetId::to_string).collect();
-            api::describe_subnets(client, &Selector::Ids(ids), deadline).await?
+            api::describe_subnets(client, &Selector::Ids(ids.clone()), deadline).await?
         }
         Selection::Vpc(vpc) => {
-            api::describe_subnets(client, &Selector::Vpcs(vec![vpc.to_string()]), deadline).await?
+            api::describe_subnets(client, &Selector::Vpcs(vec![vpc.clone()]), deadline).await?
         }
         Selection::Cluster { name, vpc_id } => {
-            // The EC2 Query API's filter values (the tagged subnets' own VPCs come from its
-            // answers).
-            let vpcs: Vec<String> = vpc_id.iter().map(VpcId::to_string).collect();
+            // Without a VPC given, the tagged subnets' own VPCs.
+            let vpcs: Vec<VpcId> = vpc_id.iter().cloned().collect();
             let mut tagged = api::describe_subnets(
                 client,
                 &Selector::Tag {
@@ -177,8 +175,8 @@ pub async fn cycle(
     let taken_at = SystemTime::now();
     let before = client.calls();
     let Subnets { ipv4, ipv6_only } = select(client, selection, deadline).await?;
-    let ids: Vec<String> = ipv4.iter().map(|s| s.id.clone()).collect();
-    let mut tallies: BTreeMap<String, Tally> = ipv4
+    let ids: Vec<SubnetId> = ipv4.iter().map(|s| s.id.clone()).collect();
+    let mut tallies: BTreeMap<SubnetId, Tally> = ipv4
         .into_iter()
         .map(|s| (s.id.clone(), Tally::new(s)))
         .collect();
@@ -202,11 +200,11 @@ pub async fn cycle(
     ))
 }
 
-async fn client(region: &str, retry: Retry) -> Result<Client, Error> {
+async fn client(region: &Region, retry: Retry) -> Result<Client, Error> {
     Client::new(region, retry)
         .await
         .map_err(|source| Error::Client {
-            region: region.to_owned(),
+            region: region.clone(),
             source,
         })
 }
@@ -268,7 +266,7 @@ struct Reader {
     /// The publisher's counts as of this cycle, for its rendering.
     cloudwatch: Option<cloudwatch::Stats>,
     /// The cluster name and the publisher, when CloudWatch is enabled.
-    publisher: Option<(String, cloudwatch::Publisher)>,
+    publisher: Option<(DimensionValue, cloudwatch::Publisher)>,
 }
 
 impl Pipeline for Reader {

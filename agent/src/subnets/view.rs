@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::aws::ec2::Calls;
 use crate::aws::ec2::subnets::{Ipv6OnlySubnet, NetworkInterface, Subnet};
+use crate::core::names::{DimensionValue, SubnetId, VpcId};
 use crate::core::subnet::{Headroom, Occupancy, Reservation};
 use crate::telemetry::cloudwatch::datum::{Datum, Unit};
 use crate::telemetry::family::{Export, Family, Samples, count};
@@ -14,8 +15,8 @@ use crate::telemetry::family::{Export, Family, Samples, count};
 /// One subnet's figures.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SubnetView {
-    pub subnet_id: String,
-    pub vpc_id: String,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
     pub availability_zone: String,
     pub cidr: String,
     #[serde(flatten)]
@@ -187,7 +188,7 @@ impl View {
             .map(|s| {
                 let h = &s.headroom;
                 vec![
-                    s.subnet_id.clone(),
+                    s.subnet_id.to_string(),
                     s.availability_zone.clone(),
                     s.cidr.clone(),
                     h.usable.to_string(),
@@ -423,7 +424,7 @@ pub static CATALOGUE: [&crate::telemetry::family::Describe; 18] = [
 /// The view as datums, each figure once per dimension set: `{ClusterName, SubnetId}` (one
 /// series per subnet, what the per-subnet alarms watch) and `{ClusterName,
 /// AvailabilityZone}` (CloudWatch's Sum over the zone's subnets).
-pub fn datums(cluster_name: &str, view: &View) -> Vec<Datum> {
+pub fn datums(cluster_name: &DimensionValue, view: &View) -> Vec<Datum> {
     let mut out = Vec::new();
     for s in &view.subnets {
         let h = &s.headroom;
@@ -443,7 +444,7 @@ pub fn datums(cluster_name: &str, view: &View) -> Vec<Datum> {
                 out.push(Datum {
                     name: name.to_owned(),
                     dimensions: vec![
-                        ("ClusterName".to_owned(), cluster_name.to_owned()),
+                        ("ClusterName".to_owned(), cluster_name.to_string()),
                         (key.to_owned(), dimension.to_owned()),
                     ],
                     value: count(value),
@@ -465,8 +466,8 @@ mod tests {
 
     pub(crate) fn subnet(id: &str, zone: &str, cidr: &str) -> Subnet {
         Subnet {
-            id: id.to_owned(),
-            vpc_id: "vpc-0a".to_owned(),
+            id: id.parse().unwrap(),
+            vpc_id: "vpc-0a".parse().unwrap(),
             cidr: cidr.parse().unwrap(),
             availability_zone: zone.to_owned(),
             available_ip_address_count: 200,
@@ -482,7 +483,7 @@ mod tests {
     ) -> NetworkInterface {
         NetworkInterface {
             id: id.to_owned(),
-            subnet_id: subnet.to_owned(),
+            subnet_id: subnet.parse().unwrap(),
             instance_id: instance.map(str::to_owned),
             addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
             prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
@@ -523,7 +524,7 @@ mod tests {
         View::new(
             vec![a, b],
             vec![Ipv6OnlySubnet {
-                id: "subnet-06".to_owned(),
+                id: "subnet-06".parse().unwrap(),
                 availability_zone: "us-east-1c".to_owned(),
             }],
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
@@ -619,7 +620,7 @@ mod tests {
             "/../packaging/cloudwatch/subnet-alarms.yaml"
         ))
         .unwrap();
-        let published: BTreeSet<String> = datums("c", &example())
+        let published: BTreeSet<String> = datums(&"c".parse().unwrap(), &example())
             .into_iter()
             .map(|d| d.name)
             .collect();
@@ -638,7 +639,7 @@ mod tests {
 
     #[test]
     fn datums_per_subnet_and_zone() {
-        let d = datums("prod", &example());
+        let d = datums(&"prod".parse().unwrap(), &example());
         assert_eq!(d.len(), 2 * 5 * 2);
         let free = d
             .iter()

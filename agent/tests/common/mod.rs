@@ -34,6 +34,11 @@ pub fn nodecap() -> Command {
     }
 }
 
+/// Whether the binary under test is a shipped one (`TEST_NODECAP_BIN`), not this debug build.
+pub fn shipped() -> bool {
+    std::env::var_os("TEST_NODECAP_BIN").is_some()
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }

@@ -36,7 +36,7 @@ async fn publisher(url: &str, queue_datums: usize, stats: &SharedStats) -> Publi
         .load()
         .await;
     let settings = Settings {
-        cluster_name: Some("bars-publisher".to_owned()),
+        cluster_name: Some("bars-publisher".parse().unwrap()),
         cluster_name_from: None,
         namespace: "nodecap-publisher".to_owned(),
         interval: Duration::from_secs(60),

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nodecap::core::instance::describe::{self, DescribedType};
 use nodecap::core::instance::{Architecture, Hypervisor};
+use nodecap::core::names::InstanceType;
 use serde_json::Value;
 
 pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/instance-types.json");
@@ -32,7 +33,7 @@ pub enum Error {
     Describe(#[from] describe::Error),
     #[error("{instance_type}: {source_a} and {source_b} disagree:\n  {a}\n  {b}")]
     Conflict {
-        instance_type: String,
+        instance_type: InstanceType,
         source_a: String,
         source_b: String,
         a: String,
@@ -49,7 +50,7 @@ pub enum Error {
 #[derive(Debug, Default)]
 pub struct Merged {
     pub sources: Vec<String>,
-    pub types: BTreeMap<String, DescribedType>,
+    pub types: BTreeMap<InstanceType, DescribedType>,
 }
 
 /// Merges documents from several regions (or other sources). A type seen twice must be
@@ -57,7 +58,7 @@ pub struct Merged {
 /// overwrite (nodeadm's generator lets the later region win).
 pub fn merge(sources: Vec<(String, Vec<DescribedType>)>) -> Result<Merged, Error> {
     let mut merged = Merged::default();
-    let mut seen_in: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen_in: BTreeMap<InstanceType, String> = BTreeMap::new();
     for (source_name, records) in sources {
         for record in records {
             if let Some(existing) = merged.types.get(&record.instance_type) {
@@ -91,7 +92,10 @@ fn conflict(source_a: &str, a: &DescribedType, source_b: &str, b: &DescribedType
 
 /// Renders merged data as the committed `instance-types.json`: the API shape plus a
 /// `Sources` list, one record per line so a refresh diffs line by line.
-pub fn render_document(sources: &[String], types: &BTreeMap<String, DescribedType>) -> String {
+pub fn render_document(
+    sources: &[String],
+    types: &BTreeMap<InstanceType, DescribedType>,
+) -> String {
     let mut out = String::from("{\"Sources\":");
     out.push_str(&serde_json::Value::from(sources.to_vec()).to_string());
     out.push_str(",\n\"InstanceTypes\":[\n");
@@ -121,18 +125,18 @@ pub fn document_sources(text: &str) -> Vec<String> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TableReport {
     pub types: usize,
-    pub from_supplement: Vec<String>,
+    pub from_supplement: Vec<InstanceType>,
     /// Supplement entries the API data now covers (the data wins; the entry can go).
-    pub shadowed: Vec<String>,
+    pub shadowed: Vec<InstanceType>,
     /// Types skipped because the VPC CNI cannot put pods on them.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<InstanceType>,
 }
 
 /// Renders `table.rs` from the API data and the supplement. The supplement only adds types
 /// the API data lacks.
 pub fn render_table(
     sources: &[String],
-    data: &BTreeMap<String, DescribedType>,
+    data: &BTreeMap<InstanceType, DescribedType>,
     supplement: &[DescribedType],
 ) -> Result<(String, TableReport), Error> {
     let mut report = TableReport::default();
@@ -168,7 +172,7 @@ pub fn render_table(
         let _ = writeln!(
             rows,
             "    row({:?}, {hypervisor}, {}, {}, {}, {}, &{:?}, {}, {}, {}, {}, {architecture}),",
-            f.instance_type,
+            f.instance_type.as_str(),
             f.bare_metal,
             f.vcpus,
             f.memory_mib,

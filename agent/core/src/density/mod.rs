@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::instance::Architecture;
+use super::names::InstanceType;
 use super::sizing::Sizing;
 
 /// Decimal places prices per pod-hour are rounded to in every output (a tenth of a
@@ -186,7 +187,7 @@ pub fn markdown(rows: &[Row]) -> String {
 }
 
 /// Prices by instance type, as a price source gives them.
-pub type Prices = BTreeMap<String, f64>;
+pub type Prices = BTreeMap<InstanceType, f64>;
 
 #[cfg(test)]
 mod tests {

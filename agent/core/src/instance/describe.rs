@@ -17,12 +17,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::facts::{Architecture, Hypervisor, InstanceFacts};
+use crate::excerpt::{MAX_CHARS, clip};
+use crate::names::InstanceType;
 
 /// The part of a `DescribeInstanceTypes` record that nodecap keeps, in the API's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DescribedType {
     #[serde(rename = "InstanceType")]
-    pub instance_type: String,
+    pub instance_type: InstanceType,
     #[serde(
         rename = "Hypervisor",
         default,
@@ -113,22 +115,26 @@ pub enum Error {
     Record {
         source_name: String,
         index: usize,
+        /// The record's `InstanceType` as it came, clipped to [`MAX_CHARS`].
         name: String,
         #[source]
         error: serde_json::Error,
     },
     #[error("{instance_type}: unknown hypervisor {value:?} (expected nitro, xen or none)")]
     Hypervisor {
-        instance_type: String,
+        instance_type: InstanceType,
         value: String,
     },
     #[error("{instance_type}: network cards are not numbered 0..n: {indexes:?}")]
     CardIndexes {
-        instance_type: String,
+        instance_type: InstanceType,
         indexes: Vec<u8>,
     },
     #[error("{instance_type}: default network card {index} does not exist")]
-    DefaultCard { instance_type: String, index: u8 },
+    DefaultCard {
+        instance_type: InstanceType,
+        index: u8,
+    },
 }
 
 /// Parses one `DescribeInstanceTypes` document. `source_name` (a file name or region) only
@@ -161,8 +167,7 @@ pub fn parse_document(source_name: &str, text: &str) -> Result<Vec<DescribedType
             let name = record
                 .get("InstanceType")
                 .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned();
+                .map_or_else(|| "?".to_owned(), |name| clip(name, MAX_CHARS));
             serde_json::from_value(record).map_err(|error| Error::Record {
                 source_name: source_name.to_owned(),
                 index,
@@ -219,7 +224,7 @@ pub fn to_facts(record: &DescribedType) -> Result<Option<InstanceFacts>, Error> 
         return Ok(None);
     }
     Ok(Some(InstanceFacts {
-        instance_type: Cow::Owned(name.clone()),
+        instance_type: name.clone(),
         default_network_card: default_card,
         enis_per_card: Cow::Owned(enis_per_card),
         ipv4_per_eni: network.ipv4_addresses_per_interface,

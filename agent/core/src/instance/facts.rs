@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::InstanceType;
+
 /// The EC2 hypervisor of an instance type (`Hypervisor` in `DescribeInstanceTypes`).
 /// Bare-metal types report none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,7 +107,7 @@ impl fmt::Display for Source {
 /// `'static` borrows while API answers and cache entries own their data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceFacts {
-    pub instance_type: Cow<'static, str>,
+    pub instance_type: InstanceType,
     /// `NetworkInfo.DefaultNetworkCardIndex`: the card the VPC CNI allocates pod IPs on.
     pub default_network_card: u8,
     /// `NetworkCards[i].MaximumNetworkInterfaces`, indexed by network card index.
@@ -138,8 +140,7 @@ impl InstanceFacts {
 
     /// The type's family: what precedes the first '.' (`m5` of `m5.large`).
     pub fn family(&self) -> &str {
-        let name: &str = &self.instance_type;
-        name.split_once('.').map_or(name, |(family, _)| family)
+        self.instance_type.family()
     }
 
     /// ENIs across all network cards (`NetworkInfo.MaximumNetworkInterfaces`).
@@ -172,7 +173,7 @@ pub(super) const fn row(
     architecture: Architecture,
 ) -> InstanceFacts {
     InstanceFacts {
-        instance_type: Cow::Borrowed(instance_type),
+        instance_type: InstanceType::from_table(instance_type),
         default_network_card,
         enis_per_card: Cow::Borrowed(enis_per_card),
         ipv4_per_eni,

@@ -37,6 +37,13 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         let table = embedded();
+        for facts in table {
+            let name = facts.instance_type.as_str();
+            assert!(
+                crate::names::is_instance_type(name),
+                "{name:?} in the table"
+            );
+        }
         for pair in table.windows(2) {
             assert!(
                 pair[0].instance_type < pair[1].instance_type,

@@ -17,6 +17,7 @@ use super::{CallError, Client, Items, Listed, Retry};
 use crate::core::instance::describe::{
     DescribedType, MemoryInfo, NetworkCard, NetworkInfo, ProcessorInfo, VCpuInfo,
 };
+use crate::core::names::{InstanceType, Region};
 
 /// Instance types read from one answer (one is asked for).
 pub const MAX_TYPES: usize = 16;
@@ -31,18 +32,18 @@ pub const MAX_ARCHITECTURES: usize = 8;
 pub enum Error {
     #[error("ec2:DescribeInstanceTypes {instance_type} in {region}")]
     Call {
-        instance_type: String,
-        region: String,
+        instance_type: InstanceType,
+        region: Region,
         source: CallError,
     },
     #[error("ec2:DescribeInstanceTypes {instance_type} in {region}: no such instance type")]
     NotFound {
-        instance_type: String,
-        region: String,
+        instance_type: InstanceType,
+        region: Region,
     },
     #[error("ec2:DescribeInstanceTypes {instance_type}: {what}")]
     Answer {
-        instance_type: String,
+        instance_type: InstanceType,
         what: AnswerError,
     },
 }
@@ -58,20 +59,22 @@ pub enum AnswerError {
     Unusable,
     #[error("{0}")]
     Facts(#[from] crate::core::instance::describe::Error),
+    #[error("InstanceType: {0}")]
+    Name(#[from] crate::core::names::InvalidName),
 }
 
 /// Asks the EC2 API in `region` about `instance_type`, within `timeout`.
 pub async fn describe_instance_type(
-    instance_type: &str,
-    region: &str,
+    instance_type: &InstanceType,
+    region: &Region,
     timeout: Duration,
 ) -> Result<DescribedType, Error> {
     let call_error = |source: CallError| Error::Call {
-        instance_type: instance_type.to_owned(),
-        region: region.to_owned(),
+        instance_type: instance_type.clone(),
+        region: region.clone(),
         source,
     };
-    let params = vec![("InstanceType.1".to_owned(), instance_type.to_owned())];
+    let params = vec![("InstanceType.1".to_owned(), instance_type.to_string())];
     let call = async {
         Client::new(region, Retry::NONE)
             .await?
@@ -85,13 +88,13 @@ pub async fn describe_instance_type(
     let info = answer
         .instance_type_set
         .into_iter()
-        .find(|info| info.instance_type.as_deref() == Some(instance_type))
+        .find(|info| info.instance_type.as_deref() == Some(instance_type.as_str()))
         .ok_or_else(|| Error::NotFound {
-            instance_type: instance_type.to_owned(),
-            region: region.to_owned(),
+            instance_type: instance_type.clone(),
+            region: region.clone(),
         })?;
     info.into_record().map_err(|what| Error::Answer {
-        instance_type: instance_type.to_owned(),
+        instance_type: instance_type.clone(),
         what,
     })
 }
@@ -206,7 +209,8 @@ impl XmlInstanceType {
             processor_info,
             instance_type: self
                 .instance_type
-                .ok_or(AnswerError::Missing("InstanceType"))?,
+                .ok_or(AnswerError::Missing("InstanceType"))?
+                .try_into()?,
             hypervisor: self.hypervisor,
             bare_metal: self.bare_metal.unwrap_or(false),
             vcpu_info: VCpuInfo {

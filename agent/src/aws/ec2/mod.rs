@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::core::names::Region;
 use hyper::StatusCode;
 use serde::Deserialize;
 use transport::Transport;
@@ -231,7 +232,7 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// The default credential chain and endpoint for `region`.
-    pub async fn new(region: &str, retry: Retry) -> Result<Self, CallError> {
+    pub async fn new(region: &Region, retry: Retry) -> Result<Self, CallError> {
         let transport = Transport::from_environment(region, &regional_endpoint(region)).await?;
         Ok(Client {
             transport,
@@ -383,7 +384,7 @@ pub trait Page {
 }
 
 /// `https://ec2.REGION.amazonaws.com` (`.com.cn` in the China regions).
-fn regional_endpoint(region: &str) -> String {
+fn regional_endpoint(region: &Region) -> String {
     let suffix = if region.starts_with("cn-") {
         "amazonaws.com.cn"
     } else {
@@ -633,11 +634,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            regional_endpoint("us-east-1"),
+            regional_endpoint(&"us-east-1".parse().unwrap()),
             "https://ec2.us-east-1.amazonaws.com"
         );
         assert_eq!(
-            regional_endpoint("cn-north-1"),
+            regional_endpoint(&"cn-north-1".parse().unwrap()),
             "https://ec2.cn-north-1.amazonaws.com.cn"
         );
     }

@@ -31,6 +31,7 @@ use super::{CallError, Client, Deadline, Items, Listed, Page, filters, is_resour
 use crate::core::excerpt::Excerpt;
 #[cfg(doc)]
 use crate::core::excerpt::MAX_CHARS;
+use crate::core::names::{InvalidName, SubnetId, VpcId};
 use crate::core::subnet::{Ipv4Net, Reservation, ReservationKind, parse_subnet_cidr};
 
 /// Network interfaces asked for per page: a page of 200 interfaces with 50 addresses each is
@@ -71,23 +72,23 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     /// These subnets.
-    Ids(Vec<String>),
+    Ids(Vec<SubnetId>),
     /// Subnets whose tag `key` has one of `values` (any value when empty), in `vpcs` when
     /// given.
     Tag {
         key: String,
         values: Vec<String>,
-        vpcs: Vec<String>,
+        vpcs: Vec<VpcId>,
     },
     /// Every subnet of these VPCs.
-    Vpcs(Vec<String>),
+    Vpcs(Vec<VpcId>),
 }
 
 /// A subnet as nodecap uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subnet {
-    pub id: String,
-    pub vpc_id: String,
+    pub id: SubnetId,
+    pub vpc_id: VpcId,
     pub cidr: Ipv4Net,
     pub availability_zone: String,
     /// EC2's `AvailableIpAddressCount` (eventually consistent).
@@ -106,7 +107,7 @@ pub struct Subnets {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Ipv6OnlySubnet {
     #[serde(rename = "subnet_id")]
-    pub id: String,
+    pub id: SubnetId,
     pub availability_zone: String,
 }
 
@@ -117,7 +118,7 @@ impl Subnets {
             if xml.ipv6_native == Some(true) && xml.cidr_block.is_empty() {
                 let a = DESCRIBE_SUBNETS;
                 subnets.ipv6_only.push(Ipv6OnlySubnet {
-                    id: id(a, "SubnetId", "subnet-", &xml.subnet_id)?.to_owned(),
+                    id: typed(a, "SubnetId", "subnet-", xml.subnet_id)?,
                     availability_zone: short(a, "AvailabilityZone", &xml.availability_zone)?
                         .to_owned(),
                 });
@@ -133,7 +134,7 @@ impl Subnets {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkInterface {
     pub id: String,
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
     /// The instance it is attached to (none for an unattached interface, or one owned by a
     /// service such as a load balancer).
     pub instance_id: Option<String>,
@@ -160,6 +161,21 @@ fn id<'a>(
     }
 }
 
+/// An id such as `subnet-0abc…`, as its type (a [`SubnetId`], a [`VpcId`]).
+fn typed<T: TryFrom<String, Error = InvalidName>>(
+    action: &'static str,
+    field: &'static str,
+    prefix: &'static str,
+    value: String,
+) -> Result<T, Error> {
+    T::try_from(value).map_err(|e| Error::Answer {
+        action,
+        field,
+        expected: prefix,
+        got: Excerpt::of(&e.got),
+    })
+}
+
 /// A short printable value (an availability zone): at most 32 characters.
 fn short<'a>(action: &'static str, field: &'static str, value: &'a str) -> Result<&'a str, Error> {
     if !value.is_empty()
@@ -179,6 +195,11 @@ fn short<'a>(action: &'static str, field: &'static str, value: &'a str) -> Resul
     }
 }
 
+/// Names as the Query API's filter values.
+fn strings<T: ToString>(names: &[T]) -> Vec<String> {
+    names.iter().map(ToString::to_string).collect()
+}
+
 const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
 const DESCRIBE_INTERFACES: &str = "DescribeNetworkInterfaces";
 const GET_RESERVATIONS: &str = "GetSubnetCidrReservations";
@@ -193,10 +214,11 @@ pub async fn describe_subnets(
     match selector {
         Selector::Ids(ids) => {
             for (n, subnet) in ids.iter().enumerate() {
-                params.push((format!("SubnetId.{}", n + 1), subnet.clone()));
+                params.push((format!("SubnetId.{}", n + 1), subnet.to_string()));
             }
         }
         Selector::Tag { key, values, vpcs } => {
+            let vpcs = strings(vpcs);
             let mut wanted: Vec<(String, &[String])> = Vec::new();
             if values.is_empty() {
                 wanted.push(("tag-key".to_owned(), std::slice::from_ref(key)));
@@ -204,13 +226,13 @@ pub async fn describe_subnets(
                 wanted.push((format!("tag:{key}"), values));
             }
             if !vpcs.is_empty() {
-                wanted.push(("vpc-id".to_owned(), vpcs));
+                wanted.push(("vpc-id".to_owned(), &vpcs));
             }
             let named: Vec<(&str, &[String])> =
                 wanted.iter().map(|(n, v)| (n.as_str(), *v)).collect();
             params.extend(filters(&named));
         }
-        Selector::Vpcs(vpcs) => params.extend(filters(&[("vpc-id", vpcs)])),
+        Selector::Vpcs(vpcs) => params.extend(filters(&[("vpc-id", &strings(vpcs))])),
     }
     let mut raw = Vec::new();
     client
@@ -233,13 +255,13 @@ pub async fn describe_subnets(
 /// `each` page by page, by `deadline`.
 pub async fn network_interfaces(
     client: &Client,
-    subnet_ids: &[String],
+    subnet_ids: &[SubnetId],
     deadline: Deadline,
     mut each: impl FnMut(NetworkInterface),
 ) -> Result<(), Error> {
     let mut listed = 0usize;
     for chunk in subnet_ids.chunks(MAX_FILTER_VALUES) {
-        let mut params = filters(&[("subnet-id", chunk)]);
+        let mut params = filters(&[("subnet-id", &strings(chunk))]);
         params.push(("MaxResults".to_owned(), INTERFACES_PER_PAGE.to_string()));
         let mut failed = None;
         client
@@ -276,10 +298,10 @@ pub async fn network_interfaces(
 /// The IPv4 CIDR reservations of `subnet_id`, every page, by `deadline`.
 pub async fn cidr_reservations(
     client: &Client,
-    subnet_id: &str,
+    subnet_id: &SubnetId,
     deadline: Deadline,
 ) -> Result<Vec<Reservation>, Error> {
-    let params = vec![("SubnetId".to_owned(), subnet_id.to_owned())];
+    let params = vec![("SubnetId".to_owned(), subnet_id.to_string())];
     let mut raw = Vec::new();
     client
         .pages::<ReservationsResponse>(
@@ -383,8 +405,8 @@ impl XmlSubnet {
             got: Excerpt::of(&self.cidr_block),
         })?;
         Ok(Subnet {
-            id: id(a, "SubnetId", "subnet-", &self.subnet_id)?.to_owned(),
-            vpc_id: id(a, "VpcId", "vpc-", &self.vpc_id)?.to_owned(),
+            id: typed(a, "SubnetId", "subnet-", self.subnet_id)?,
+            vpc_id: typed(a, "VpcId", "vpc-", self.vpc_id)?,
             cidr,
             availability_zone: short(a, "AvailabilityZone", &self.availability_zone)?.to_owned(),
             available_ip_address_count: self.available_ip_address_count.unwrap_or(0),
@@ -488,7 +510,7 @@ impl XmlInterface {
         };
         Ok(NetworkInterface {
             id: id(a, "NetworkInterfaceId", "eni-", &self.network_interface_id)?.to_owned(),
-            subnet_id: id(a, "SubnetId", "subnet-", &self.subnet_id)?.to_owned(),
+            subnet_id: typed(a, "SubnetId", "subnet-", self.subnet_id)?,
             instance_id,
             addresses,
             prefixes,
@@ -594,7 +616,7 @@ mod tests {
             interfaces[0],
             NetworkInterface {
                 id: "eni-0a1b2c3d4e5f60718".to_owned(),
-                subnet_id: "subnet-0123456789abcdef0".to_owned(),
+                subnet_id: "subnet-0123456789abcdef0".parse().unwrap(),
                 instance_id: Some("i-0123456789abcdef0".to_owned()),
                 addresses: vec!["10.0.1.10".parse().unwrap(), "10.0.1.11".parse().unwrap()],
                 prefixes: vec!["10.0.1.32/28".parse().unwrap()],
@@ -612,7 +634,7 @@ mod tests {
         assert_eq!(
             subnets.ipv6_only,
             [Ipv6OnlySubnet {
-                id: "subnet-06".to_owned(),
+                id: "subnet-06".parse().unwrap(),
                 availability_zone: "us-east-1a".to_owned()
             }]
         );

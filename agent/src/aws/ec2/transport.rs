@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use crate::core::names::Region;
 use aws_credential_types::provider::ProvideCredentials;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -45,16 +46,16 @@ impl Error {
 pub struct Transport {
     http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoint: String,
-    region: String,
+    region: Region,
     credentials: aws_credential_types::provider::SharedCredentialsProvider,
 }
 
 impl Transport {
     /// The default credential chain for `region`, and its endpoint: `AWS_ENDPOINT_URL_EC2`,
     /// else `AWS_ENDPOINT_URL`, else `regional`.
-    pub async fn from_environment(region: &str, regional: &str) -> Result<Self, Error> {
+    pub async fn from_environment(region: &Region, regional: &str) -> Result<Self, Error> {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
+            .region(aws_config::Region::new(region.to_string()))
             .load()
             .await;
         let credentials = config.credentials_provider().ok_or(Error::NoCredentials)?;
@@ -71,7 +72,7 @@ impl Transport {
         Ok(Transport {
             http: Client::builder(TokioExecutor::new()).build(https),
             endpoint,
-            region: region.to_owned(),
+            region: region.clone(),
             credentials,
         })
     }

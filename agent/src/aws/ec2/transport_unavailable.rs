@@ -1,6 +1,7 @@
 //! Stands in for `transport.rs` in a build without the `aws` feature (the fuzz targets',
 //! which must not compile the AWS crates): there is no signer, so every call fails.
 
+use crate::core::names::Region;
 use bytes::Bytes;
 use hyper::StatusCode;
 
@@ -20,7 +21,7 @@ impl Error {
 pub struct Transport;
 
 impl Transport {
-    pub async fn from_environment(_region: &str, _regional: &str) -> Result<Self, Error> {
+    pub async fn from_environment(_region: &Region, _regional: &str) -> Result<Self, Error> {
         Err(Error::NotBuilt)
     }
 

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use crate::aws::imds::{Endpoint, ImdsClient};
+use crate::core::names::{DimensionValue, InvalidName};
 use crate::kubelet::{Targets, files};
-use crate::telemetry::cloudwatch::{ClusterNameSource, DimensionError, dimension_value};
+use crate::telemetry::cloudwatch::ClusterNameSource;
 
 /// Why the cluster name could not be read on the node.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +32,8 @@ pub enum ClusterNameError {
     #[error("cloudwatch.cluster_name_from")]
     Files(#[source] files::Error),
     /// What the node has is not a dimension value (exit 64).
-    #[error(transparent)]
-    Invalid(#[from] DimensionError),
+    #[error("cloudwatch.cluster_name_from: {0}")]
+    Invalid(#[from] InvalidName),
     /// IMDS did not answer (exit 69: try again).
     #[error(transparent)]
     Imds(crate::aws::imds::Error),
@@ -45,7 +46,7 @@ pub async fn read_cluster_name(
     imds: &Endpoint,
     deadline: Duration,
     kubelet: &Targets,
-) -> Result<String, ClusterNameError> {
+) -> Result<DimensionValue, ClusterNameError> {
     let name = match source {
         ClusterNameSource::Tag(key) => {
             let client = ImdsClient::new(imds, deadline);
@@ -70,7 +71,5 @@ pub async fn read_cluster_name(
                 env_file: kubelet.kubelet_env_file.display().to_string(),
             })?,
     };
-    let name = name.trim().to_owned();
-    dimension_value("cloudwatch.cluster_name_from", &name)?;
-    Ok(name)
+    Ok(DimensionValue::try_from(name.trim())?)
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::core::names::{NodeName, Region};
+use crate::core::names::{DimensionValue, NodeName, Region};
 use crate::telemetry::family::{Export, Family, Samples, count};
 pub use call::ErrorKind;
 use datum::Datum;
@@ -33,7 +33,7 @@ use datum::Datum;
 pub struct Settings {
     /// The `ClusterName`/`CLUSTER_ID` value (a dimension value: any cluster, EKS or not);
     /// `None` until read on the node from `cluster_name_from`.
-    pub cluster_name: Option<String>,
+    pub cluster_name: Option<DimensionValue>,
     pub cluster_name_from: Option<ClusterNameSource>,
     pub namespace: String,
     pub interval: Duration,
@@ -51,26 +51,6 @@ pub enum ClusterNameSource {
     Tag(String),
     /// A label in the kubelet's `--node-labels`.
     Label(String),
-}
-
-/// A value CloudWatch would refuse as a dimension.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: expected 1 to 255 printable characters, got {value:?}")]
-pub struct DimensionError {
-    pub key: String,
-    pub value: String,
-}
-
-/// A CloudWatch dimension value: 1 to 255 printable characters.
-pub fn dimension_value(key: &str, value: &str) -> Result<(), DimensionError> {
-    if !crate::core::names::is_dimension_value(value) {
-        Err(DimensionError {
-            key: key.to_owned(),
-            value: value.to_owned(),
-        })
-    } else {
-        Ok(())
-    }
 }
 
 /// Backoff between retries of one batch.
@@ -191,25 +171,26 @@ impl Publisher {
 
     /// The client, made on first use: region from the configuration, else `AWS_REGION`, else
     /// the node's (IMDS).
-    async fn ensure_client(&mut self, node_region: Option<&str>) {
+    async fn ensure_client(&mut self, node_region: Option<&Region>) {
         if self.client.is_none() {
+            // An AWS_REGION that is not a region name is passed over for the node's.
             let region = self
                 .settings
                 .region
-                .as_ref()
-                .map(Region::to_string)
+                .clone()
                 .or_else(|| {
                     std::env::var("AWS_REGION")
                         .ok()
-                        .or_else(|| node_region.map(str::to_owned))
-                });
+                        .and_then(|r| Region::try_from(r).ok())
+                })
+                .or_else(|| node_region.cloned());
             self.client = Some(sdk::Client::from_environment(region).await);
         }
     }
 
     /// Sends the queue, batch by batch, until it is empty or `deadline` passes (what is left
     /// waits for the next publication).
-    pub async fn flush(&mut self, node_region: Option<&str>, deadline: Instant) {
+    pub async fn flush(&mut self, node_region: Option<&Region>, deadline: Instant) {
         self.ensure_client(node_region).await;
         let mut backoff = FIRST_BACKOFF;
         while !self.queue.is_empty() {

@@ -13,6 +13,7 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use super::call::{ErrorKind, Failure};
 use super::datum::{self, Datum};
 use crate::aws::answer::{AnswerLimit, too_long};
+use crate::core::names::Region;
 use crate::error::Chain;
 
 /// The longest answer read from CloudWatch, bytes.
@@ -41,11 +42,11 @@ impl From<aws_sdk_cloudwatch::Client> for Client {
 
 impl Client {
     /// The default credential chain, in `region` when given (else the chain's own).
-    pub async fn from_environment(region: Option<String>) -> Self {
+    pub async fn from_environment(region: Option<Region>) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::disabled());
         if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region));
+            loader = loader.region(aws_config::Region::new(region.to_string()));
         }
         Client::from(aws_sdk_cloudwatch::Client::new(&loader.load().await))
     }

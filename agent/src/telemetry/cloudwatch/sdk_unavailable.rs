@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use super::call::ErrorKind;
 use super::datum::Datum;
+use crate::core::names::Region;
 
 #[derive(Debug)]
 pub struct Client;
 
 impl Client {
-    pub async fn from_environment(_region: Option<String>) -> Self {
+    pub async fn from_environment(_region: Option<Region>) -> Self {
         Client
     }
 

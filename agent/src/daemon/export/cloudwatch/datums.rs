@@ -19,6 +19,7 @@
 
 use std::time::SystemTime;
 
+use crate::core::names::{DimensionValue, NodeName};
 use crate::daemon::collect::ipamd_metrics::{HelperKind, helper_kind};
 use crate::daemon::snapshot::{Addresses, DriftKind, MemoryScope, Snapshot};
 use crate::telemetry::cloudwatch::datum::{Counters, Datum, Unit};
@@ -27,10 +28,10 @@ use crate::telemetry::family::{count, signed};
 /// How to label what is published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labels {
-    pub cluster_name: String,
+    pub cluster_name: DimensionValue,
     /// Add the `{ClusterName, NodeName}` dimension set (one billed metric per node and name).
     pub per_node: bool,
-    pub node_name: String,
+    pub node_name: NodeName,
     pub compat: bool,
 }
 
@@ -218,21 +219,21 @@ type Dimensions = Vec<(String, String)>;
 /// `{ClusterName}`, `{ClusterName, InstanceType}`, `{ClusterName, AvailabilityZone}` (once the
 /// node is known), and `{ClusterName, NodeName}` with `per_node`.
 fn native_dimensions(labels: &Labels, snapshot: &Snapshot) -> Vec<Dimensions> {
-    let cluster = ("ClusterName".to_owned(), labels.cluster_name.clone());
+    let cluster = ("ClusterName".to_owned(), labels.cluster_name.to_string());
     let mut sets = vec![vec![cluster.clone()]];
     if let Some(node) = snapshot.observations.node() {
         let identity = &node.identity;
         for (key, value) in [
-            ("InstanceType", &identity.instance_type),
-            ("AvailabilityZone", &identity.availability_zone),
+            ("InstanceType", identity.instance_type.as_str()),
+            ("AvailabilityZone", identity.availability_zone.as_str()),
         ] {
-            sets.push(vec![cluster.clone(), (key.to_owned(), value.clone())]);
+            sets.push(vec![cluster.clone(), (key.to_owned(), value.to_string())]);
         }
     }
     if labels.per_node {
         sets.push(vec![
             cluster,
-            ("NodeName".to_owned(), labels.node_name.clone()),
+            ("NodeName".to_owned(), labels.node_name.to_string()),
         ]);
     }
     sets
@@ -240,7 +241,10 @@ fn native_dimensions(labels: &Labels, snapshot: &Snapshot) -> Vec<Dimensions> {
 
 /// The cni-metrics-helper's one dimension, `CLUSTER_ID`.
 fn compat_dimensions(labels: &Labels) -> Vec<Dimensions> {
-    vec![vec![("CLUSTER_ID".to_owned(), labels.cluster_name.clone())]]
+    vec![vec![(
+        "CLUSTER_ID".to_owned(),
+        labels.cluster_name.to_string(),
+    )]]
 }
 
 /// The cni-metrics-helper's figures of this node, in its names, unit Count.
@@ -267,9 +271,9 @@ mod tests {
 
     fn settings(compat: bool, per_node: bool) -> Labels {
         Labels {
-            cluster_name: "bars".to_owned(),
+            cluster_name: "bars".parse().unwrap(),
             per_node,
-            node_name: "ip-10-0-1-10.ec2.internal".to_owned(),
+            node_name: "ip-10-0-1-10.ec2.internal".parse().unwrap(),
             compat,
         }
     }

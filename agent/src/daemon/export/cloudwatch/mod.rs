@@ -8,12 +8,14 @@
 
 pub mod datums;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::core::names::{DimensionValue, NodeName};
 use crate::daemon::snapshot::Snapshot;
 use crate::telemetry::cloudwatch::datum::Counters;
 use crate::telemetry::cloudwatch::{Publisher, Settings, next_publication, period_start};
@@ -21,26 +23,26 @@ use datums::Labels;
 
 /// The node's name in datums: `node_name` if configured, else the instance id, else (no
 /// IMDS yet) the host name.
-fn node_name(settings: &Settings, snapshot: &Snapshot) -> String {
-    settings.node_name.as_ref().map_or_else(
-        || {
-            snapshot.observations.node().map_or_else(
-                || {
-                    std::fs::read_to_string("/proc/sys/kernel/hostname")
-                        .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned())
-                },
-                |n| n.identity.instance_id.clone(),
-            )
-        },
-        ToString::to_string,
-    )
+fn node_name(settings: &Settings, snapshot: &Snapshot) -> NodeName {
+    if let Some(name) = &settings.node_name {
+        return name.clone();
+    }
+    let named = match snapshot.observations.node() {
+        Some(node) => NodeName::try_from(node.identity.instance_id.as_str()).ok(),
+        // A host name is at most 64 bytes (HOST_NAME_MAX).
+        None => crate::file::read_text_if_exists(Path::new("/proc/sys/kernel/hostname"), 256)
+            .ok()
+            .flatten()
+            .and_then(|h| NodeName::try_from(h.trim()).ok()),
+    };
+    named.unwrap_or(NodeName::UNKNOWN)
 }
 
 /// The publisher task: publishes the latest snapshot once per period on its schedule until
 /// `stop`, then flushes once more within `grace` (publishing the latest snapshot too if this
 /// period has none yet).
 pub async fn run(
-    cluster_name: String,
+    cluster_name: DimensionValue,
     mut publisher: Publisher,
     mut snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     mut stop: watch::Receiver<bool>,
@@ -53,7 +55,7 @@ pub async fn run(
     // the same offset (a fleet-wide restart would publish all at once).
     let seed = tokio::select! {
         first = snapshots.wait_for(Option::is_some) => match first {
-            Ok(first) => first.as_deref().map(|s| node_name(publisher.settings(), s)).unwrap_or_default(),
+            Ok(first) => first.as_deref().map(|s| node_name(publisher.settings(), s)).unwrap_or(NodeName::UNKNOWN),
             Err(_) => return,
         },
         _ = stop.wait_for(|s| *s) => return,
@@ -87,7 +89,7 @@ pub async fn run(
         }
         let budget = if stopping { grace } else { interval };
         publisher
-            .flush(region.as_deref(), Instant::now() + budget)
+            .flush(region.as_ref(), Instant::now() + budget)
             .await;
         if stopping {
             return;
