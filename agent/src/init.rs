@@ -84,8 +84,8 @@ pub async fn run(settings: &Settings, dry_run: bool) -> Result<Report, Error> {
         profile = %sizing.profile,
         addressing = %sizing.addressing,
         max_pods = sizing.max_pods,
-        kube_reserved_cpu = %kubelet.kube_reserved["cpu"],
-        kube_reserved_memory = %kubelet.kube_reserved["memory"],
+        kube_reserved_cpu = %kubelet.kube_reserved.cpu(),
+        kube_reserved_memory = %kubelet.kube_reserved.memory(),
         system_reserved = kubelet.system_reserved.is_some(),
         eviction_hard_keys = kubelet.eviction_hard.len(),
         "sizing"

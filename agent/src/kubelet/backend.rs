@@ -114,10 +114,7 @@ pub fn render(
             rendered(format::to_json("KubeletConfiguration", &merged))
         }
         Backend::Flags => {
-            let ours: Vec<String> = format::kubelet_flags(settings)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
+            let ours = format::kubelet_flag_list(settings);
             flags::merge(existing.unwrap_or_default(), &ours)
                 .map_err(|e| malformed(MergeError::Flags(e)))
         }
@@ -149,26 +146,16 @@ pub fn merge_kubelet_config(
             }
             Ok(())
         };
-    merge_map(
-        "kubeReserved",
-        settings
-            .kube_reserved
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect(),
-    )?;
+    merge_map("kubeReserved", settings.kube_reserved.entries().into())?;
     if let Some(system) = &settings.system_reserved {
-        merge_map(
-            "systemReserved",
-            system.iter().map(|(k, v)| (*k, v.clone())).collect(),
-        )?;
+        merge_map("systemReserved", system.entries().into())?;
     }
+    let eviction = settings.eviction_hard.entries();
     merge_map(
         "evictionHard",
-        settings
-            .eviction_hard
-            .iter()
-            .map(|(k, v)| (*k, (*v).to_owned()))
+        eviction
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
             .collect(),
     )?;
     Ok(doc)

@@ -8,11 +8,9 @@
 //! that cannot be encoded is an error, never an empty file; the kubelet flags are plain text
 //! and cannot fail.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
-use super::settings::KubeletSettings;
+use super::settings::{EvictionHard, KubeletSettings, Reserved};
 
 /// A document that could not be encoded.
 #[derive(Debug, thiserror::Error)]
@@ -62,28 +60,38 @@ pub fn kubelet_config(settings: &KubeletSettings) -> Result<String, Error> {
 /// replaces the config file's whole map, which is why every key is always given. Quote the
 /// line in a shell (`<`); an `EnvironmentFile` needs no quoting.
 pub fn kubelet_flags(settings: &KubeletSettings) -> String {
-    let join = |map: &BTreeMap<&str, String>, sep: char| {
-        map.iter()
+    let mut line = kubelet_flag_list(settings).join(" ");
+    line.push('\n');
+    line
+}
+
+/// The flags of [`kubelet_flags`], one string each (what the flags backend merges).
+pub fn kubelet_flag_list(settings: &KubeletSettings) -> Vec<String> {
+    fn join<V: std::fmt::Display>(
+        entries: impl IntoIterator<Item = (&'static str, V)>,
+        sep: char,
+    ) -> String {
+        entries
+            .into_iter()
             .map(|(k, v)| format!("{k}{sep}{v}"))
             .collect::<Vec<_>>()
             .join(",")
-    };
+    }
     let mut flags = vec![
         format!("--max-pods={}", settings.max_pods),
-        format!("--kube-reserved={}", join(&settings.kube_reserved, '=')),
+        format!(
+            "--kube-reserved={}",
+            join(settings.kube_reserved.entries(), '=')
+        ),
     ];
     if let Some(system) = &settings.system_reserved {
-        flags.push(format!("--system-reserved={}", join(system, '=')));
+        flags.push(format!("--system-reserved={}", join(system.entries(), '=')));
     }
-    let eviction: BTreeMap<&str, String> = settings
-        .eviction_hard
-        .iter()
-        .map(|(k, v)| (*k, (*v).to_owned()))
-        .collect();
-    flags.push(format!("--eviction-hard={}", join(&eviction, '<')));
-    let mut line = flags.join(" ");
-    line.push('\n');
-    line
+    flags.push(format!(
+        "--eviction-hard={}",
+        join(settings.eviction_hard.entries(), '<')
+    ));
+    flags
 }
 
 /// A nodeadm `NodeConfig` drop-in for `/etc/eks/nodeadm.d/` (AL2023): `spec.kubelet.config`
@@ -146,10 +154,10 @@ pub fn bottlerocket(settings: &KubeletSettings, header: &str) -> Result<String, 
     #[serde(rename_all = "kebab-case")]
     struct Kubernetes<'a> {
         max_pods: u32,
-        kube_reserved: &'a BTreeMap<&'static str, String>,
+        kube_reserved: &'a Reserved,
         #[serde(skip_serializing_if = "Option::is_none")]
-        system_reserved: Option<&'a BTreeMap<&'static str, String>>,
-        eviction_hard: &'a BTreeMap<&'static str, &'static str>,
+        system_reserved: Option<&'a Reserved>,
+        eviction_hard: &'a EvictionHard,
     }
     let doc = Doc {
         settings: Settings {
