@@ -4,6 +4,7 @@
 //! for it, the last good reading served stale when a run fails.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Chain;
@@ -41,8 +42,35 @@ impl std::fmt::Display for CollectorId {
     }
 }
 
-/// A failure a reading carries along with its values.
-pub type Failure = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// Why a collector's run failed, or what part of it failed: the error itself, shared, so the
+/// log and `check`'s report show its whole chain. Equal when they read the same.
+#[derive(Debug, Clone)]
+pub struct RunError(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl RunError {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        RunError(Arc::new(error))
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Chain(&*self.0).fmt(f)
+    }
+}
+
+impl PartialEq for RunError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for RunError {}
+
+/// A run that outlived the collector's timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {0:?}")]
+struct NoAnswer(Duration);
 
 /// What one run of a collector read.
 #[derive(Debug)]
@@ -51,7 +79,7 @@ pub enum Reading<T> {
     Fresh(T),
     /// What the source said, though part of the run failed: the values are served and the
     /// failure reported.
-    Partial(T, Failure),
+    Partial(T, RunError),
     /// The source does not exist on this node (no VPC CNI, no ENA device, no kubelet files):
     /// not a failure.
     NotApplicable(String),
@@ -81,7 +109,7 @@ pub trait Collector {
 pub enum Health {
     Ok,
     NotApplicable(String),
-    Failed(String),
+    Failed(RunError),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +180,7 @@ impl<C: Collector> Slot<C> {
     pub async fn run(&mut self) -> (Option<C::Part>, Status) {
         let start = Instant::now();
         let outcome = tokio::time::timeout(C::TIMEOUT, self.collector.collect()).await;
-        let failed = |this: &Self, why: String| {
+        let failed = |this: &Self, why: RunError| {
             let stale = this.last_good.clone();
             let is_stale = stale.is_some();
             (stale, Health::Failed(why), is_stale)
@@ -164,15 +192,11 @@ impl<C: Collector> Slot<C> {
             }
             Ok(Ok(Reading::Partial(part, failure))) => {
                 self.remember(&part);
-                (
-                    Some(part),
-                    Health::Failed(Chain(&*failure).to_string()),
-                    false,
-                )
+                (Some(part), Health::Failed(failure), false)
             }
             Ok(Ok(Reading::NotApplicable(why))) => (None, Health::NotApplicable(why), false),
-            Ok(Err(e)) => failed(self, Chain(&e).to_string()),
-            Err(_) => failed(self, format!("no answer within {:?}", C::TIMEOUT)),
+            Ok(Err(e)) => failed(self, RunError::new(e)),
+            Err(_) => failed(self, RunError::new(NoAnswer(C::TIMEOUT))),
         };
         match &health {
             Health::Failed(why) => {
@@ -246,7 +270,10 @@ mod tests {
             answers: vec![
                 Ok(Reading::Fresh(7)),
                 Err(std::io::Error::other("down")),
-                Ok(Reading::Partial(8, "half".into())),
+                Ok(Reading::Partial(
+                    8,
+                    RunError::new(std::io::Error::other("half")),
+                )),
                 Ok(Reading::NotApplicable("gone".to_owned())),
             ],
         });
@@ -258,12 +285,20 @@ mod tests {
         let (part, status) = slot.run().await;
         assert_eq!(
             (part, status.health, status.stale),
-            (Some(7), Health::Failed("down".to_owned()), true)
+            (
+                Some(7),
+                Health::Failed(RunError::new(std::io::Error::other("down"))),
+                true
+            )
         );
         let (part, status) = slot.run().await;
         assert_eq!(
             (part, status.health, status.stale),
-            (Some(8), Health::Failed("half".to_owned()), false)
+            (
+                Some(8),
+                Health::Failed(RunError::new(std::io::Error::other("half"))),
+                false
+            )
         );
         let (part, status) = slot.run().await;
         assert_eq!(
@@ -292,7 +327,7 @@ mod tests {
         assert_eq!(part, None);
         assert_eq!(
             status.health,
-            Health::Failed("no answer within 50ms".to_owned())
+            Health::Failed(RunError::new(NoAnswer(Duration::from_millis(50))))
         );
         assert!(status.duration < Duration::from_secs(1));
     }

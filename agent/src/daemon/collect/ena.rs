@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::collector::{Collector, CollectorId, Joined, Reading, blocking};
+use super::collector::{Collector, CollectorId, Joined, Reading, RunError, blocking};
 use super::ethtool;
 use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
@@ -106,7 +106,7 @@ fn read(sys_root: &Path) -> Result<Reading<Ena>, Error> {
     Ok(if errors.is_empty() {
         Reading::Fresh(ena)
     } else {
-        Reading::Partial(ena, Box::new(Error::Stats(errors)))
+        Reading::Partial(ena, RunError::new(Error::Stats(errors)))
     })
 }
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::collector::{Collector, CollectorId, Reading};
+use super::collector::{Collector, CollectorId, Reading, RunError};
 use crate::aws::imds::{self, Endpoint, Eni, ImdsClient};
 use crate::aws::limits::{self, Lookup};
 use crate::core::node::Node;
@@ -87,7 +87,7 @@ impl Collector for ImdsCollector {
             enis: Arc::new(enis),
         };
         Ok(match node_failure {
-            Some(e) => Reading::Partial(part, Box::new(e)),
+            Some(e) => Reading::Partial(part, RunError::new(e)),
             None => Reading::Fresh(part),
         })
     }

@@ -44,7 +44,7 @@ use crate::kubelet::Targets;
 use crate::telemetry::family::{Describe, Export, Samples};
 
 pub use collector::{
-    APPLICABLE, Collector, CollectorId, DURATION, Failure, Health, Reading, STALE, SUCCESS, Slot,
+    APPLICABLE, Collector, CollectorId, DURATION, Health, Reading, RunError, STALE, SUCCESS, Slot,
     Status,
 };
 
