@@ -255,9 +255,21 @@ fn memory(s: &Sizing<'_>) -> String {
 /// The default `plan` output: a short explanation, one number per line with its formula.
 pub fn explain(s: &Sizing<'_>) -> String {
     let f = formulas(s);
+    let mut out = String::new();
+    instance(&mut out, s);
+    pods(&mut out, s, &f);
+    reservations(&mut out, s, &f);
+    allocatable(&mut out, s);
+    for note in &s.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+/// The summary line, then the instance's limits and where they came from.
+fn instance(out: &mut String, s: &Sizing<'_>) {
     let i = s.instance;
     let k = &s.kube_reserved;
-    let mut out = String::new();
     let _ = writeln!(
         out,
         "{}: {} pods; kube-reserved cpu {}m, memory {}Mi, ephemeral-storage {}Gi (profile {})",
@@ -280,6 +292,10 @@ pub fn explain(s: &Sizing<'_>) -> String {
         i.default_card_enis(),
         i.ipv4_per_eni,
     );
+}
+
+/// How the pod count came about: addressing, ENIs, the IP limit, expression, cap.
+fn pods(out: &mut String, s: &Sizing<'_>, f: &Formulas) {
     let mode = match s.addressing {
         PodAddressing::SecondaryIp => "secondary IPs",
         PodAddressing::PrefixDelegation => "prefix delegation",
@@ -293,6 +309,11 @@ pub fn explain(s: &Sizing<'_>) -> String {
     }
     let _ = writeln!(out, "cap             {}", f.cap);
     let _ = writeln!(out, "max pods        {}", f.max_pods);
+}
+
+/// kube-reserved with its formulas, system-reserved (or why none), the eviction thresholds.
+fn reservations(out: &mut String, s: &Sizing<'_>, f: &Formulas) {
+    let k = &s.kube_reserved;
     let _ = writeln!(out, "kube-reserved");
     let _ = writeln!(out, "  cpu           {}", f.kube_reserved_cpu);
     let _ = writeln!(out, "  memory        {}", f.kube_reserved_memory);
@@ -326,7 +347,11 @@ pub fn explain(s: &Sizing<'_>) -> String {
         .map(|(signal, value)| format!("{signal}<{value}"))
         .collect();
     let _ = writeln!(out, "eviction-hard   {}", eviction.join(", "));
-    let a = &s.allocatable;
+}
+
+/// What pods can request, as the capacity less each reservation.
+fn allocatable(out: &mut String, s: &Sizing<'_>) {
+    let (i, k, a) = (s.instance, &s.kube_reserved, &s.allocatable);
     let system = s.system_reserved.as_ref();
     if i.vcpus == 0 || i.memory_mib == 0 {
         let _ = writeln!(
@@ -334,28 +359,24 @@ pub fn explain(s: &Sizing<'_>) -> String {
             "allocatable     unknown: no published vCPU count or memory to subtract from \
              (give --vcpus and --memory-mib)"
         );
-    } else {
-        let _ = writeln!(
-            out,
-            "allocatable     cpu {}m = {} × 1000 − {} − {}; memory {}Mi = {} − {} − {} − {} (eviction)",
-            a.cpu_millis,
-            i.vcpus,
-            k.cpu_millis,
-            system.map_or(0, |r| r.cpu_millis),
-            a.memory_mib,
-            i.memory_mib,
-            k.memory_mib,
-            system.map_or(0, |r| r.memory_mib),
-            i.memory_mib
-                .saturating_sub(k.memory_mib)
-                .saturating_sub(system.map_or(0, |r| r.memory_mib))
-                .saturating_sub(a.memory_mib),
-        );
+        return;
     }
-    for note in &s.notes {
-        let _ = writeln!(out, "note: {note}");
-    }
-    out
+    let _ = writeln!(
+        out,
+        "allocatable     cpu {}m = {} × 1000 − {} − {}; memory {}Mi = {} − {} − {} − {} (eviction)",
+        a.cpu_millis,
+        i.vcpus,
+        k.cpu_millis,
+        system.map_or(0, |r| r.cpu_millis),
+        a.memory_mib,
+        i.memory_mib,
+        k.memory_mib,
+        system.map_or(0, |r| r.memory_mib),
+        i.memory_mib
+            .saturating_sub(k.memory_mib)
+            .saturating_sub(system.map_or(0, |r| r.memory_mib))
+            .saturating_sub(a.memory_mib),
+    );
 }
 
 /// A table of `header` and `rows`, each column as wide as its widest cell, two spaces apart:

@@ -13,12 +13,11 @@ use super::raw::*;
 use super::values::*;
 use crate::core::names::{ClusterName, DimensionValue, SubnetId};
 
-pub(super) fn validate(raw: RawConfig) -> Result<Config, Error> {
+pub(super) fn validate(mut raw: RawConfig) -> Result<Config, Error> {
     let defaults = Config::default();
-    let imds = raw.imds.unwrap_or_default();
-    let kubelet = raw.kubelet.unwrap_or_default();
-    let run = validate_run(raw.run.unwrap_or_default(), defaults.run)?;
-    let subnets = validate_subnets(raw.subnets.unwrap_or_default())?;
+    let imds = raw.imds.take().unwrap_or_default();
+    let run = validate_run(raw.run.take().unwrap_or_default(), defaults.run)?;
+    let subnets = validate_subnets(raw.subnets.take().unwrap_or_default())?;
     let subnets_cluster = subnets.cluster_name.clone();
     let deadline = imds
         .deadline_seconds
@@ -34,7 +33,59 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Error> {
         None => defaults.imds_endpoint,
         Some(text) => text.parse().map_err(Error::Endpoint)?,
     };
-    let dropin_name = kubelet.dropin_name.unwrap_or(defaults.kubelet.dropin_name);
+    Ok(Config {
+        sizing: validate_sizing(&raw)?,
+        fallback_max_pods: positive("fallback_max_pods", raw.fallback_max_pods)?,
+        prefer_api: raw.prefer_api.unwrap_or(false),
+        state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
+        log_format: raw.log_format.unwrap_or_default(),
+        imds_endpoint: endpoint,
+        imds_deadline: Duration::from_secs(deadline),
+        kubelet: validate_kubelet(raw.kubelet.unwrap_or_default(), defaults.kubelet)?,
+        run,
+        cloudwatch: validate_cloudwatch(raw.cloudwatch.unwrap_or_default(), subnets_cluster)?,
+        subnets,
+    })
+}
+
+/// The top-level sizing keys.
+fn validate_sizing(raw: &RawConfig) -> Result<SizingOptions, Error> {
+    let expression_key = |key, text: &Option<String>| expression(key, text.clone());
+    Ok(SizingOptions {
+        prefix_delegation: raw.prefix_delegation.unwrap_or(false),
+        custom_networking: raw.custom_networking.unwrap_or(false),
+        max_enis: positive("max_enis", raw.max_enis)?,
+        reserved_enis: raw.reserved_enis.unwrap_or(0),
+        ip_family: raw.ip_family.unwrap_or_default(),
+        max_pods_cap: raw.max_pods_cap,
+        pods_per_core: positive("pods_per_core", raw.pods_per_core)?,
+        min_memory_per_pod_mib: match raw.min_memory_per_pod_mib {
+            Some(0) => {
+                return Err(value_error(
+                    "min_memory_per_pod_mib",
+                    "a positive MiB count",
+                    0,
+                ));
+            }
+            v => v,
+        },
+        max_pods: positive("max_pods", raw.max_pods)?,
+        max_pods_expression: expression_key("max_pods_expression", &raw.max_pods_expression)?,
+        kube_reserved_expression: expression_key(
+            "kube_reserved_expression",
+            &raw.kube_reserved_expression,
+        )?,
+        system_reserved_expression: expression_key(
+            "system_reserved_expression",
+            &raw.system_reserved_expression,
+        )?,
+        profile: raw.profile.unwrap_or_default(),
+    })
+}
+
+/// The `[kubelet]` section: the backend and the files it writes or reads.
+fn validate_kubelet(kubelet: RawKubelet, defaults: Targets) -> Result<Targets, Error> {
+    let dropin_name = kubelet.dropin_name.unwrap_or(defaults.dropin_name);
     let name_ok = !dropin_name.is_empty()
         && !dropin_name.starts_with('.')
         && dropin_name
@@ -47,62 +98,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Error> {
             dropin_name,
         ));
     }
-    Ok(Config {
-        sizing: SizingOptions {
-            prefix_delegation: raw.prefix_delegation.unwrap_or(false),
-            custom_networking: raw.custom_networking.unwrap_or(false),
-            max_enis: positive("max_enis", raw.max_enis)?,
-            reserved_enis: raw.reserved_enis.unwrap_or(0),
-            ip_family: raw.ip_family.unwrap_or_default(),
-            max_pods_cap: raw.max_pods_cap,
-            pods_per_core: positive("pods_per_core", raw.pods_per_core)?,
-            min_memory_per_pod_mib: match raw.min_memory_per_pod_mib {
-                Some(0) => {
-                    return Err(value_error(
-                        "min_memory_per_pod_mib",
-                        "a positive MiB count",
-                        0,
-                    ));
-                }
-                v => v,
-            },
-            max_pods: positive("max_pods", raw.max_pods)?,
-            max_pods_expression: expression("max_pods_expression", raw.max_pods_expression)?,
-            kube_reserved_expression: expression(
-                "kube_reserved_expression",
-                raw.kube_reserved_expression,
-            )?,
-            system_reserved_expression: expression(
-                "system_reserved_expression",
-                raw.system_reserved_expression,
-            )?,
-            profile: raw.profile.unwrap_or_default(),
-        },
-        fallback_max_pods: positive("fallback_max_pods", raw.fallback_max_pods)?,
-        prefer_api: raw.prefer_api.unwrap_or(false),
-        state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
-        log_format: raw.log_format.unwrap_or_default(),
-        imds_endpoint: endpoint,
-        imds_deadline: Duration::from_secs(deadline),
-        kubelet: Targets {
-            backend: kubelet.backend.unwrap_or(defaults.kubelet.backend),
-            nodeadm_config_dir: kubelet
-                .nodeadm_config_dir
-                .unwrap_or(defaults.kubelet.nodeadm_config_dir),
-            kubelet_config_dir: kubelet
-                .kubelet_config_dir
-                .unwrap_or(defaults.kubelet.kubelet_config_dir),
-            kubelet_config: kubelet
-                .kubelet_config
-                .unwrap_or(defaults.kubelet.kubelet_config),
-            kubelet_env_file: kubelet
-                .kubelet_env_file
-                .unwrap_or(defaults.kubelet.kubelet_env_file),
-            dropin_name,
-        },
-        run,
-        cloudwatch: validate_cloudwatch(raw.cloudwatch.unwrap_or_default(), subnets_cluster)?,
-        subnets,
+    Ok(Targets {
+        backend: kubelet.backend.unwrap_or(defaults.backend),
+        nodeadm_config_dir: kubelet
+            .nodeadm_config_dir
+            .unwrap_or(defaults.nodeadm_config_dir),
+        kubelet_config_dir: kubelet
+            .kubelet_config_dir
+            .unwrap_or(defaults.kubelet_config_dir),
+        kubelet_config: kubelet.kubelet_config.unwrap_or(defaults.kubelet_config),
+        kubelet_env_file: kubelet
+            .kubelet_env_file
+            .unwrap_or(defaults.kubelet_env_file),
+        dropin_name,
     })
 }
 

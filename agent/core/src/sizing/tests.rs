@@ -1,4 +1,5 @@
 use super::*;
+use crate::expression::Expression;
 use crate::instance::lookup_embedded;
 
 fn facts(name: &str) -> &'static InstanceFacts {

@@ -156,74 +156,85 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, Error> {
         ))
     })?;
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let tls = match file.tls_server_config {
-        None => None,
-        Some(t) => {
-            let required = match t.client_auth_type.as_deref() {
-                None | Some("NoClientCert") => false,
-                Some("RequireAndVerifyClientCert") => true,
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "tls_server_config.client_auth_type: expected NoClientCert or RequireAndVerifyClientCert, got {:?}",
-                        clip(other, MAX_CHARS)
-                    )));
-                }
-            };
-            if required != t.client_ca_file.is_some() {
-                return Err(invalid(
-                    "tls_server_config: client_auth_type RequireAndVerifyClientCert and client_ca_file go together".to_owned(),
-                ));
-            }
-            let version = |key: &str, value: Option<&str>| match value {
-                None | Some("TLS12") => Ok(false),
-                Some("TLS13") => Ok(true),
-                Some(other) => Err(invalid(format!(
-                    "tls_server_config.{key}: expected TLS12 or TLS13, got {:?}",
-                    clip(other, MAX_CHARS)
-                ))),
-            };
-            let tls13_only = version("min_version", t.min_version.as_deref())?;
-            if !version("max_version", t.max_version.as_deref())? && t.max_version.is_some() {
-                return Err(invalid(
-                    "tls_server_config.max_version: TLS12 leaves out TLS 1.3; nodecap serves TLS 1.2 and 1.3".to_owned(),
-                ));
-            }
-            Some(Tls {
-                cert_file: dir.join(t.cert_file),
-                key_file: dir.join(t.key_file),
-                client_ca_file: t.client_ca_file.map(|f| dir.join(f)),
-                tls13_only,
-            })
-        }
-    };
+    let tls = file
+        .tls_server_config
+        .map(|t| tls(t, dir))
+        .transpose()
+        .map_err(invalid)?;
     if let Some(users) = &file.basic_auth_users {
-        for (user, hash) in users {
-            if user.is_empty() || user.contains(':') {
-                return Err(invalid(format!(
-                    "basic_auth_users: user {:?}: expected a name without ':'",
-                    clip(user, MAX_CHARS)
-                )));
-            }
-            let Ok(parts) = hash.parse::<bcrypt::HashParts>() else {
-                return Err(invalid(format!(
-                    "basic_auth_users.{}: expected a bcrypt hash ($2y$…), such as `htpasswd -nBC 10 \"\" | tr -d ':\\n'` prints",
-                    clip(user, MAX_CHARS)
-                )));
-            };
-            if parts.get_cost() > MAX_BCRYPT_COST {
-                return Err(invalid(format!(
-                    "basic_auth_users.{}: bcrypt cost {} is over {MAX_BCRYPT_COST} (each check would take {}; `htpasswd -nBC 10` makes cost 10)",
-                    clip(user, MAX_CHARS),
-                    parts.get_cost(),
-                    check_time(parts.get_cost()),
-                )));
-            }
-        }
+        check_users(users).map_err(invalid)?;
     }
     Ok(Settings {
         tls,
         users: file.basic_auth_users,
     })
+}
+
+/// `tls_server_config`, its paths resolved against `dir`; else the problem.
+fn tls(t: TlsFile, dir: &Path) -> Result<Tls, String> {
+    let required = match t.client_auth_type.as_deref() {
+        None | Some("NoClientCert") => false,
+        Some("RequireAndVerifyClientCert") => true,
+        Some(other) => {
+            return Err(format!(
+                "tls_server_config.client_auth_type: expected NoClientCert or RequireAndVerifyClientCert, got {:?}",
+                clip(other, MAX_CHARS)
+            ));
+        }
+    };
+    if required != t.client_ca_file.is_some() {
+        return Err(
+            "tls_server_config: client_auth_type RequireAndVerifyClientCert and client_ca_file go together".to_owned(),
+        );
+    }
+    let version = |key: &str, value: Option<&str>| match value {
+        None | Some("TLS12") => Ok(false),
+        Some("TLS13") => Ok(true),
+        Some(other) => Err(format!(
+            "tls_server_config.{key}: expected TLS12 or TLS13, got {:?}",
+            clip(other, MAX_CHARS)
+        )),
+    };
+    let tls13_only = version("min_version", t.min_version.as_deref())?;
+    if !version("max_version", t.max_version.as_deref())? && t.max_version.is_some() {
+        return Err(
+            "tls_server_config.max_version: TLS12 leaves out TLS 1.3; nodecap serves TLS 1.2 and 1.3".to_owned(),
+        );
+    }
+    Ok(Tls {
+        cert_file: dir.join(t.cert_file),
+        key_file: dir.join(t.key_file),
+        client_ca_file: t.client_ca_file.map(|f| dir.join(f)),
+        tls13_only,
+    })
+}
+
+/// `basic_auth_users`: names without ':', bcrypt hashes of at most [`MAX_BCRYPT_COST`];
+/// else the problem.
+fn check_users(users: &BTreeMap<String, String>) -> Result<(), String> {
+    for (user, hash) in users {
+        if user.is_empty() || user.contains(':') {
+            return Err(format!(
+                "basic_auth_users: user {:?}: expected a name without ':'",
+                clip(user, MAX_CHARS)
+            ));
+        }
+        let Ok(parts) = hash.parse::<bcrypt::HashParts>() else {
+            return Err(format!(
+                "basic_auth_users.{}: expected a bcrypt hash ($2y$…), such as `htpasswd -nBC 10 \"\" | tr -d ':\\n'` prints",
+                clip(user, MAX_CHARS)
+            ));
+        };
+        if parts.get_cost() > MAX_BCRYPT_COST {
+            return Err(format!(
+                "basic_auth_users.{}: bcrypt cost {} is over {MAX_BCRYPT_COST} (each check would take {}; `htpasswd -nBC 10` makes cost 10)",
+                clip(user, MAX_CHARS),
+                parts.get_cost(),
+                check_time(parts.get_cost()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Basic authentication against bcrypt hashes.

@@ -21,7 +21,7 @@ use std::time::SystemTime;
 
 use crate::core::names::{DimensionValue, NodeName};
 use crate::daemon::collect::ipamd_metrics::{HelperKind, helper_kind};
-use crate::daemon::snapshot::{Addresses, DriftKind, MemoryScope, Snapshot};
+use crate::daemon::snapshot::{Addresses, Derived, DriftKind, MemoryScope, Snapshot};
 use crate::telemetry::cloudwatch::datum::{Counters, Datum, Unit};
 use crate::telemetry::family::{count, signed};
 
@@ -38,13 +38,29 @@ pub struct Labels {
 /// A native figure: name, unit, value, and whether it is a counter (published as a delta).
 type Figure = (&'static str, Unit, f64, bool);
 
+/// A gauge's figure, when its value is known.
+fn gauge(name: &'static str, unit: Unit, value: Option<f64>) -> Option<Figure> {
+    value.map(|v| (name, unit, v, false))
+}
+
 /// The native figures of a snapshot, before dimensions: the node's, its memory reservations,
 /// its drift checks, its ENA allowances.
 fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
     let d = &snapshot.derived;
-    let gauge = |name, unit, value: Option<f64>| value.map(|v| (name, unit, v, false));
+    node_figures(d)
+        .into_iter()
+        .chain(memory_figures(d))
+        .chain(drift_figures(d))
+        .flatten()
+        .chain(ena_figures(snapshot))
+        .collect()
+}
+
+/// Pods, addresses, ENIs and the CNI's pool.
+fn node_figures(d: &Derived) -> Vec<Option<Figure>> {
     let ipv4 = |pick: fn(&Addresses) -> Option<u64>| d.ipv4.as_ref().and_then(pick).map(count);
-    let node = [
+    let pools = &d.cni.pools;
+    vec![
         gauge("MaxPods", Unit::Count, d.max_pods.map(f64::from)),
         gauge(
             "KubeletMaxPods",
@@ -70,25 +86,27 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
         gauge(
             "IPv4AddressesNeeded",
             Unit::Count,
-            d.cni
-                .pools
+            pools
                 .iter()
                 .map(|p| p.addresses_needed)
                 .sum::<Option<u64>>()
-                .filter(|_| !d.cni.pools.is_empty())
+                .filter(|_| !pools.is_empty())
                 .map(count),
         ),
         gauge(
             "IPPoolAtCapacity",
             Unit::Count,
-            d.cni
-                .pools
+            pools
                 .iter()
                 .filter_map(|p| p.at_capacity)
                 .max()
                 .map(|full| if full { 1.0 } else { 0.0 }),
         ),
-    ];
+    ]
+}
+
+/// Each memory reservation, then each one's headroom.
+fn memory_figures(d: &Derived) -> Vec<Option<Figure>> {
     let reserved = d.memory.iter().map(|r| {
         let name = match r.scope {
             MemoryScope::Kube => "MemoryReservedKube",
@@ -103,26 +121,27 @@ fn native_figures(snapshot: &Snapshot) -> Vec<Figure> {
         };
         gauge(name, Unit::Bytes, r.headroom_bytes.map(signed))
     });
-    let drift = d.drift.iter().map(|drift| {
-        let name = match drift.kind {
-            DriftKind::MaxPods => "DriftMaxPods",
-            DriftKind::MaxPodsAboveCniCapacity => "DriftMaxPodsAboveCniCapacity",
-            DriftKind::MaxPodsBelowCniCapacity => "DriftMaxPodsBelowCniCapacity",
-            DriftKind::PrefixDelegationMismatch => "DriftPrefixDelegation",
-            DriftKind::CustomNetworkingMismatch => "DriftCustomNetworking",
-        };
-        gauge(
-            name,
-            Unit::Count,
-            drift.drifted().map(|d| if d { 1.0 } else { 0.0 }),
-        )
-    });
-    node.into_iter()
-        .chain(reserved)
-        .chain(headroom)
-        .chain(drift)
-        .flatten()
-        .chain(ena_figures(snapshot))
+    reserved.chain(headroom).collect()
+}
+
+/// 1 for each drift check that found drift, 0 for each that did not.
+fn drift_figures(d: &Derived) -> Vec<Option<Figure>> {
+    d.drift
+        .iter()
+        .map(|drift| {
+            let name = match drift.kind {
+                DriftKind::MaxPods => "DriftMaxPods",
+                DriftKind::MaxPodsAboveCniCapacity => "DriftMaxPodsAboveCniCapacity",
+                DriftKind::MaxPodsBelowCniCapacity => "DriftMaxPodsBelowCniCapacity",
+                DriftKind::PrefixDelegationMismatch => "DriftPrefixDelegation",
+                DriftKind::CustomNetworkingMismatch => "DriftCustomNetworking",
+            };
+            gauge(
+                name,
+                Unit::Count,
+                drift.drifted().map(|d| if d { 1.0 } else { 0.0 }),
+            )
+        })
         .collect()
 }
 

@@ -409,59 +409,89 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let published = published.clone();
-        let web = Arc::clone(&web);
-        let mut stop = stop.clone();
-        let scrapes = Arc::clone(&scrapes);
+        let shared = Shared {
+            web: Arc::clone(&web),
+            published: published.clone(),
+            scrapes: Arc::clone(&scrapes),
+            stale_after,
+            stop: stop.clone(),
+        };
         tokio::spawn(async move {
             let _task = task;
-            let mut first = [0u8; 1];
-            let spoke = tokio::select! {
-                // Waits for a byte (or the end) without taking it from the stream.
-                peeked = stream.peek(&mut first) => peeked.is_ok_and(|n| n > 0),
-                () = tokio::time::sleep(FIRST_BYTE_TIMEOUT) => false,
-                () = ticket.closed() => false,
-                () = stopped(&mut stop) => false,
-            };
-            if !spoke {
-                tracing::debug!(%peer, "closed: silent");
-                return;
-            }
-            if !ticket.open() {
-                tracing::debug!(%peer, "closed: every slot is inside a request");
-                return;
-            }
-            let connection = Connection {
-                slot: ticket.slot(),
-                published,
-                auth: web.auth.clone(),
-                scrapes,
-                stale_after,
-                stop,
-            };
-            let served = async {
-                #[cfg(feature = "tls")]
-                if let Some(acceptor) = &web.acceptor {
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(tls)) => connection.serve(tls).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, "closed: TLS handshake: {e}"),
-                        Err(_) => tracing::debug!(%peer, "closed: no TLS handshake in time"),
-                    }
-                    return;
-                }
-                connection.serve(stream).await;
-            };
-            tokio::select! {
-                () = served => {}
-                () = ticket.closed() => tracing::debug!(%peer, "closed: idle longest, for a newer connection"),
-            }
+            accepted(stream, peer, &mut ticket, shared).await;
         });
     }
     drop(listener);
     // Every connection task holds a slot: all of them back means all connections ended.
     let _ = tasks.acquire_many(MAX_TASKS).await;
+}
+
+/// What every connection is served from.
+struct Shared {
+    web: Arc<Web>,
+    published: watch::Receiver<Arc<Published>>,
+    scrapes: Arc<Semaphore>,
+    stale_after: Duration,
+    stop: watch::Receiver<bool>,
+}
+
+/// One accepted connection, admitted at the gate: waits for its first byte (a silent one is
+/// closed at [`FIRST_BYTE_TIMEOUT`]), takes a slot inside a request, shakes hands when TLS is
+/// on, and is served until it ends or the gate evicts it for a newer one.
+async fn accepted(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    ticket: &mut Ticket,
+    shared: Shared,
+) {
+    let Shared {
+        web,
+        published,
+        scrapes,
+        stale_after,
+        mut stop,
+    } = shared;
+    let mut first = [0u8; 1];
+    let spoke = tokio::select! {
+        // Waits for a byte (or the end) without taking it from the stream.
+        peeked = stream.peek(&mut first) => peeked.is_ok_and(|n| n > 0),
+        () = tokio::time::sleep(FIRST_BYTE_TIMEOUT) => false,
+        () = ticket.closed() => false,
+        () = stopped(&mut stop) => false,
+    };
+    if !spoke {
+        tracing::debug!(%peer, "closed: silent");
+        return;
+    }
+    if !ticket.open() {
+        tracing::debug!(%peer, "closed: every slot is inside a request");
+        return;
+    }
+    let connection = Connection {
+        slot: ticket.slot(),
+        published,
+        auth: web.auth.clone(),
+        scrapes,
+        stale_after,
+        stop,
+    };
+    let served = async {
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = &web.acceptor {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(tls)) => connection.serve(tls).await,
+                Ok(Err(e)) => tracing::debug!(%peer, "closed: TLS handshake: {e}"),
+                Err(_) => tracing::debug!(%peer, "closed: no TLS handshake in time"),
+            }
+            return;
+        }
+        connection.serve(stream).await;
+    };
+    tokio::select! {
+        () = served => {}
+        () = ticket.closed() => tracing::debug!(%peer, "closed: idle longest, for a newer connection"),
+    }
 }
 
 /// One connection on its slot: what its requests are answered from.
