@@ -229,6 +229,7 @@ pub(crate) mod tests {
     use crate::core::instance::{self, Source};
     use crate::core::node::{Identity, Node};
     use crate::core::sizing::SizingOptions;
+    use crate::daemon::collect::ipamd_metrics::HelperFigure;
     use crate::telemetry::{family, prometheus};
     use collect::memory::{Slice, SliceUsage};
     use collect::{
@@ -300,9 +301,9 @@ pub(crate) mod tests {
                 ipamd_errors: Some(1.0),
                 ec2_api_errors: Some(0.0),
                 helper: vec![
-                    ("assignIPAddresses", 5.0),
-                    ("totalIPAddresses", 12.0),
-                    ("addReqCount", 40.0),
+                    (HelperFigure::AssignedIpAddresses, 5.0),
+                    (HelperFigure::TotalIpAddresses, 12.0),
+                    (HelperFigure::AddIpRequests, 40.0),
                 ],
             }),
             ipamd_pools: Some(ipamd_enis::IpamdPools {

@@ -141,9 +141,9 @@ pub struct IpamdMetrics {
     pub ipamd_errors: Option<f64>,
     /// `awscni_ec2api_error_count`, summed over `fn`.
     pub ec2_api_errors: Option<f64>,
-    /// The cni-metrics-helper's 20 CloudWatch figures for this node, in [`HELPER`] order
-    /// (those whose ipamd series exist): its compatibility names, one value each.
-    pub helper: Vec<(&'static str, f64)>,
+    /// The cni-metrics-helper's 20 figures for this node, in [`HELPER`] order (those whose
+    /// ipamd series exist), one value each.
+    pub helper: Vec<(HelperFigure, f64)>,
 }
 
 /// How the cni-metrics-helper turns an ipamd family into one CloudWatch value
@@ -158,101 +158,138 @@ pub enum HelperKind {
     MaxP99,
 }
 
-/// The cni-metrics-helper's CloudWatch names, their ipamd families and how they aggregate.
-pub const HELPER: &[(&str, &str, HelperKind)] = &[
+/// One of the cni-metrics-helper's figures of a node: an ipamd family, aggregated its way
+/// (aws/amazon-vpc-cni-k8s `cmd/cni-metrics-helper/metrics/cni_metrics.go`). The collector
+/// reads them; their CloudWatch names are the exporter's (`export::cloudwatch::datums`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HelperFigure {
+    AssignedIpAddresses,
+    TotalIpAddresses,
+    TotalIpv4Prefixes,
+    AssignedIpPerCidr,
+    EniAllocated,
+    EniMax,
+    IpMax,
+    AwsApiLatency,
+    AwsApiErrors,
+    AwsUtilsErrors,
+    IpamdErrors,
+    ForceRemovedEnis,
+    ForceRemovedIps,
+    IpamdActionInProgress,
+    Reconciles,
+    AddIpRequests,
+    DelIpRequests,
+    PodEniErrors,
+    Ec2ApiRequests,
+    Ec2ApiErrors,
+}
+
+impl HelperFigure {
+    /// How the helper aggregates it.
+    pub fn kind(self) -> HelperKind {
+        HELPER
+            .iter()
+            .find(|(figure, _, _)| *figure == self)
+            .map_or(HelperKind::Gauge, |&(_, _, kind)| kind)
+    }
+}
+
+/// Every helper figure, in the helper's order, with its ipamd family and how it aggregates.
+pub const HELPER: &[(HelperFigure, &str, HelperKind)] = &[
     (
-        "assignIPAddresses",
+        HelperFigure::AssignedIpAddresses,
         "awscni_assigned_ip_addresses",
         HelperKind::Gauge,
     ),
     (
-        "totalIPAddresses",
+        HelperFigure::TotalIpAddresses,
         "awscni_total_ip_addresses",
         HelperKind::Gauge,
     ),
     (
-        "totalIPv4Prefixes",
+        HelperFigure::TotalIpv4Prefixes,
         "awscni_total_ipv4_prefixes",
         HelperKind::Gauge,
     ),
     (
-        "totalAssignedIPv4sPerCidr",
+        HelperFigure::AssignedIpPerCidr,
         "awscni_assigned_ip_per_cidr",
         HelperKind::Gauge,
     ),
-    ("eniAllocated", "awscni_eni_allocated", HelperKind::Gauge),
-    ("eniMaxAvailable", "awscni_eni_max", HelperKind::Gauge),
-    ("maxIPAddresses", "awscni_ip_max", HelperKind::Gauge),
     (
-        "awsAPILatency",
+        HelperFigure::EniAllocated,
+        "awscni_eni_allocated",
+        HelperKind::Gauge,
+    ),
+    (HelperFigure::EniMax, "awscni_eni_max", HelperKind::Gauge),
+    (HelperFigure::IpMax, "awscni_ip_max", HelperKind::Gauge),
+    (
+        HelperFigure::AwsApiLatency,
         "awscni_aws_api_latency_ms",
         HelperKind::MaxP99,
     ),
     (
-        "awsAPIErr",
+        HelperFigure::AwsApiErrors,
         "awscni_aws_api_error_count",
         HelperKind::Counter,
     ),
     (
-        "awsUtilErr",
+        HelperFigure::AwsUtilsErrors,
         "awscni_aws_utils_error_count",
         HelperKind::Counter,
     ),
-    ("ipamdErr", "awscni_ipamd_error_count", HelperKind::Counter),
     (
-        "forceRemoveENI",
+        HelperFigure::IpamdErrors,
+        "awscni_ipamd_error_count",
+        HelperKind::Counter,
+    ),
+    (
+        HelperFigure::ForceRemovedEnis,
         "awscni_force_removed_enis",
         HelperKind::Counter,
     ),
     (
-        "forceRemoveIPs",
+        HelperFigure::ForceRemovedIps,
         "awscni_force_removed_ips",
         HelperKind::Counter,
     ),
     (
-        "ipamdActionInProgress",
+        HelperFigure::IpamdActionInProgress,
         "awscni_ipamd_action_inprogress",
         HelperKind::Gauge,
     ),
     (
-        "reconcileCount",
+        HelperFigure::Reconciles,
         "awscni_reconcile_count",
         HelperKind::Counter,
     ),
     (
-        "addReqCount",
+        HelperFigure::AddIpRequests,
         "awscni_add_ip_req_count",
         HelperKind::Counter,
     ),
     (
-        "delReqCount",
+        HelperFigure::DelIpRequests,
         "awscni_del_ip_req_count",
         HelperKind::Counter,
     ),
     (
-        "podENIErr",
+        HelperFigure::PodEniErrors,
         "awscni_pod_eni_error_count",
         HelperKind::Counter,
     ),
     (
-        "ec2ApiReqCount",
+        HelperFigure::Ec2ApiRequests,
         "awscni_ec2api_req_count",
         HelperKind::Counter,
     ),
     (
-        "ec2ApiErrCount",
+        HelperFigure::Ec2ApiErrors,
         "awscni_ec2api_error_count",
         HelperKind::Counter,
     ),
 ];
-
-/// The kind of a cni-metrics-helper name.
-pub fn helper_kind(name: &str) -> Option<HelperKind> {
-    HELPER
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|&(_, _, k)| k)
-}
 
 /// The samples of the text exposition format, one line at a time, comments and blank lines
 /// skipped. Errors name the line.
@@ -444,9 +481,9 @@ pub fn parse(text: &str) -> Result<IpamdMetrics, ParseError> {
     metrics.helper = HELPER
         .iter()
         .enumerate()
-        .filter_map(|(i, &(cw, _, kind))| match kind {
-            HelperKind::MaxP99 => counted[i].then(|| (cw, helper[i].unwrap_or(0.0))),
-            HelperKind::Gauge | HelperKind::Counter => helper[i].map(|v| (cw, v)),
+        .filter_map(|(i, &(figure, _, kind))| match kind {
+            HelperKind::MaxP99 => counted[i].then(|| (figure, helper[i].unwrap_or(0.0))),
+            HelperKind::Gauge | HelperKind::Counter => helper[i].map(|v| (figure, v)),
         })
         .collect();
     Ok(metrics)
@@ -589,13 +626,14 @@ awscni_no_available_ip_addresses 0
         assert_eq!(m.ec2_api_errors, Some(3.0));
         // The cni-metrics-helper's figures: what exists, summed; latency 0 (only NaN quantiles).
         let helper: std::collections::BTreeMap<_, _> = m.helper.iter().copied().collect();
-        assert_eq!(helper["assignIPAddresses"], 7.0);
-        assert_eq!(helper["addReqCount"], 42.0);
-        assert_eq!(helper["ipamdErr"], 3.0);
-        assert_eq!(helper["awsUtilErr"], 1.0);
-        assert_eq!(helper["awsAPILatency"], 0.0);
-        assert!(!helper.contains_key("totalIPv4Prefixes") && !helper.contains_key("delReqCount"));
-        assert_eq!(helper_kind("ec2ApiErrCount"), Some(HelperKind::Counter));
+        use HelperFigure::*;
+        assert_eq!(helper[&AssignedIpAddresses], 7.0);
+        assert_eq!(helper[&AddIpRequests], 42.0);
+        assert_eq!(helper[&IpamdErrors], 3.0);
+        assert_eq!(helper[&AwsUtilsErrors], 1.0);
+        assert_eq!(helper[&AwsApiLatency], 0.0);
+        assert!(!helper.contains_key(&TotalIpv4Prefixes) && !helper.contains_key(&DelIpRequests));
+        assert_eq!(Ec2ApiErrors.kind(), HelperKind::Counter);
     }
 
     #[test]
@@ -604,7 +642,7 @@ awscni_no_available_ip_addresses 0
             let text =
                 format!("# TYPE awscni_force_removed_ips {kind}\nawscni_force_removed_ips 4\n");
             let helper = parse(&text).unwrap().helper;
-            assert_eq!(helper, [("forceRemoveIPs", 4.0)]);
+            assert_eq!(helper, [(HelperFigure::ForceRemovedIps, 4.0)]);
         }
         let values: Vec<Sample<'_>> = samples("a +Inf\nb -Inf\nc 1e3\nd -0.5\n")
             .map(Result::unwrap)

@@ -20,7 +20,7 @@
 use std::time::SystemTime;
 
 use crate::core::names::{DimensionValue, NodeName};
-use crate::daemon::collect::ipamd_metrics::{HelperKind, helper_kind};
+use crate::daemon::collect::ipamd_metrics::{HelperFigure, HelperKind};
 use crate::daemon::snapshot::{Addresses, Derived, DriftKind, MemoryScope, Snapshot};
 use crate::telemetry::cloudwatch::datum::{Counters, Datum, Unit};
 use crate::telemetry::family::{count, signed};
@@ -276,11 +276,39 @@ fn compat_figures(snapshot: &Snapshot) -> Vec<Figure> {
         .unwrap_or_default();
     helper
         .iter()
-        .map(|&(name, value)| {
-            let is_counter = helper_kind(name) == Some(HelperKind::Counter);
-            (name, Unit::Count, value, is_counter)
+        .map(|&(figure, value)| {
+            let is_counter = figure.kind() == HelperKind::Counter;
+            (helper_name(figure), Unit::Count, value, is_counter)
         })
         .collect()
+}
+
+/// The cni-metrics-helper's CloudWatch name of a figure (its `cni_metrics.go` table), so a
+/// helper's alarms and dashboards keep working on nodecap's datums.
+fn helper_name(figure: HelperFigure) -> &'static str {
+    use HelperFigure::*;
+    match figure {
+        AssignedIpAddresses => "assignIPAddresses",
+        TotalIpAddresses => "totalIPAddresses",
+        TotalIpv4Prefixes => "totalIPv4Prefixes",
+        AssignedIpPerCidr => "totalAssignedIPv4sPerCidr",
+        EniAllocated => "eniAllocated",
+        EniMax => "eniMaxAvailable",
+        IpMax => "maxIPAddresses",
+        AwsApiLatency => "awsAPILatency",
+        AwsApiErrors => "awsAPIErr",
+        AwsUtilsErrors => "awsUtilErr",
+        IpamdErrors => "ipamdErr",
+        ForceRemovedEnis => "forceRemoveENI",
+        ForceRemovedIps => "forceRemoveIPs",
+        IpamdActionInProgress => "ipamdActionInProgress",
+        Reconciles => "reconcileCount",
+        AddIpRequests => "addReqCount",
+        DelIpRequests => "delReqCount",
+        PodEniErrors => "podENIErr",
+        Ec2ApiRequests => "ec2ApiReqCount",
+        Ec2ApiErrors => "ec2ApiErrCount",
+    }
 }
 
 #[cfg(test)]
