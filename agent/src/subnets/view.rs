@@ -348,10 +348,10 @@ impl Export for Status {
         out.set(&CYCLES, ["success"], count(self.succeeded));
         out.set(&CYCLES, ["failure"], count(self.failed));
         for (action, n) in &self.calls.calls {
-            out.set(&API_CALLS, [action], count(*n));
+            out.set(&API_CALLS, [action.as_str()], count(*n));
         }
         for ((action, kind), n) in &self.calls.failures {
-            out.set(&API_ERRORS, [action, kind.as_str()], count(*n));
+            out.set(&API_ERRORS, [action.as_str(), kind.as_str()], count(*n));
         }
         let Some(view) = &self.view else { return };
         out.set(
@@ -460,7 +460,7 @@ pub fn datums(cluster_name: &DimensionValue, view: &View) -> Vec<Datum> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::ec2::Failure;
+    use crate::aws::ec2::{Action, Failure};
     use crate::core::subnet::ReservationKind;
     use crate::telemetry::prometheus;
 
@@ -520,7 +520,7 @@ mod tests {
         }]);
         let b = Tally::new(subnet("subnet-0a", "us-east-1a", "10.0.0.0/26")).finish(&[]);
         let mut calls = Calls::default();
-        calls.calls.insert("DescribeSubnets", 2);
+        calls.calls.insert(Action::DescribeSubnets, 2);
         View::new(
             vec![a, b],
             vec![Ipv6OnlySubnet {
@@ -578,9 +578,9 @@ mod tests {
             last_duration: Duration::from_millis(1500),
             calls: {
                 let mut c = Calls::default();
-                c.calls.insert("DescribeNetworkInterfaces", 9);
+                c.calls.insert(Action::DescribeNetworkInterfaces, 9);
                 c.failures
-                    .insert(("DescribeNetworkInterfaces", Failure::Throttling), 2);
+                    .insert((Action::DescribeNetworkInterfaces, Failure::Throttling), 2);
                 c
             },
         };

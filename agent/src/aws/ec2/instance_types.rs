@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{CallError, Client, Items, Listed, Retry};
+use super::{Action, CallError, Client, Items, Listed, Retry};
 use crate::core::instance::describe::{
     DescribedType, MemoryInfo, NetworkCard, NetworkInfo, ProcessorInfo, VCpuInfo,
 };
@@ -78,7 +78,11 @@ pub async fn describe_instance_type(
     let call = async {
         Client::new(region, Retry::NONE)
             .await?
-            .call::<DescribeInstanceTypesResponse>("DescribeInstanceTypes", &params, MAX_ANSWER)
+            .call::<DescribeInstanceTypesResponse>(
+                Action::DescribeInstanceTypes,
+                &params,
+                MAX_ANSWER,
+            )
             .await
     };
     let answer = tokio::time::timeout(timeout, call)

@@ -183,12 +183,47 @@ impl Retry {
     }
 }
 
+/// The EC2 actions nodecap calls (the README's IAM policy lists exactly these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Action {
+    DescribeInstanceTypes,
+    DescribeSubnets,
+    DescribeNetworkInterfaces,
+    GetSubnetCidrReservations,
+}
+
+impl Action {
+    /// Every action, each once.
+    pub const ALL: [Action; 4] = [
+        Action::DescribeInstanceTypes,
+        Action::DescribeSubnets,
+        Action::DescribeNetworkInterfaces,
+        Action::GetSubnetCidrReservations,
+    ];
+
+    /// The action's name in the Query API (`Action=DescribeSubnets`), in metrics and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::DescribeInstanceTypes => "DescribeInstanceTypes",
+            Action::DescribeSubnets => "DescribeSubnets",
+            Action::DescribeNetworkInterfaces => "DescribeNetworkInterfaces",
+            Action::GetSubnetCidrReservations => "GetSubnetCidrReservations",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Calls made and failures met, by action.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Calls {
     /// Every attempt, retries included.
-    pub calls: BTreeMap<&'static str, u64>,
-    pub failures: BTreeMap<(&'static str, Failure), u64>,
+    pub calls: BTreeMap<Action, u64>,
+    pub failures: BTreeMap<(Action, Failure), u64>,
 }
 
 impl Calls {
@@ -249,7 +284,7 @@ impl Client {
             .clone()
     }
 
-    fn count(&self, action: &'static str, failure: Option<Failure>) {
+    fn count(&self, action: Action, failure: Option<Failure>) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         *calls.calls.entry(action).or_default() += 1;
         if let Some(failure) = failure {
@@ -261,12 +296,12 @@ impl Client {
     /// `max_answer` bytes read as `T`.
     pub async fn call<T: serde::de::DeserializeOwned>(
         &self,
-        action: &'static str,
+        action: Action,
         params: &[(String, String)],
         max_answer: usize,
     ) -> Result<T, CallError> {
         let body = form(
-            [("Action", action), ("Version", API_VERSION)]
+            [("Action", action.as_str()), ("Version", API_VERSION)]
                 .into_iter()
                 .chain(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         );
@@ -287,7 +322,12 @@ impl Client {
                 (Ok(answer), _) => return Ok(answer),
                 (Err(e), Some(failure)) if failure.retried() && attempt < self.retry.attempts => {
                     let wait = self.retry.backoff(attempt);
-                    tracing::debug!(action, attempt, ?wait, "EC2 call failed, retrying: {e}");
+                    tracing::debug!(
+                        action = action.as_str(),
+                        attempt,
+                        ?wait,
+                        "EC2 call failed, retrying: {e}"
+                    );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -301,7 +341,7 @@ impl Client {
     /// `max_items` items in all pages ([`Page::items`]), every call done by `deadline`.
     pub async fn pages<T: serde::de::DeserializeOwned + Page>(
         &self,
-        action: &'static str,
+        action: Action,
         params: &[(String, String)],
         max_items: usize,
         deadline: Deadline,

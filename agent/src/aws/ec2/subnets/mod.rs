@@ -27,7 +27,7 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
-use super::{CallError, Client, Deadline, Items, Listed, Page, filters, is_resource_id};
+use super::{Action, CallError, Client, Deadline, Items, Listed, Page, filters, is_resource_id};
 use crate::core::excerpt::Excerpt;
 #[cfg(doc)]
 use crate::core::excerpt::MAX_CHARS;
@@ -55,13 +55,10 @@ pub const MAX_RESERVATIONS: usize = 65_536;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("ec2:{action}")]
-    Call {
-        action: &'static str,
-        source: CallError,
-    },
+    Call { action: Action, source: CallError },
     #[error("ec2:{action}: {field}: expected {expected}, got {got}")]
     Answer {
-        action: &'static str,
+        action: Action,
         field: &'static str,
         expected: &'static str,
         got: Excerpt,
@@ -144,7 +141,7 @@ pub struct NetworkInterface {
 
 /// An id such as `subnet-0abc…` ([`is_resource_id`]).
 fn id<'a>(
-    action: &'static str,
+    action: Action,
     field: &'static str,
     prefix: &'static str,
     value: &'a str,
@@ -163,7 +160,7 @@ fn id<'a>(
 
 /// An id such as `subnet-0abc…`, as its type (a [`SubnetId`], a [`VpcId`]).
 fn typed<T: TryFrom<String, Error = InvalidName>>(
-    action: &'static str,
+    action: Action,
     field: &'static str,
     prefix: &'static str,
     value: String,
@@ -177,7 +174,7 @@ fn typed<T: TryFrom<String, Error = InvalidName>>(
 }
 
 /// A short printable value (an availability zone): at most 32 characters.
-fn short<'a>(action: &'static str, field: &'static str, value: &'a str) -> Result<&'a str, Error> {
+fn short<'a>(action: Action, field: &'static str, value: &'a str) -> Result<&'a str, Error> {
     if !value.is_empty()
         && value.len() <= 32
         && value
@@ -200,9 +197,9 @@ fn strings<T: ToString>(names: &[T]) -> Vec<String> {
     names.iter().map(ToString::to_string).collect()
 }
 
-const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
-const DESCRIBE_INTERFACES: &str = "DescribeNetworkInterfaces";
-const GET_RESERVATIONS: &str = "GetSubnetCidrReservations";
+const DESCRIBE_SUBNETS: Action = Action::DescribeSubnets;
+const DESCRIBE_INTERFACES: Action = Action::DescribeNetworkInterfaces;
+const GET_RESERVATIONS: Action = Action::GetSubnetCidrReservations;
 
 /// The subnets `selector` names, every page, by `deadline`.
 pub async fn describe_subnets(
@@ -345,7 +342,7 @@ pub fn parse_reservations(xml: &str) -> Result<Vec<Reservation>, Error> {
         .collect()
 }
 
-fn xml_page<T: serde::de::DeserializeOwned>(action: &'static str, xml: &str) -> Result<T, Error> {
+fn xml_page<T: serde::de::DeserializeOwned>(action: Action, xml: &str) -> Result<T, Error> {
     quick_xml::de::from_str(xml).map_err(|e| Error::Call {
         action,
         source: CallError::xml(e),
