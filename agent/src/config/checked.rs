@@ -7,59 +7,14 @@ use std::time::Duration;
 use crate::aws::imds;
 use crate::aws::limits::Lookup;
 use crate::core::sizing::SizingOptions;
-use crate::daemon::collect::Sources;
-use crate::daemon::collect::ipamd_settings::Declared;
+use crate::daemon::RunSettings;
 use crate::kubelet::Targets;
 use crate::logging::LogFormat;
+use crate::subnets::Section as SubnetsSection;
 use crate::telemetry::cloudwatch::{self};
 
 use super::error::Error;
-use crate::core::names::{ClusterName, DimensionValue, Region, SubnetId, VpcId};
-
-/// The daemon's own section (`[run]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunSettings {
-    pub listen: std::net::SocketAddr,
-    pub interval: Duration,
-    pub ipamd_metrics_url: hyper::Uri,
-    pub ipamd_introspection_url: hyper::Uri,
-    pub proc_root: PathBuf,
-    pub sys_root: PathBuf,
-    /// TLS and basic authentication for `/metrics` (exporter-toolkit's web-config format).
-    pub web_config_file: Option<PathBuf>,
-    /// aws-node's targets that ipamd does not expose.
-    pub cni_declared: Declared,
-}
-
-/// `nodecap subnets`' section (`[subnets]`), checked; which subnets is decided by
-/// [`Config::subnets`], since only that command needs one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubnetsSection {
-    pub cluster_name: Option<ClusterName>,
-    pub vpc_id: Option<VpcId>,
-    pub subnet_ids: Option<Vec<SubnetId>>,
-    pub region: Option<Region>,
-    pub listen: std::net::SocketAddr,
-    pub interval: Duration,
-    /// Unset: [`crate::subnets::Settings::timeout`]'s default.
-    pub timeout: Option<Duration>,
-    pub web_config_file: Option<PathBuf>,
-}
-
-impl Default for SubnetsSection {
-    fn default() -> Self {
-        SubnetsSection {
-            cluster_name: None,
-            vpc_id: None,
-            subnet_ids: None,
-            region: None,
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 61683)),
-            interval: Duration::from_secs(300),
-            timeout: None,
-            web_config_file: None,
-        }
-    }
-}
+use crate::core::names::{DimensionValue, Region};
 
 /// The checked configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +35,6 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         let lookup = Lookup::default();
-        let daemon = crate::daemon::Settings::default();
         Config {
             sizing: lookup.options,
             fallback_max_pods: lookup.fallback_max_pods,
@@ -90,16 +44,7 @@ impl Default for Config {
             imds_endpoint: imds::Endpoint::default(),
             imds_deadline: lookup.deadline,
             kubelet: Targets::default(),
-            run: RunSettings {
-                listen: daemon.listen,
-                interval: daemon.interval,
-                ipamd_metrics_url: daemon.sources.ipamd_metrics_url,
-                ipamd_introspection_url: daemon.sources.ipamd_introspection_url,
-                proc_root: daemon.sources.proc_root,
-                sys_root: daemon.sources.sys_root,
-                web_config_file: daemon.web_config_file,
-                cni_declared: daemon.sources.cni_declared,
-            },
+            run: RunSettings::default(),
             cloudwatch: None,
             subnets: SubnetsSection::default(),
         }
@@ -130,22 +75,13 @@ impl Config {
 
     /// What `nodecap run` (and `nodecap check`) needs.
     pub fn daemon(&self) -> crate::daemon::Settings {
-        crate::daemon::Settings {
-            listen: self.run.listen,
-            interval: self.run.interval,
-            sources: Sources {
-                imds: self.imds_endpoint.clone(),
-                lookup: self.lookup(),
-                ipamd_metrics_url: self.run.ipamd_metrics_url.clone(),
-                ipamd_introspection_url: self.run.ipamd_introspection_url.clone(),
-                cni_declared: self.run.cni_declared,
-                proc_root: self.run.proc_root.clone(),
-                sys_root: self.run.sys_root.clone(),
-                kubelet: self.kubelet.clone(),
-            },
-            web_config_file: self.run.web_config_file.clone(),
-            cloudwatch: self.cloudwatch.clone(),
-        }
+        crate::daemon::Settings::new(
+            self.run.clone(),
+            self.imds_endpoint.clone(),
+            self.lookup(),
+            self.kubelet.clone(),
+            self.cloudwatch.clone(),
+        )
     }
 
     /// What `nodecap subnets` needs. `aws_region` is `$AWS_REGION` (else

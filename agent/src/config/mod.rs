@@ -17,7 +17,7 @@ mod shape;
 mod validate;
 mod values;
 
-pub use checked::{Config, RunSettings, SubnetsSection};
+pub use checked::Config;
 pub use error::Error;
 pub use layers::*;
 pub use values::parse_duration;

@@ -7,11 +7,13 @@ use crate::daemon::collect::ipamd_settings::Declared;
 use crate::kubelet::Targets;
 use crate::telemetry::cloudwatch::{self, ClusterNameSource};
 
-use super::checked::{Config, RunSettings, SubnetsSection};
+use super::checked::Config;
 use super::error::{Error, value_error};
 use super::raw::*;
 use super::values::*;
 use crate::core::names::{ClusterName, DimensionValue, SubnetId};
+use crate::daemon::RunSettings;
+use crate::subnets::Section as SubnetsSection;
 
 pub(super) fn validate(mut raw: RawConfig) -> Result<Config, Error> {
     let defaults = Config::default();

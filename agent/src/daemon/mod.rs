@@ -13,13 +13,18 @@ pub mod export;
 pub mod snapshot;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::aws::imds::Endpoint;
+use crate::aws::limits::Lookup;
+use crate::kubelet::Targets;
 use crate::telemetry::family::{Describe, Export};
 use crate::telemetry::{self, Pipeline, cloudwatch};
+use collect::ipamd_settings::Declared;
 use collect::{Collectors, Sources};
 use snapshot::Snapshot;
 
@@ -37,14 +42,73 @@ pub struct Settings {
     pub cloudwatch: Option<cloudwatch::Settings>,
 }
 
+impl Settings {
+    /// The daemon's own section, with what it shares with `init`: the node's IMDS, how its
+    /// limits are found, its kubelet files.
+    pub fn new(
+        run: RunSettings,
+        imds: Endpoint,
+        lookup: Lookup,
+        kubelet: Targets,
+        cloudwatch: Option<cloudwatch::Settings>,
+    ) -> Self {
+        Settings {
+            listen: run.listen,
+            interval: run.interval,
+            sources: Sources {
+                imds,
+                lookup,
+                ipamd_metrics_url: run.ipamd_metrics_url,
+                ipamd_introspection_url: run.ipamd_introspection_url,
+                cni_declared: run.cni_declared,
+                proc_root: run.proc_root,
+                sys_root: run.sys_root,
+                kubelet,
+            },
+            web_config_file: run.web_config_file,
+            cloudwatch,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
+        Settings::new(
+            RunSettings::default(),
+            Endpoint::default(),
+            Lookup::default(),
+            Targets::default(),
+            None,
+        )
+    }
+}
+
+/// The `[run]` section: what only the daemon is told, with its defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    pub listen: SocketAddr,
+    pub interval: Duration,
+    pub ipamd_metrics_url: hyper::Uri,
+    pub ipamd_introspection_url: hyper::Uri,
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    /// TLS and basic authentication for `/metrics` (exporter-toolkit's web-config format).
+    pub web_config_file: Option<PathBuf>,
+    /// aws-node's targets that ipamd does not expose.
+    pub cni_declared: Declared,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 61682)),
             interval: Duration::from_secs(60),
-            sources: Sources::default(),
+            ipamd_metrics_url: hyper::Uri::from_static("http://127.0.0.1:61678/metrics"),
+            ipamd_introspection_url: hyper::Uri::from_static("http://127.0.0.1:61679/v1/enis"),
+            proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
             web_config_file: None,
-            cloudwatch: None,
+            cni_declared: Declared::default(),
         }
     }
 }

@@ -84,6 +84,36 @@ pub struct Settings {
     pub cloudwatch: Option<cloudwatch::Settings>,
 }
 
+/// `nodecap subnets`' section (`[subnets]`), checked; which subnets is decided by
+/// `Config::subnets`, since only that command needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub cluster_name: Option<ClusterName>,
+    pub vpc_id: Option<VpcId>,
+    pub subnet_ids: Option<Vec<SubnetId>>,
+    pub region: Option<Region>,
+    pub listen: std::net::SocketAddr,
+    pub interval: Duration,
+    /// Unset: [`crate::subnets::Settings::timeout`]'s default.
+    pub timeout: Option<Duration>,
+    pub web_config_file: Option<std::path::PathBuf>,
+}
+
+impl Default for Section {
+    fn default() -> Self {
+        Section {
+            cluster_name: None,
+            vpc_id: None,
+            subnet_ids: None,
+            region: None,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 61683)),
+            interval: Duration::from_secs(300),
+            timeout: None,
+            web_config_file: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

@@ -65,21 +65,6 @@ pub struct Sources {
     pub kubelet: Targets,
 }
 
-impl Default for Sources {
-    fn default() -> Self {
-        Sources {
-            imds: Endpoint::default(),
-            lookup: Lookup::default(),
-            ipamd_metrics_url: hyper::Uri::from_static("http://127.0.0.1:61678/metrics"),
-            ipamd_introspection_url: hyper::Uri::from_static("http://127.0.0.1:61679/v1/enis"),
-            cni_declared: ipamd_settings::Declared::default(),
-            proc_root: PathBuf::from("/proc"),
-            sys_root: PathBuf::from("/sys"),
-            kubelet: Targets::default(),
-        }
-    }
-}
-
 /// The registration table's expansion (see [`collectors!`](crate::daemon::collect) below):
 /// from one line per collector, the [`CollectorId`] constants and their order, the
 /// [`Observations`] field of each part, the [`Collectors`] slots, [`MAX_TICK`], the tick's
