@@ -40,7 +40,7 @@ pub enum ReservationKind {
 
 /// One subnet CIDR reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reservation {
+pub struct CidrReservation {
     pub cidr: Ipv4Net,
     pub kind: ReservationKind,
 }
@@ -158,7 +158,7 @@ impl Occupancy {
     }
 
     /// The figures, given the subnet's reservations.
-    pub fn headroom(&self, reservations: &[Reservation]) -> Headroom {
+    pub fn headroom(&self, reservations: &[CidrReservation]) -> Headroom {
         let cidr = self.cidr;
         let used = &self.used;
         // AWS's five: the first four and the last.
@@ -212,7 +212,7 @@ pub fn headroom(
     cidr: Ipv4Net,
     addresses: impl IntoIterator<Item = Ipv4Addr>,
     prefixes: impl IntoIterator<Item = Ipv4Net>,
-    reservations: &[Reservation],
+    reservations: &[CidrReservation],
 ) -> Headroom {
     let mut occupancy = Occupancy::new(cidr);
     addresses.into_iter().for_each(|a| occupancy.add_address(a));
@@ -300,11 +300,11 @@ mod tests {
     #[test]
     fn reservations() {
         let reservations = [
-            Reservation {
+            CidrReservation {
                 cidr: net("10.0.0.64/27"),
                 kind: ReservationKind::Explicit,
             },
-            Reservation {
+            CidrReservation {
                 cidr: net("10.0.0.128/26"),
                 kind: ReservationKind::Prefix,
             },

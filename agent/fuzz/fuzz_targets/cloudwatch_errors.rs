@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use nodecap::telemetry::cloudwatch::ErrorKind;
-use nodecap::telemetry::cloudwatch::call::Failure;
+use nodecap::telemetry::cloudwatch::call::PutFailure;
 
 fuzz_target!(|data: &[u8]| {
     // Two bytes of status (0: no answer), then code, message and fallback, NUL-separated.
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let code = parts.next().unwrap_or_default();
     let message = parts.next();
     let fallback = parts.next().unwrap_or_default();
-    let failure = Failure::of(status, code, message, fallback);
+    let failure = PutFailure::of(status, code, message, fallback);
     assert!(failure.code.chars().count() <= 65, "{:?}", failure.code);
     assert!(
         failure.message.len() <= 1024,

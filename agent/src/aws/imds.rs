@@ -62,7 +62,7 @@ pub enum Error {
         deadline: Duration,
         attempts: u32,
         /// What the last attempt got: a status, a timeout or a connection error.
-        last: Failure,
+        last: AttemptFailure,
     },
     #[error("IMDS {url}: HTTP {status}")]
     Status { url: String, status: u16 },
@@ -78,7 +78,7 @@ pub enum Error {
 
 /// What one attempt got instead of an answer.
 #[derive(Debug)]
-pub enum Failure {
+pub enum AttemptFailure {
     /// A 5xx answer.
     Status(u16),
     TimedOut,
@@ -88,13 +88,13 @@ pub enum Failure {
     TooLarge,
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for AttemptFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Status(status) => write!(f, "HTTP {status}"),
-            Failure::TimedOut => f.write_str("timed out"),
-            Failure::Exchange(e) => write!(f, "{}", crate::error::root_cause(e.as_ref())),
-            Failure::TooLarge => write!(f, "an answer longer than {MAX_BODY} bytes"),
+            AttemptFailure::Status(status) => write!(f, "HTTP {status}"),
+            AttemptFailure::TimedOut => f.write_str("timed out"),
+            AttemptFailure::Exchange(e) => write!(f, "{}", crate::error::root_cause(e.as_ref())),
+            AttemptFailure::TooLarge => write!(f, "an answer longer than {MAX_BODY} bytes"),
         }
     }
 }
@@ -352,8 +352,8 @@ impl ImdsClient {
             attempts += 1;
             let last = match self.attempt(&method, url, header).await {
                 Ok((status, body)) if !status.is_server_error() => return Ok((status, body)),
-                Ok((status, _)) => Failure::Status(status.as_u16()),
-                Err(Failure::TooLarge) => {
+                Ok((status, _)) => AttemptFailure::Status(status.as_u16()),
+                Err(AttemptFailure::TooLarge) => {
                     return Err(Error::TooLarge {
                         url: url.to_owned(),
                     });
@@ -380,13 +380,13 @@ impl ImdsClient {
         method: &Method,
         url: &str,
         (name, value): (&str, &str),
-    ) -> Result<(StatusCode, Bytes), Failure> {
+    ) -> Result<(StatusCode, Bytes), AttemptFailure> {
         let request = Request::builder()
             .method(method)
             .uri(url)
             .header(name, value)
             .body(Empty::new())
-            .map_err(|e| Failure::Exchange(Box::new(e)))?;
+            .map_err(|e| AttemptFailure::Exchange(Box::new(e)))?;
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         self.requests.fetch_add(1, Ordering::Relaxed);
         let exchange = async {
@@ -394,16 +394,16 @@ impl ImdsClient {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| Failure::Exchange(Box::new(e)))?;
+                .map_err(|e| AttemptFailure::Exchange(Box::new(e)))?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_BODY)
                 .collect()
                 .await
                 .map_err(|e| {
                     if e.is::<http_body_util::LengthLimitError>() {
-                        Failure::TooLarge
+                        AttemptFailure::TooLarge
                     } else {
-                        Failure::Exchange(e)
+                        AttemptFailure::Exchange(e)
                     }
                 })?
                 .to_bytes();
@@ -411,7 +411,7 @@ impl ImdsClient {
         };
         match tokio::time::timeout(ATTEMPT_TIMEOUT.min(remaining), exchange).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::TimedOut),
+            Err(_) => Err(AttemptFailure::TimedOut),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::aws::ec2::{CallError, Client, Deadline, Retry};
 use crate::core::names::{ClusterName, DimensionValue, Region, SubnetId, VpcId};
 use crate::telemetry::family::Export;
 use crate::telemetry::{self, Pipeline, cloudwatch};
-use view::{Status, Tally, View};
+use view::{ReaderStatus, Tally, View};
 
 /// The tag that marks a cluster's subnets (value `owned` or `shared`), as the AWS Load
 /// Balancer Controller and Karpenter's examples use it.
@@ -275,7 +275,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         settings,
         client,
         timeout,
-        status: Status::default(),
+        status: ReaderStatus::default(),
         fresh: None,
         stats,
         cloudwatch: None,
@@ -289,7 +289,7 @@ struct Reader {
     settings: Settings,
     client: Client,
     timeout: Duration,
-    status: Status,
+    status: ReaderStatus,
     /// This cycle's view, when it succeeded: what CloudWatch gets.
     fresh: Option<Arc<View>>,
     stats: cloudwatch::SharedStats,

@@ -1,5 +1,5 @@
 //! One cycle's view of the cluster's subnets, and everything made from it. Pure: the figures
-//! ([`View::new`] from what the EC2 API listed), the Prometheus samples ([`Status`] is an
+//! ([`View::new`] from what the EC2 API listed), the Prometheus samples ([`ReaderStatus`] is an
 //! [`Export`]), the CloudWatch datums ([`datums`]), and `--once`'s table and JSON.
 
 use std::collections::BTreeSet;
@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use crate::aws::ec2::Calls;
 use crate::aws::ec2::subnets::{Ipv6OnlySubnet, NetworkInterface, Subnet};
 use crate::core::names::{DimensionValue, SubnetId, VpcId};
-use crate::core::subnet::{Headroom, Occupancy, Reservation};
+use crate::core::subnet::{CidrReservation, Headroom, Occupancy};
 use crate::telemetry::cloudwatch::datum::{Datum, Unit};
 use crate::telemetry::family::{Export, Family, Samples, count};
 
@@ -96,7 +96,7 @@ impl Tally {
     }
 
     /// The figures, given the subnet's reservations.
-    pub fn finish(self, reservations: &[Reservation]) -> SubnetView {
+    pub fn finish(self, reservations: &[CidrReservation]) -> SubnetView {
         SubnetView {
             subnet_id: self.subnet.id,
             vpc_id: self.subnet.vpc_id,
@@ -317,7 +317,7 @@ pub static API_ERRORS: Family<2> = Family::counter(
 
 /// What `/metrics` serves: the last good view and how the cycles went.
 #[derive(Debug, Clone, Default)]
-pub struct Status {
+pub struct ReaderStatus {
     pub view: Option<std::sync::Arc<View>>,
     pub last_failed: bool,
     pub succeeded: u64,
@@ -327,7 +327,7 @@ pub struct Status {
     pub calls: Calls,
 }
 
-impl Export for Status {
+impl Export for ReaderStatus {
     fn export(&self, out: &mut Samples) {
         out.set(
             &crate::telemetry::family::BUILD_INFO,
@@ -460,7 +460,7 @@ pub fn datums(cluster_name: &DimensionValue, view: &View) -> Vec<Datum> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::ec2::{Action, Failure};
+    use crate::aws::ec2::{Action, FailureClass};
     use crate::core::subnet::ReservationKind;
     use crate::telemetry::prometheus;
 
@@ -514,7 +514,7 @@ mod tests {
             &[],
         ));
         a.add(interface("eni-4", "subnet-0b", None, &["10.0.1.200"], &[]));
-        let a = a.finish(&[Reservation {
+        let a = a.finish(&[CidrReservation {
             cidr: "10.0.1.128/26".parse().unwrap(),
             kind: ReservationKind::Prefix,
         }]);
@@ -570,7 +570,7 @@ mod tests {
 
     #[test]
     fn metrics_serve_the_last_good_view_marked_stale() {
-        let status = Status {
+        let status = ReaderStatus {
             view: Some(std::sync::Arc::new(example())),
             last_failed: true,
             succeeded: 3,
@@ -579,8 +579,10 @@ mod tests {
             calls: {
                 let mut c = Calls::default();
                 c.calls.insert(Action::DescribeNetworkInterfaces, 9);
-                c.failures
-                    .insert((Action::DescribeNetworkInterfaces, Failure::Throttling), 2);
+                c.failures.insert(
+                    (Action::DescribeNetworkInterfaces, FailureClass::Throttling),
+                    2,
+                );
                 c
             },
         };
@@ -604,9 +606,9 @@ mod tests {
         let catalogued: BTreeSet<&str> = CATALOGUE.iter().map(|d| d.name).collect();
         assert_eq!(served, catalogued);
         // Before any good cycle: no subnet series, not "stale".
-        let text = prometheus::render(&[&Status {
+        let text = prometheus::render(&[&ReaderStatus {
             last_failed: true,
-            ..Status::default()
+            ..ReaderStatus::default()
         }])
         .unwrap();
         assert!(text.contains("nodecap_subnets_stale 0") && !text.contains("nodecap_subnet_info"));

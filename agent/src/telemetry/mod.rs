@@ -66,7 +66,7 @@ pub trait Pipeline {
 /// What is in place before any source is read: the web config (a broken one is a
 /// configuration error, exit 64), the bound listener, the signal handlers.
 #[derive(Debug)]
-pub struct Bound {
+pub struct BoundEndpoint {
     addr: SocketAddr,
     web: web::Web,
     listener: TcpListener,
@@ -74,7 +74,7 @@ pub struct Bound {
 }
 
 /// Loads the web config, binds `addr` and installs the signal handlers.
-pub fn bind(addr: SocketAddr, web_config_file: Option<&Path>) -> Result<Bound, Error> {
+pub fn bind(addr: SocketAddr, web_config_file: Option<&Path>) -> Result<BoundEndpoint, Error> {
     let web = match web_config_file {
         Some(path) => web::load(path)?,
         None => web::Web::default(),
@@ -82,7 +82,7 @@ pub fn bind(addr: SocketAddr, web_config_file: Option<&Path>) -> Result<Bound, E
     let listener = listen(addr).map_err(|source| Error::Bind { addr, source })?;
     let stop = signals::Stop::install().map_err(Error::Signals)?;
     raise_open_files_limit();
-    Ok(Bound {
+    Ok(BoundEndpoint {
         addr,
         web,
         listener,
@@ -93,12 +93,12 @@ pub fn bind(addr: SocketAddr, web_config_file: Option<&Path>) -> Result<Bound, E
 /// Serves `/metrics`, `/healthz` and `/readyz` and runs `pipeline` every `interval` (± 10 %)
 /// until SIGTERM or SIGINT. `longest_cycle` is the most one cycle may legitimately take.
 pub async fn run(
-    bound: Bound,
+    bound: BoundEndpoint,
     interval: Duration,
     longest_cycle: Duration,
     mut pipeline: impl Pipeline,
 ) -> Result<(), Error> {
-    let Bound {
+    let BoundEndpoint {
         addr,
         web,
         listener,

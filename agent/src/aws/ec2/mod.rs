@@ -90,7 +90,7 @@ pub enum CallError {
 
 /// What kind of failure a call met, for counting and for deciding to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Failure {
+pub enum FailureClass {
     /// `Throttling`, `RequestLimitExceeded` or HTTP 429: retried.
     Throttling,
     /// HTTP 5xx: retried.
@@ -101,18 +101,18 @@ pub enum Failure {
     Client,
 }
 
-impl Failure {
+impl FailureClass {
     pub fn as_str(self) -> &'static str {
         match self {
-            Failure::Throttling => "throttling",
-            Failure::Server => "server",
-            Failure::Network => "network",
-            Failure::Client => "client",
+            FailureClass::Throttling => "throttling",
+            FailureClass::Server => "server",
+            FailureClass::Network => "network",
+            FailureClass::Client => "client",
         }
     }
 
     fn retried(self) -> bool {
-        self != Failure::Client
+        self != FailureClass::Client
     }
 }
 
@@ -121,23 +121,23 @@ impl CallError {
         CallError::Xml(crate::core::excerpt::Excerpt::of(&e.to_string()))
     }
 
-    pub fn failure(&self) -> Failure {
+    pub fn failure(&self) -> FailureClass {
         match self {
             CallError::Api { status, code, .. } => {
                 if *status == 429 || matches!(code.as_str(), "Throttling" | "RequestLimitExceeded")
                 {
-                    Failure::Throttling
+                    FailureClass::Throttling
                 } else if *status >= 500 {
-                    Failure::Server
+                    FailureClass::Server
                 } else {
-                    Failure::Client
+                    FailureClass::Client
                 }
             }
-            CallError::Status { status } if *status == 429 => Failure::Throttling,
-            CallError::Status { status } if *status >= 500 => Failure::Server,
-            CallError::Timeout(_) => Failure::Network,
-            CallError::Transport(e) if e.is_network() => Failure::Network,
-            _ => Failure::Client,
+            CallError::Status { status } if *status == 429 => FailureClass::Throttling,
+            CallError::Status { status } if *status >= 500 => FailureClass::Server,
+            CallError::Timeout(_) => FailureClass::Network,
+            CallError::Transport(e) if e.is_network() => FailureClass::Network,
+            _ => FailureClass::Client,
         }
     }
 }
@@ -223,7 +223,7 @@ impl std::fmt::Display for Action {
 pub struct Calls {
     /// Every attempt, retries included.
     pub calls: BTreeMap<Action, u64>,
-    pub failures: BTreeMap<(Action, Failure), u64>,
+    pub failures: BTreeMap<(Action, FailureClass), u64>,
 }
 
 impl Calls {
@@ -284,7 +284,7 @@ impl Client {
             .clone()
     }
 
-    fn count(&self, action: Action, failure: Option<Failure>) {
+    fn count(&self, action: Action, failure: Option<FailureClass>) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         *calls.calls.entry(action).or_default() += 1;
         if let Some(failure) = failure {
@@ -619,21 +619,24 @@ mod tests {
         };
         assert_eq!(
             api(503, "RequestLimitExceeded").failure(),
-            Failure::Throttling
+            FailureClass::Throttling
         );
-        assert_eq!(api(400, "Throttling").failure(), Failure::Throttling);
-        assert_eq!(api(500, "InternalError").failure(), Failure::Server);
-        assert_eq!(api(403, "UnauthorizedOperation").failure(), Failure::Client);
+        assert_eq!(api(400, "Throttling").failure(), FailureClass::Throttling);
+        assert_eq!(api(500, "InternalError").failure(), FailureClass::Server);
+        assert_eq!(
+            api(403, "UnauthorizedOperation").failure(),
+            FailureClass::Client
+        );
         assert_eq!(
             CallError::Status { status: 429 }.failure(),
-            Failure::Throttling
+            FailureClass::Throttling
         );
         assert_eq!(
             CallError::Timeout(Duration::from_secs(1)).failure(),
-            Failure::Network
+            FailureClass::Network
         );
-        assert!(!Failure::Client.retried());
-        assert!(Failure::Server.retried());
+        assert!(!FailureClass::Client.retried());
+        assert!(FailureClass::Server.retried());
     }
 
     #[test]

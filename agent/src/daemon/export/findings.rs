@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::core::sizing::PodAddressing;
 use crate::daemon::collect::{Health, Observations};
 use crate::daemon::snapshot::cni::{Cni, Fact};
-use crate::daemon::snapshot::{Derived, Drift, DriftKind, Reservation, Snapshot, Verdict};
+use crate::daemon::snapshot::{Derived, Drift, DriftKind, MemoryReservation, Snapshot, Verdict};
 use crate::kubelet::files::Format;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,7 +270,7 @@ fn addresses(d: &Derived) -> Option<Finding> {
 }
 
 /// `memory.kube_reserved: 574Mi reserved | runtime.slice uses 400Mi: headroom 174Mi`.
-fn memory(r: &Reservation) -> Finding {
+fn memory(r: &MemoryReservation) -> Finding {
     let mib = |bytes: i64| format!("{}Mi", bytes / (1024 * 1024));
     let slice = r.scope.slice();
     let reserved = i64::try_from(r.reserved_bytes).unwrap_or(i64::MAX);

@@ -154,7 +154,7 @@ pub struct Addresses {
 
 /// A memory reservation against what its slice uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reservation {
+pub struct MemoryReservation {
     pub scope: MemoryScope,
     /// The kubelet's configuration when it says, else what nodecap computes.
     pub reserved_bytes: u64,
@@ -195,7 +195,7 @@ pub struct Derived {
     /// `Warning` when no pod can start (`pod_headroom ≤ 0`).
     pub pod_headroom_verdict: Verdict,
     /// The memory reservations, `kube` then `system`, those whose size is known.
-    pub memory: Vec<Reservation>,
+    pub memory: Vec<MemoryReservation>,
     /// The VPC CNI as observed: its mode, the pods it can serve, its warm pool.
     pub cni: cni::Cni,
     /// `max_pods` and the CNI capacity checks always; the mode mismatches once the node is
@@ -298,7 +298,7 @@ fn addresses(o: &Observations) -> Option<Addresses> {
 
 /// `kube` against `runtime.slice`, `system` against `system.slice`: the kubelet's numbers when
 /// its files say, else nodecap's.
-fn reservations(o: &Observations, sizing: Option<&Sizing<'_>>) -> Vec<Reservation> {
+fn reservations(o: &Observations, sizing: Option<&Sizing<'_>>) -> Vec<MemoryReservation> {
     let kubelet = o.kubelet.as_ref();
     let mib = |n: u64| n * 1024 * 1024;
     let kube = kubelet
@@ -325,7 +325,7 @@ fn reservations(o: &Observations, sizing: Option<&Sizing<'_>>) -> Vec<Reservatio
                 Some(_) => Verdict::Ok,
                 None => Verdict::Unknown,
             };
-            Some(Reservation {
+            Some(MemoryReservation {
                 scope,
                 reserved_bytes,
                 used_bytes,

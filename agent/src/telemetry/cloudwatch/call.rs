@@ -32,7 +32,7 @@ impl std::fmt::Display for ErrorKind {
 
 /// A failed call's answer, as the publisher counts and logs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct PutFailure {
     pub kind: ErrorKind,
     /// The error code, at most [`MAX_CHARS`] characters.
     pub code: String,
@@ -40,7 +40,7 @@ pub struct Failure {
     pub message: String,
 }
 
-impl Failure {
+impl PutFailure {
     /// The answer's HTTP status (none: no answer), error code and message; `fallback`
     /// describes the failure when the answer has no message (the SDK's error chain).
     pub fn of(status: Option<u16>, code: &str, message: Option<&str>, fallback: &str) -> Self {
@@ -52,7 +52,7 @@ impl Failure {
             (None, _) => ErrorKind::Network,
         };
         let message = message.map_or_else(|| clip(fallback, 200), |m| Excerpt::of(m).to_string());
-        Failure {
+        PutFailure {
             kind,
             code,
             message,
@@ -67,27 +67,33 @@ mod tests {
     #[test]
     fn kinds_and_short_quotes() {
         let long = "x".repeat(30_000_000);
-        let f = Failure::of(Some(400), "InvalidParameterValue", Some(&long), "");
+        let f = PutFailure::of(Some(400), "InvalidParameterValue", Some(&long), "");
         assert_eq!(f.kind, ErrorKind::Validation);
         assert!(
             f.message.len() < 120 && f.message.contains("(30000000 bytes)"),
             "{}",
             f.message
         );
-        assert_eq!(Failure::of(Some(503), "", None, "").kind, ErrorKind::Server);
         assert_eq!(
-            Failure::of(Some(400), "ThrottlingException", None, "").kind,
+            PutFailure::of(Some(503), "", None, "").kind,
+            ErrorKind::Server
+        );
+        assert_eq!(
+            PutFailure::of(Some(400), "ThrottlingException", None, "").kind,
             ErrorKind::Throttling
         );
         assert_eq!(
-            Failure::of(Some(429), "", None, "").kind,
+            PutFailure::of(Some(429), "", None, "").kind,
             ErrorKind::Throttling
         );
         // 200 characters and an ellipsis.
         assert_eq!(
-            Failure::of(None, "", None, &long).message.chars().count(),
+            PutFailure::of(None, "", None, &long)
+                .message
+                .chars()
+                .count(),
             201
         );
-        assert!(Failure::of(Some(400), &long, None, "").code.len() <= 4 * MAX_CHARS);
+        assert!(PutFailure::of(Some(400), &long, None, "").code.len() <= 4 * MAX_CHARS);
     }
 }

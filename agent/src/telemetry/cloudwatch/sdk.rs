@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
-use super::call::{ErrorKind, Failure};
+use super::call::{ErrorKind, PutFailure};
 use super::datum::{self, Datum};
 use crate::aws::answer::{AnswerLimit, too_long};
 use crate::core::names::Region;
@@ -80,7 +80,7 @@ impl Client {
                 Err(ErrorKind::TooLong)
             }
             Ok(Err(e)) => {
-                let failure = Failure::of(
+                let failure = PutFailure::of(
                     e.raw_response().map(|r| r.status().as_u16()),
                     e.code().unwrap_or_default(),
                     e.message(),

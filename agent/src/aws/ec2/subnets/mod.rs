@@ -32,7 +32,7 @@ use crate::core::excerpt::Excerpt;
 #[cfg(doc)]
 use crate::core::excerpt::MAX_CHARS;
 use crate::core::names::{InvalidName, SubnetId, VpcId};
-use crate::core::subnet::{Ipv4Net, Reservation, ReservationKind, parse_subnet_cidr};
+use crate::core::subnet::{CidrReservation, Ipv4Net, ReservationKind, parse_subnet_cidr};
 
 /// Network interfaces asked for per page: a page of 200 interfaces with 50 addresses each is
 /// a few MiB of XML, well inside the answer bound.
@@ -297,7 +297,7 @@ pub async fn cidr_reservations(
     client: &Client,
     subnet_id: &SubnetId,
     deadline: Deadline,
-) -> Result<Vec<Reservation>, Error> {
+) -> Result<Vec<CidrReservation>, Error> {
     let params = vec![("SubnetId".to_owned(), subnet_id.to_string())];
     let mut raw = Vec::new();
     client
@@ -334,7 +334,7 @@ pub fn parse_interfaces(xml: &str) -> Result<Vec<NetworkInterface>, Error> {
 }
 
 /// A page of `GetSubnetCidrReservations`, as the client reads it.
-pub fn parse_reservations(xml: &str) -> Result<Vec<Reservation>, Error> {
+pub fn parse_reservations(xml: &str) -> Result<Vec<CidrReservation>, Error> {
     let page: ReservationsResponse = xml_page(GET_RESERVATIONS, xml)?;
     page.ipv4
         .into_iter()
@@ -545,7 +545,7 @@ struct XmlReservation {
 }
 
 impl XmlReservation {
-    fn into_reservation(self) -> Result<Reservation, Error> {
+    fn into_reservation(self) -> Result<CidrReservation, Error> {
         let bad = |field, expected, got: Option<&str>| Error::Answer {
             action: GET_RESERVATIONS,
             field,
@@ -562,7 +562,7 @@ impl XmlReservation {
             Some("explicit") => ReservationKind::Explicit,
             other => return Err(bad("ReservationType", "prefix or explicit", other)),
         };
-        Ok(Reservation { cidr, kind })
+        Ok(CidrReservation { cidr, kind })
     }
 }
 

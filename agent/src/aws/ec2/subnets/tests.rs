@@ -88,7 +88,7 @@ fn reads_subnets_and_reservations() {
     let reservations = r#"<GetSubnetCidrReservationsResponse><subnetIpv4CidrReservationSet><item><subnetCidrReservationId>scr-1</subnetCidrReservationId><subnetId>subnet-0a</subnetId><cidr>10.0.0.64/27</cidr><reservationType>prefix</reservationType></item></subnetIpv4CidrReservationSet><subnetIpv6CidrReservationSet/></GetSubnetCidrReservationsResponse>"#;
     assert_eq!(
         parse_reservations(reservations).unwrap(),
-        [Reservation {
+        [CidrReservation {
             cidr: "10.0.0.64/27".parse().unwrap(),
             kind: ReservationKind::Prefix
         }]

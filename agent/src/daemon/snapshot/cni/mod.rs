@@ -20,7 +20,7 @@ use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Where a fact about the CNI came from (the `source` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum FactSource {
     /// ipamd `/v1/ipamd-env-settings`.
     IpamdSettings,
     /// ipamd `/v1/eni-configs`.
@@ -35,15 +35,15 @@ pub enum Source {
     Config,
 }
 
-impl Source {
+impl FactSource {
     pub fn label(self) -> &'static str {
         match self {
-            Source::IpamdSettings => "ipamd_env_settings",
-            Source::IpamdEniConfigs => "ipamd_eni_configs",
-            Source::IpamdEnis => "ipamd_enis",
-            Source::IpamdMetrics => "ipamd_metrics",
-            Source::Imds => "imds",
-            Source::Config => "config",
+            FactSource::IpamdSettings => "ipamd_env_settings",
+            FactSource::IpamdEniConfigs => "ipamd_eni_configs",
+            FactSource::IpamdEnis => "ipamd_enis",
+            FactSource::IpamdMetrics => "ipamd_metrics",
+            FactSource::Imds => "imds",
+            FactSource::Config => "config",
         }
     }
 }
@@ -51,7 +51,7 @@ impl Source {
 /// One fact about the CNI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact<T> {
-    Known(T, Source),
+    Known(T, FactSource),
     /// The CNI runs, but nothing observed (or declared) tells.
     Unknown,
     /// No ipamd, or an ipamd without the endpoint that would tell.
@@ -75,7 +75,7 @@ impl<T: Clone> Fact<T> {
     }
 
     /// Known from `source` when `value` is, else `otherwise`.
-    fn from(value: Option<T>, source: Source, otherwise: Fact<T>) -> Fact<T> {
+    fn from(value: Option<T>, source: FactSource, otherwise: Fact<T>) -> Fact<T> {
         value.map_or(otherwise, |v| Fact::Known(v, source))
     }
 }
@@ -108,7 +108,7 @@ pub struct SettingSample {
     /// A flag (1/0) rather than a number.
     pub flag: bool,
     pub value: Option<f64>,
-    pub source: Option<Source>,
+    pub source: Option<FactSource>,
     pub applicable: bool,
 }
 
@@ -163,14 +163,14 @@ impl CniFacts {
 
 /// The warm-pool targets ipamd works to on one network card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Targets {
+pub struct WarmTargets {
     pub warm_ip: u32,
     pub minimum_ip: u32,
     pub warm_eni: u32,
     pub warm_prefix: u32,
 }
 
-impl Targets {
+impl WarmTargets {
     /// "IP target mode": either IP target set; the ENI and prefix targets are then ignored.
     pub fn ip_target_mode(&self) -> bool {
         self.warm_ip > 0 || self.minimum_ip > 0
@@ -189,7 +189,7 @@ impl Targets {
 ///   /28 (`WARM_PREFIX_TARGET`, 16): short by the difference. A target of 0 wants one free
 ///   address.
 pub fn addresses_needed(
-    targets: Targets,
+    targets: WarmTargets,
     prefix_delegation: bool,
     max_ips_per_eni: u64,
     total: u64,
@@ -288,7 +288,7 @@ fn facts(o: &Observations) -> CniFacts {
     let settings = o.ipamd_settings.as_ref();
     let env = settings.map(|s| &s.env);
     let declared = |value: Option<u32>| match settings {
-        Some(_) => Fact::from(value, Source::Config, Fact::Unknown),
+        Some(_) => Fact::from(value, FactSource::Config, Fact::Unknown),
         None => Fact::NotApplicable,
     };
     let pools = o.ipamd_pools.as_ref();
@@ -297,14 +297,14 @@ fn facts(o: &Observations) -> CniFacts {
         custom_networking: from_env(env.map(|e| e.custom_networking))
             .or_else(|| pools.map_or(absent(ipamd), primary_unused)),
         security_groups_for_pods: pools.map_or(absent(ipamd), |p| {
-            Fact::Known(p.enis.iter().any(|e| e.trunk), Source::IpamdEnis)
+            Fact::Known(p.enis.iter().any(|e| e.trunk), FactSource::IpamdEnis)
         }),
         max_enis: Fact::from(
             o.ipamd_metrics
                 .as_ref()
                 .and_then(|m| m.eni_max)
                 .and_then(positive_count),
-            Source::IpamdMetrics,
+            FactSource::IpamdMetrics,
             absent(ipamd),
         ),
         warm_ip_target: from_env(env.map(|e| e.warm_ip_target)),
@@ -315,9 +315,9 @@ fn facts(o: &Observations) -> CniFacts {
         subnet_discovery: from_env(env.map(|e| e.subnet_discovery)),
         eni_config: match settings.map(|s| &s.eni_config) {
             Some(EniConfig::Named(name)) => {
-                Fact::Known(Some(name.clone()), Source::IpamdEniConfigs)
+                Fact::Known(Some(name.clone()), FactSource::IpamdEniConfigs)
             }
-            Some(EniConfig::None) => Fact::Known(None, Source::IpamdEniConfigs),
+            Some(EniConfig::None) => Fact::Known(None, FactSource::IpamdEniConfigs),
             Some(EniConfig::Absent) | None => Fact::NotApplicable,
         },
     }
@@ -327,7 +327,7 @@ fn facts(o: &Observations) -> CniFacts {
 /// answer lacks the key.
 fn from_env<T: Clone>(value: Option<Option<T>>) -> Fact<T> {
     match value {
-        Some(v) => Fact::from(v, Source::IpamdSettings, Fact::Unknown),
+        Some(v) => Fact::from(v, FactSource::IpamdSettings, Fact::Unknown),
         None => Fact::NotApplicable,
     }
 }
@@ -351,11 +351,11 @@ fn prefix_delegation(o: &Observations, ipamd: bool) -> Fact<bool> {
         .as_ref()
         .and_then(IpamdPools::prefix_delegation)
     {
-        return Fact::Known(seen, Source::IpamdEnis);
+        return Fact::Known(seen, FactSource::IpamdEnis);
     }
     if let Some(m) = &o.ipamd_metrics {
         if m.ipv4_prefixes.is_some_and(|n| n > 0.0) {
-            return Fact::Known(true, Source::IpamdMetrics);
+            return Fact::Known(true, FactSource::IpamdMetrics);
         }
         let ceiling = o
             .node()
@@ -364,20 +364,20 @@ fn prefix_delegation(o: &Observations, ipamd: bool) -> Fact<bool> {
         if let Some(((node, enis), ip_max)) = ceiling {
             let per_eni = u32::from(node.facts.ipv4_per_eni).saturating_sub(1);
             if ip_max == enis * per_eni * IPS_PER_PREFIX {
-                return Fact::Known(true, Source::IpamdMetrics);
+                return Fact::Known(true, FactSource::IpamdMetrics);
             }
             if ip_max == enis * per_eni {
-                return Fact::Known(false, Source::IpamdMetrics);
+                return Fact::Known(false, FactSource::IpamdMetrics);
             }
         }
     }
     if let Some(imds) = &o.imds {
         let enis = imds.enis.as_slice();
         if enis.iter().any(|e| !e.ipv4_prefixes.is_empty()) {
-            return Fact::Known(true, Source::Imds);
+            return Fact::Known(true, FactSource::Imds);
         }
         if enis.iter().any(|e| e.ipv4.len() > 1) {
-            return Fact::Known(false, Source::Imds);
+            return Fact::Known(false, FactSource::Imds);
         }
     }
     absent(ipamd)
@@ -389,9 +389,9 @@ fn primary_unused(pools: &IpamdPools) -> Fact<bool> {
     let holds = |e: &EniPool| e.prefixes + e.secondary_ips > 0;
     let primary = pools.enis.iter().find(|e| e.primary);
     match primary {
-        Some(p) if holds(p) => Fact::Known(false, Source::IpamdEnis),
+        Some(p) if holds(p) => Fact::Known(false, FactSource::IpamdEnis),
         Some(_) if pools.enis.iter().any(|e| !e.primary && holds(e)) => {
-            Fact::Known(true, Source::IpamdEnis)
+            Fact::Known(true, FactSource::IpamdEnis)
         }
         _ => Fact::Unknown,
     }
@@ -429,7 +429,7 @@ fn card_pools(pools: &IpamdPools, facts: &CniFacts, node: Option<&Node>) -> Vec<
             let targets = if card == default_card {
                 default_card_targets(facts, prefix_delegation)
             } else {
-                Some(Targets {
+                Some(WarmTargets {
                     warm_ip: 1,
                     minimum_ip: 1,
                     warm_eni: 0,
@@ -477,8 +477,8 @@ fn card_pools(pools: &IpamdPools, facts: &CniFacts, node: Option<&Node>) -> Vec<
 /// The default card's targets: ipamd's `WARM_IP_TARGET` and the declared
 /// `MINIMUM_IP_TARGET` decide the mode; outside IP target mode the unit's own target
 /// (`WARM_ENI_TARGET`, or `WARM_PREFIX_TARGET` with prefix delegation) must be known too.
-fn default_card_targets(facts: &CniFacts, prefix_delegation: Option<bool>) -> Option<Targets> {
-    let targets = Targets {
+fn default_card_targets(facts: &CniFacts, prefix_delegation: Option<bool>) -> Option<WarmTargets> {
+    let targets = WarmTargets {
         warm_ip: facts.warm_ip_target.value()?,
         minimum_ip: facts.minimum_ip_target.value()?,
         warm_eni: facts.warm_eni_target.value().unwrap_or(0),

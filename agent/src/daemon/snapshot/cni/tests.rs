@@ -2,8 +2,8 @@ use super::*;
 use crate::daemon::collect::ipamd_settings::{Declared, EnvSettings, IpamdSettings};
 use crate::daemon::tests::full_observations;
 
-fn targets(warm_ip: u32, minimum_ip: u32, warm_eni: u32, warm_prefix: u32) -> Targets {
-    Targets {
+fn targets(warm_ip: u32, minimum_ip: u32, warm_eni: u32, warm_prefix: u32) -> WarmTargets {
+    WarmTargets {
         warm_ip,
         minimum_ip,
         warm_eni,
@@ -141,19 +141,19 @@ fn prefix_delegation_from_ipamds_ceiling_when_the_datastore_is_empty() {
     metrics.ip_max = Some(432.0);
     assert_eq!(
         Cni::derive(&o).facts.prefix_delegation,
-        Fact::Known(true, Source::IpamdMetrics)
+        Fact::Known(true, FactSource::IpamdMetrics)
     );
     o.ipamd_metrics.as_mut().unwrap().ip_max = Some(27.0);
     assert_eq!(
         Cni::derive(&o).facts.prefix_delegation,
-        Fact::Known(false, Source::IpamdMetrics)
+        Fact::Known(false, FactSource::IpamdMetrics)
     );
     // Neither: a ceiling that fits no mode (MAX_ENI changed in between) tells nothing,
     // and IMDS decides.
     o.ipamd_metrics.as_mut().unwrap().ip_max = Some(100.0);
     assert_eq!(
         Cni::derive(&o).facts.prefix_delegation,
-        Fact::Known(false, Source::Imds)
+        Fact::Known(false, FactSource::Imds)
     );
 }
 
@@ -163,13 +163,13 @@ fn custom_networking_from_an_unused_primary_eni_without_the_settings_endpoint() 
     o.ipamd_settings = None;
     assert_eq!(
         Cni::derive(&o).facts.custom_networking,
-        Fact::Known(false, Source::IpamdEnis)
+        Fact::Known(false, FactSource::IpamdEnis)
     );
     let primary = &mut o.ipamd_pools.as_mut().unwrap().enis[0];
     primary.secondary_ips = 0;
     assert_eq!(
         Cni::derive(&o).facts.custom_networking,
-        Fact::Known(true, Source::IpamdEnis)
+        Fact::Known(true, FactSource::IpamdEnis)
     );
     // The settings ipamd does not expose are then not applicable, not unknown.
     let cni = Cni::derive(&o);
@@ -193,7 +193,7 @@ fn without_a_vpc_cni_nothing_applies() {
     // EC2's view still tells the addressing (IMDS: single addresses).
     assert_eq!(
         cni.facts.prefix_delegation,
-        Fact::Known(false, Source::Imds)
+        Fact::Known(false, FactSource::Imds)
     );
     assert!(cni.pools.is_empty());
 }

@@ -198,21 +198,21 @@ impl GateState {
 /// One admitted connection's place at the gate, given back when dropped.
 #[derive(Debug)]
 pub struct Ticket {
-    slot: Slot,
+    slot: ConnectionSlot,
     /// Resolves when the gate closes this connection for a newer one.
     closed: oneshot::Receiver<()>,
 }
 
 /// A handle on one connection's slot, for its requests to say when they are inside one.
 #[derive(Debug, Clone)]
-pub struct Slot {
+pub struct ConnectionSlot {
     gate: Arc<Gate>,
     id: u64,
 }
 
 /// A request in progress: its connection's slot is not idle until this is dropped.
 #[derive(Debug)]
-pub struct Busy(Slot);
+pub struct Busy(ConnectionSlot);
 
 impl Gate {
     fn lock(&self) -> MutexGuard<'_, GateState> {
@@ -250,7 +250,7 @@ impl Gate {
         );
         state.waiting.insert(key, id);
         Some(Ticket {
-            slot: Slot {
+            slot: ConnectionSlot {
                 gate: Arc::clone(self),
                 id,
             },
@@ -308,12 +308,12 @@ impl Ticket {
         true
     }
 
-    fn slot(&self) -> Slot {
+    fn slot(&self) -> ConnectionSlot {
         self.slot.clone()
     }
 }
 
-impl Slot {
+impl ConnectionSlot {
     /// A request has arrived whole: the slot is not idle until the returned guard drops.
     /// `None` when the gate has closed this connection.
     pub fn busy(&self) -> Option<Busy> {
@@ -496,7 +496,7 @@ async fn accepted(
 
 /// One connection on its slot: what its requests are answered from.
 struct Connection {
-    slot: Slot,
+    slot: ConnectionSlot,
     published: watch::Receiver<Arc<Published>>,
     /// With it, `/metrics` needs the credentials; the probes never do.
     auth: Option<Arc<Auth>>,
