@@ -16,7 +16,7 @@ use std::fmt;
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 /// The most characters of one cause a [`Chain`] shows.
-pub const MAX_CAUSE: usize = 512;
+const MAX_CAUSE: usize = 512;
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

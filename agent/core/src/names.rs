@@ -154,7 +154,7 @@ impl InstanceType {
 
 /// The longest instance type name accepted. The longest AWS has used is 20 characters
 /// (`u7inh-32tb.480xlarge`); twice that leaves room for new ones and none for garbage.
-pub const MAX_INSTANCE_TYPE_LEN: usize = 40;
+const MAX_INSTANCE_TYPE_LEN: usize = 40;
 
 /// `family.size`: lowercase letters, digits and dashes on both sides of one dot, at most
 /// [`MAX_INSTANCE_TYPE_LEN`] bytes.
@@ -229,7 +229,7 @@ impl From<&ClusterName> for DimensionValue {
 
 /// Whether `value` is a CloudWatch dimension value: 1 to 255 printable characters
 /// (PutMetricData's rule).
-pub fn is_dimension_value(value: &str) -> bool {
+fn is_dimension_value(value: &str) -> bool {
     !value.is_empty() && value.len() <= 255 && !value.chars().any(char::is_control)
 }
 

@@ -35,12 +35,12 @@ use super::names::InstanceType;
 /// string: far beyond any real field (a product is a few hundred bytes).
 pub const MAX_TOKEN: usize = 1024 * 1024;
 /// Matching products kept: a region's file has about one per instance type (some 1,000).
-pub const MAX_PRODUCTS: usize = 20_000;
+const MAX_PRODUCTS: usize = 20_000;
 /// On-demand terms held before their products arrive (AWS writes products first, so a real
 /// file holds none).
-pub const MAX_EARLY_TERMS: usize = 100_000;
+const MAX_EARLY_TERMS: usize = 100_000;
 /// The longest SKU kept: AWS's are 16 characters.
-pub const MAX_SKU: usize = 64;
+const MAX_SKU: usize = 64;
 
 /// A SKU key, refused past [`MAX_SKU`] bytes.
 fn sku<E: serde::de::Error>(key: String) -> Result<String, E> {

@@ -9,9 +9,9 @@ use super::excerpt::Excerpt;
 use super::names::InstanceType;
 
 /// The largest price taken, in USD per hour (the dearest EC2 type costs a few hundred).
-pub const MAX_USD_PER_HOUR: f64 = 100_000.0;
+const MAX_USD_PER_HOUR: f64 = 100_000.0;
 /// Prices taken from one file: EC2 has some 1,400 instance types.
-pub const MAX_PRICES: usize = 10_000;
+const MAX_PRICES: usize = 10_000;
 
 /// A line of the price file that is not a price.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,12 +21,12 @@ use ::core::net::Ipv4Addr;
 pub use ipnet::Ipv4Net;
 
 /// The addresses AWS keeps in every subnet.
-pub const AWS_RESERVED: u64 = 5;
+const AWS_RESERVED: u64 = 5;
 /// Addresses in a delegated prefix (a /28).
-pub const PREFIX_ADDRESSES: u64 = 16;
+const PREFIX_ADDRESSES: u64 = 16;
 /// The prefix lengths of the largest subnet a VPC allows (/16) and of the smallest (/28).
-pub const LARGEST_SUBNET: u8 = 16;
-pub const SMALLEST_SUBNET: u8 = 28;
+const LARGEST_SUBNET: u8 = 16;
+const SMALLEST_SUBNET: u8 = 28;
 
 /// What a subnet CIDR reservation sets its addresses aside for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -46,7 +46,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_TOKEN_REFRESHES: u32 = 3;
 /// ENIs whose addresses are asked for at once: at most eight requests in flight, well within
 /// what IMDS serves, and a tick's wake-ups a quarter of one ENI at a time.
-pub const ENIS_AT_ONCE: usize = 4;
+const ENIS_AT_ONCE: usize = 4;
 /// The most ENIs read: no instance type attaches more than 64.
 pub const MAX_ENIS: usize = 128;
 /// The directory of the node's ENIs, one sub-directory per MAC.

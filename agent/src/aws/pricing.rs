@@ -27,16 +27,16 @@ use crate::core::names::Region;
 use crate::core::offer;
 
 /// The region whose Price List endpoint is asked.
-pub const API_REGION: &str = "us-east-1";
+const API_REGION: &str = "us-east-1";
 /// The longest answer read (a page of 100 products with all their terms is ~1 MB).
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 /// Strings in one answer, keys included: a page is 100 entries and a few keys; 16 MiB of
 /// tiny entries once became millions of `String`s in the SDK's reader.
-pub const MAX_STRINGS: u32 = 1_000;
+const MAX_STRINGS: u32 = 1_000;
 /// The time one attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The time every page together may take (a region's ~20 pages take a few seconds).
-pub const LISTING_TIMEOUT: Duration = Duration::from_secs(300);
+const LISTING_TIMEOUT: Duration = Duration::from_secs(300);
 /// Pages followed at most: a region's matching products fill ~20.
 pub const MAX_PAGES: usize = 1_000;
 const PAGE_SIZE: i32 = 100;

@@ -14,7 +14,7 @@ use super::shape;
 use super::validate::validate;
 
 /// The prefix of every environment variable nodecap reads.
-pub const ENV_PREFIX: &str = "NODECAP_";
+const ENV_PREFIX: &str = "NODECAP_";
 
 /// Every key as `(section, key)`, the order of [`DEFAULTS`]: the environment variable for
 /// `(s, k)` is `NODECAP_<S>_<K>` upper-cased.

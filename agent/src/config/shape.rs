@@ -9,7 +9,7 @@
 pub const MAX_DEPTH: u32 = 16;
 /// Dots outside strings and comments on one line, at most: a dotted key's parts less one
 /// (TOML keys cannot span lines), and the decimal points of the line's numbers.
-pub const MAX_DOTS: u32 = 64;
+const MAX_DOTS: u32 = 64;
 
 /// Where a text's shape is past a bound: its line, and which bound.
 #[derive(Debug, PartialEq, Eq)]

@@ -32,8 +32,8 @@ pub enum Error {
     },
 }
 
-pub const KUBELET_API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
-pub const NODECONFIG_API_VERSION: &str = "node.eks.aws/v1alpha1";
+const KUBELET_API_VERSION: &str = "kubelet.config.k8s.io/v1beta1";
+const NODECONFIG_API_VERSION: &str = "node.eks.aws/v1alpha1";
 
 /// A complete `KubeletConfiguration` JSON document: valid as a `--config-dir` drop-in, which
 /// must carry `apiVersion` and `kind` (kubernetes/kubernetes `cmd/kubelet/app/server.go`

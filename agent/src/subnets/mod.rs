@@ -29,9 +29,9 @@ use view::{ReaderStatus, Tally, View};
 
 /// The tag that marks a cluster's subnets (value `owned` or `shared`), as the AWS Load
 /// Balancer Controller and Karpenter's examples use it.
-pub const CLUSTER_TAG_PREFIX: &str = "kubernetes.io/cluster/";
+const CLUSTER_TAG_PREFIX: &str = "kubernetes.io/cluster/";
 /// The tag the VPC CNI's subnet discovery (`ENABLE_SUBNET_DISCOVERY`) looks for.
-pub const CNI_ROLE_TAG: &str = "kubernetes.io/role/cni";
+const CNI_ROLE_TAG: &str = "kubernetes.io/role/cni";
 
 /// Which subnets to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +241,7 @@ async fn client(region: &Region, retry: Retry) -> Result<Client, Error> {
 
 /// How long `--once` may take, every page of every listing together: a cluster of thousands
 /// of nodes lists in seconds; retries under throttling take a minute or two.
-pub const ONCE_DEADLINE: Duration = Duration::from_secs(300);
+const ONCE_DEADLINE: Duration = Duration::from_secs(300);
 
 /// `nodecap subnets --once`: one cycle, within [`ONCE_DEADLINE`].
 pub async fn once(settings: &Settings) -> Result<View, Error> {

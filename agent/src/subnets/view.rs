@@ -234,32 +234,32 @@ pub static INFO: Family<4> = Family::gauge(
     &["subnet_id", "availability_zone", "cidr", "vpc_id"],
     "A subnet nodecap subnets watches; always 1.",
 );
-pub static IPV6_ONLY: Family<2> = Family::gauge(
+static IPV6_ONLY: Family<2> = Family::gauge(
     "nodecap_subnet_ipv6_only",
     SUBNET,
     "A selected subnet that is IPv6-only (no IPv4 CIDR): none of the IPv4 figures apply; always 1.",
 );
-pub static ADDRESSES: Family<3> = Family::gauge(
+static ADDRESSES: Family<3> = Family::gauge(
     "nodecap_subnet_ipv4_addresses",
     &["subnet_id", "availability_zone", "state"],
     "IPv4 addresses by state: usable (CIDR − 5), used (held by network interfaces), reserved (explicit reservations), available (usable − used − reserved).",
 );
-pub static EC2_AVAILABLE: Family<2> = Family::gauge(
+static EC2_AVAILABLE: Family<2> = Family::gauge(
     "nodecap_subnet_ec2_available_ipv4_addresses",
     SUBNET,
     "EC2's AvailableIpAddressCount for the subnet (eventually consistent).",
 );
-pub static PREFIXES_USED: Family<2> = Family::gauge(
+static PREFIXES_USED: Family<2> = Family::gauge(
     "nodecap_subnet_ipv4_prefixes_used",
     SUBNET,
     "/28 prefixes delegated to network interfaces in the subnet.",
 );
-pub static PREFIXES_FREE: Family<2> = Family::gauge(
+static PREFIXES_FREE: Family<2> = Family::gauge(
     "nodecap_subnet_ipv4_prefixes_free",
     SUBNET,
     "Aligned /28 blocks none of whose addresses is used, kept by AWS or explicitly reserved: prefixes prefix delegation can still get.",
 );
-pub static PREFIXES_FREE_RESERVED: Family<2> = Family::gauge(
+static PREFIXES_FREE_RESERVED: Family<2> = Family::gauge(
     "nodecap_subnet_ipv4_prefixes_free_reserved",
     SUBNET,
     "Of the free /28 blocks, those inside prefix reservations.",
@@ -274,7 +274,7 @@ pub static NODES: Family<2> = Family::gauge(
     SUBNET,
     "Instances with a network interface in the subnet.",
 );
-pub static PREFIX_NODES: Family<2> = Family::gauge(
+static PREFIX_NODES: Family<2> = Family::gauge(
     "nodecap_subnet_prefix_delegation_nodes",
     SUBNET,
     "Instances holding a delegated /28 prefix in the subnet: each needs a free /28 to grow.",
@@ -289,7 +289,7 @@ pub static STALE: Family<0> = Family::gauge(
     &[],
     "1 while the subnet figures are from an earlier cycle than the last.",
 );
-pub static LAST_SUCCESS: Family<0> = Family::gauge(
+static LAST_SUCCESS: Family<0> = Family::gauge(
     "nodecap_subnets_last_success_timestamp_seconds",
     &[],
     "When the figures served were read (Unix time).",
@@ -299,17 +299,17 @@ pub static DURATION: Family<0> = Family::gauge(
     &[],
     "How long the last cycle took.",
 );
-pub static CYCLES: Family<1> = Family::counter(
+static CYCLES: Family<1> = Family::counter(
     "nodecap_subnets_cycles_total",
     &["result"],
     "Cycles by result: success, failure.",
 );
-pub static API_CALLS: Family<1> = Family::counter(
+static API_CALLS: Family<1> = Family::counter(
     "nodecap_subnets_api_calls_total",
     &["action"],
     "EC2 API calls made, retries included.",
 );
-pub static API_ERRORS: Family<2> = Family::counter(
+static API_ERRORS: Family<2> = Family::counter(
     "nodecap_subnets_api_errors_total",
     &["action", "kind"],
     "Failed EC2 API calls: throttling, server, network, client.",

@@ -21,9 +21,9 @@ use cel::IdedExpr;
 use cel::common::ast::{EntryExpr, Expr, LiteralValue};
 
 /// Bytes of one value (the size of a `cel::Value` with its heap header, rounded up).
-pub const VALUE: u64 = 32;
+const VALUE: u64 = 32;
 /// The longest instance type name assumed (the longest today is 22 characters).
-pub const INSTANCE_TYPE: u64 = 64;
+const INSTANCE_TYPE: u64 = 64;
 
 /// An upper bound of evaluating an expression once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ use serde::{Serialize, Serializer};
 use super::excerpt::{Excerpt, MAX_CHARS, clip};
 
 /// The variables every expression may use, as listed in errors.
-pub const VARIABLES: [&str; 6] = [
+const VARIABLES: [&str; 6] = [
     "default_enis",
     "ips_per_eni",
     "max_pods",
@@ -102,7 +102,7 @@ pub const MAX_OPERATORS: usize = 32;
 /// policy needs no loop: nodeadm's and Karpenter's examples take 5 to 40 steps; the worst an
 /// expression within the operator bound can ask for, four nested `map`s over five items,
 /// takes about 4,000.
-pub const MAX_STEPS: u64 = 1_000;
+const MAX_STEPS: u64 = 1_000;
 
 /// Why an expression cannot be used. Each names the expression (an excerpt) and says what was
 /// expected; the variables are listed where they help.

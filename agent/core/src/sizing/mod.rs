@@ -146,7 +146,7 @@ fn serialize_pairs<S: serde::Serializer>(
 }
 
 /// The EKS ceiling for an instance: 250 above 30 vCPUs, else 110.
-pub fn eks_cap(vcpus: u32) -> u32 {
+fn eks_cap(vcpus: u32) -> u32 {
     if vcpus > EKS_CAP_VCPUS {
         EKS_CAP_LARGE
     } else {
@@ -155,7 +155,7 @@ pub fn eks_cap(vcpus: u32) -> u32 {
 }
 
 /// ENIs usable for pods. See [`EniCount`].
-pub fn eni_count(facts: &InstanceFacts, options: &SizingOptions) -> EniCount {
+fn eni_count(facts: &InstanceFacts, options: &SizingOptions) -> EniCount {
     let default_card = facts.default_card_enis();
     let limited = options
         .max_enis

@@ -104,7 +104,7 @@ pub const SYSTEM_RESERVED_NODECAP: Reservation = Reservation {
 };
 
 /// `kubeReserved.ephemeral-storage`, the same on every EKS AMI.
-pub const KUBE_RESERVED_EPHEMERAL_GIB: u32 = 1;
+const KUBE_RESERVED_EPHEMERAL_GIB: u32 = 1;
 
 /// The kube-reserved CPU ladder as (band start, band end, basis points): 6% of the first
 /// core, 1% of the second, 0.5% of cores 3–4, 0.25% of every core above 4.
@@ -152,7 +152,7 @@ const GKE_TIERS: [(u64, Option<u64>, u64); 5] = [
 
 /// GKE's reservation on a machine of `memory_mib`, tier by tier (machines under 1 GiB:
 /// 255 MiB, one tier at the rate that gives it).
-pub fn gke_memory_tiers(memory_mib: u64) -> Vec<MemoryTier> {
+fn gke_memory_tiers(memory_mib: u64) -> Vec<MemoryTier> {
     if memory_mib < 1024 {
         return vec![MemoryTier {
             from_mib: 0,

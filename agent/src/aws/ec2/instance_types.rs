@@ -20,13 +20,13 @@ use crate::core::instance::describe::{
 use crate::core::names::{InstanceType, Region};
 
 /// Instance types read from one answer (one is asked for).
-pub const MAX_TYPES: usize = 16;
+const MAX_TYPES: usize = 16;
 /// The answer's size: one type is about 5 KiB of XML.
 pub const MAX_ANSWER: usize = 1024 * 1024;
 /// Network cards of one type.
-pub const MAX_NETWORK_CARDS: usize = 64;
+const MAX_NETWORK_CARDS: usize = 64;
 /// Architectures of one type (EC2 names four).
-pub const MAX_ARCHITECTURES: usize = 8;
+const MAX_ARCHITECTURES: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -17,7 +17,7 @@ use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// The five cumulative `*_allowance_exceeded` counters, by their `kind` label.
-pub const EXCEEDED: &[(&str, &str)] = &[
+const EXCEEDED: &[(&str, &str)] = &[
     ("bw_in", "bw_in_allowance_exceeded"),
     ("bw_out", "bw_out_allowance_exceeded"),
     ("pps", "pps_allowance_exceeded"),
@@ -25,7 +25,7 @@ pub const EXCEEDED: &[(&str, &str)] = &[
     ("linklocal", "linklocal_allowance_exceeded"),
 ];
 /// A gauge (Nitro only): tracked connections that can still be opened.
-pub const CONNTRACK_AVAILABLE: &str = "conntrack_allowance_available";
+const CONNTRACK_AVAILABLE: &str = "conntrack_allowance_available";
 
 /// One ENA interface's allowance figures; a counter the driver does not report is absent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use crate::telemetry::family::Describe;
 use crate::telemetry::family::{Export, Family, Samples, count};
 
 /// Each tick's IMDS work must finish within this (the client's own deadline).
-pub const TICK_BUDGET: Duration = Duration::from_secs(10);
+const TICK_BUDGET: Duration = Duration::from_secs(10);
 
 /// What IMDS said: the node (once it could be sized) and its ENIs.
 #[derive(Debug, Clone)]

@@ -196,7 +196,7 @@ impl HelperFigure {
 }
 
 /// Every helper figure, in the helper's order, with its ipamd family and how it aggregates.
-pub const HELPER: &[(HelperFigure, &str, HelperKind)] = &[
+const HELPER: &[(HelperFigure, &str, HelperKind)] = &[
     (
         HelperFigure::AssignedIpAddresses,
         "awscni_assigned_ip_addresses",

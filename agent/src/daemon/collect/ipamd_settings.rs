@@ -57,7 +57,7 @@ impl IpamdSettingsCollector {
 }
 
 /// `url` with its path replaced.
-pub fn sibling(url: &hyper::Uri, path: &'static str) -> hyper::Uri {
+fn sibling(url: &hyper::Uri, path: &'static str) -> hyper::Uri {
     let mut parts = url.clone().into_parts();
     parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static(path));
     hyper::Uri::from_parts(parts).unwrap_or_else(|_| url.clone())

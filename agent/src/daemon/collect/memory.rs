@@ -186,7 +186,7 @@ pub fn read(proc_root: &Path, sys_root: &Path) -> Result<Memory, Error> {
 }
 
 /// `MemTotal` and `MemAvailable` in bytes.
-pub fn parse_meminfo(text: &[u8]) -> Result<(u64, Option<u64>), procfs_core::ProcError> {
+fn parse_meminfo(text: &[u8]) -> Result<(u64, Option<u64>), procfs_core::ProcError> {
     let info = procfs_core::Meminfo::from_read(text)?;
     Ok((info.mem_total, info.mem_available))
 }

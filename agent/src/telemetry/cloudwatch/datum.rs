@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// PutMetricData's limits: datums and bytes per call.
-pub const MAX_DATUMS_PER_CALL: usize = 1000;
-pub const MAX_BYTES_PER_CALL: usize = 1_000_000;
+const MAX_DATUMS_PER_CALL: usize = 1000;
+const MAX_BYTES_PER_CALL: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {

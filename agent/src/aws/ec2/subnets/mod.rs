@@ -36,21 +36,21 @@ use crate::core::subnet::{CidrReservation, Ipv4Net, ReservationKind, parse_subne
 
 /// Network interfaces asked for per page: a page of 200 interfaces with 50 addresses each is
 /// a few MiB of XML, well inside the answer bound.
-pub const INTERFACES_PER_PAGE: u32 = 200;
+const INTERFACES_PER_PAGE: u32 = 200;
 /// Values one filter takes at most (EC2's limit).
-pub const MAX_FILTER_VALUES: usize = 200;
+const MAX_FILTER_VALUES: usize = 200;
 /// Subnets in one answer and in one listing's pages.
-pub const MAX_SUBNETS: usize = 5_000;
+const MAX_SUBNETS: usize = 5_000;
 /// Network interfaces in one answer.
-pub const MAX_INTERFACES_PER_ANSWER: usize = 1_000;
+const MAX_INTERFACES_PER_ANSWER: usize = 1_000;
 /// Network interfaces in one cycle, every subnet's together.
-pub const MAX_INTERFACES: usize = 250_000;
+const MAX_INTERFACES: usize = 250_000;
 /// Addresses of one interface, and /28 prefixes of one interface.
-pub const MAX_PER_INTERFACE: usize = 64;
+const MAX_PER_INTERFACE: usize = 64;
 /// CIDR reservations in one answer.
-pub const MAX_RESERVATIONS_PER_ANSWER: usize = 1_000;
+const MAX_RESERVATIONS_PER_ANSWER: usize = 1_000;
 /// CIDR reservations of one subnet in all pages.
-pub const MAX_RESERVATIONS: usize = 65_536;
+const MAX_RESERVATIONS: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

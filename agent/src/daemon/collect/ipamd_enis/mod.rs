@@ -124,7 +124,7 @@ pub const MAX_ID: usize = 32;
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// ipamd's default `IP_COOLDOWN_PERIOD`: a released address is not reused for 30 s.
-pub const COOLDOWN_SECONDS: f64 = 30.0;
+const COOLDOWN_SECONDS: f64 = 30.0;
 
 /// One ENI's IPv4 pool.
 #[derive(Debug, Clone, PartialEq, Eq)]

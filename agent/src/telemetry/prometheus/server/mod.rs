@@ -56,12 +56,12 @@ pub const MAX_WAITING: u32 = 2048;
 /// Connections from one peer address, in either state.
 pub const MAX_PER_PEER: u32 = 32;
 /// How long a new connection may stay silent.
-pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(1);
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a request head may take to arrive, and a keep-alive connection may idle.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a TLS handshake may take.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the endpoint serves; replaced whole after each tick.
@@ -205,7 +205,7 @@ pub struct Ticket {
 
 /// A handle on one connection's slot, for its requests to say when they are inside one.
 #[derive(Debug, Clone)]
-pub struct ConnectionSlot {
+struct ConnectionSlot {
     gate: Arc<Gate>,
     id: u64,
 }
