@@ -77,7 +77,7 @@ pub fn svg(rows: &[Row], caption: &str) -> Result<String, Error> {
             chart.draw_series(members.iter().map(|(row, price)| {
                 EmptyElement::at((f64::from(row.max_pods), *price))
                     + Circle::new((0, 0), 4, colour.filled())
-                    + Text::new(row.instance_type.clone(), (6, -14), ("sans-serif", 14))
+                    + Text::new(row.instance_type.to_string(), (6, -14), ("sans-serif", 14))
             }))?;
         }
         // The legend in the right margin, beside the plot: never over a point.
@@ -100,9 +100,7 @@ pub fn svg(rows: &[Row], caption: &str) -> Result<String, Error> {
 
 /// The family of a type: its name before the dot (`m5` for `m5.large`).
 fn family(row: &Row) -> &str {
-    row.instance_type
-        .split_once('.')
-        .map_or(row.instance_type.as_str(), |(f, _)| f)
+    row.instance_type.family()
 }
 
 /// Family colours: Tableau 10 (legible on white, told apart by most colour-blind readers);

@@ -27,7 +27,7 @@ pub const PRICE_DECIMALS: i32 = 6;
 /// One instance type's row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    pub instance_type: String,
+    pub instance_type: InstanceType,
     pub vcpus: u32,
     pub memory_mib: u64,
     pub architecture: Architecture,
@@ -49,7 +49,7 @@ impl Row {
         let a = sizing.allocatable;
         let pods = sizing.max_pods.max(1);
         Row {
-            instance_type: i.instance_type.to_string(),
+            instance_type: i.instance_type.clone(),
             vcpus: i.vcpus,
             memory_mib: i.memory_mib,
             architecture: i.architecture,
@@ -138,7 +138,7 @@ const HEADERS: [&str; 11] = [
 fn cells(r: &Row) -> [String; 11] {
     let price = |p: Option<f64>| p.map(|p| format!("{p}")).unwrap_or_default();
     [
-        r.instance_type.clone(),
+        r.instance_type.to_string(),
         r.vcpus.to_string(),
         r.memory_mib.to_string(),
         r.architecture.to_string(),
