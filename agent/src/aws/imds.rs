@@ -476,17 +476,20 @@ impl ImdsClient {
                 // Absent on single-card instances: card 0.
                 let network_card =
                     number(leaf("network-card"), self.get(&leaf("network-card")).await?)?;
+                // An ENI id becomes a label value: `eni-` and at most 32 characters.
                 let interface_id = self
-                    .id(&leaf("interface-id"), "eni-", "an ENI id", Expected::EniId)
+                    .id(&leaf("interface-id"), "an ENI id", Expected::EniId, |id| {
+                        (id.starts_with("eni-") && id.len() <= 32).then(|| id.to_owned())
+                    })
                     .await?;
-                let path = leaf("subnet-id");
-                let subnet_id = self.require(&path, "a subnet id").await?;
-                let subnet_id =
-                    SubnetId::try_from(subnet_id.trim()).map_err(|_| Error::Invalid {
-                        url: self.url(&path),
-                        expected: Expected::SubnetId,
-                        value: Excerpt::of(&subnet_id),
-                    })?;
+                let subnet_id = self
+                    .id(
+                        &leaf("subnet-id"),
+                        "a subnet id",
+                        Expected::SubnetId,
+                        |id| SubnetId::try_from(id).ok(),
+                    )
+                    .await?;
                 let fixed = Attachment {
                     interface_id,
                     device_number,
@@ -534,24 +537,21 @@ impl ImdsClient {
         })
     }
 
-    /// An AWS resource id at `path`: `prefix` and at most 32 characters, since it becomes a
-    /// label value.
-    async fn id(
+    /// An AWS resource id at `path`, trimmed, as `parse` takes it (`None`: not `expected`).
+    async fn id<T>(
         &self,
         path: &str,
-        prefix: &str,
         what: &'static str,
         expected: Expected,
-    ) -> Result<String, Error> {
-        let id = self.require(path, what).await?.trim().to_owned();
-        if !id.starts_with(prefix) || id.len() > 32 {
-            return Err(Error::Invalid {
-                url: self.url(path),
-                expected,
-                value: Excerpt::of(&id),
-            });
-        }
-        Ok(id)
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, Error> {
+        let text = self.require(path, what).await?;
+        let id = text.trim();
+        parse(id).ok_or_else(|| Error::Invalid {
+            url: self.url(path),
+            expected,
+            value: Excerpt::of(id),
+        })
     }
 
     fn lock_attachments(

@@ -38,14 +38,13 @@ pub struct Reserved(pub Reservation);
 impl Reserved {
     /// `(resource, quantity)` in the kubelet's syntax, sorted by resource.
     pub fn entries(&self) -> [(&'static str, String); 3] {
-        let r = &self.0;
         [
-            ("cpu", format!("{}m", r.cpu_millis)),
+            ("cpu", self.cpu()),
             (
                 "ephemeral-storage",
-                format!("{}Gi", r.ephemeral_storage_gib),
+                format!("{}Gi", self.0.ephemeral_storage_gib),
             ),
-            ("memory", format!("{}Mi", r.memory_mib)),
+            ("memory", self.memory()),
         ]
     }
 
