@@ -25,12 +25,19 @@ fn lookup(instance_type: &str) -> Result<&'static InstanceFacts, Error> {
 }
 
 impl FactsArgs {
-    /// Facts from the command line, when `--enis` (and so `--ips-per-eni`, `--vcpus`) is given.
-    /// Named `instance_type`, or [`InstanceType::CUSTOM`] without one.
-    fn to_facts(&self, instance_type: Option<InstanceType>) -> Option<InstanceFacts> {
-        let (enis, ips, vcpus) = (self.enis?, self.ips_per_eni?, self.vcpus?);
-        Some(InstanceFacts {
-            instance_type: instance_type.unwrap_or(InstanceType::CUSTOM),
+    /// Facts from the command line, when `--enis` (and so `--ips-per-eni`, `--vcpus`) is given:
+    /// named `--instance-type` (which must then be an instance type's name), or
+    /// [`InstanceType::CUSTOM`] without one.
+    fn to_facts(&self, instance_type: Option<&str>) -> Result<Option<InstanceFacts>, Error> {
+        let (Some(enis), Some(ips), Some(vcpus)) = (self.enis, self.ips_per_eni, self.vcpus) else {
+            return Ok(None);
+        };
+        let instance_type = match instance_type {
+            Some(name) => InstanceType::try_from(name).map_err(Error::InstanceTypeFlag)?,
+            None => InstanceType::CUSTOM,
+        };
+        Ok(Some(InstanceFacts {
+            instance_type,
             default_network_card: 0,
             enis_per_card: Cow::Owned(vec![enis]),
             ipv4_per_eni: ips,
@@ -42,19 +49,13 @@ impl FactsArgs {
             bare_metal: self.bare_metal,
             efa_supported: false,
             architecture: instance::Architecture::Unknown,
-        })
+        }))
     }
 }
 
 /// `nodecap plan`.
 pub fn plan(args: &PlanArgs) -> Result<Output, Error> {
-    let named = match &args.instance_type {
-        Some(name) if args.facts.enis.is_some() => {
-            Some(InstanceType::try_from(name.as_str()).map_err(Error::InstanceTypeFlag)?)
-        }
-        _ => None,
-    };
-    let by_hand = args.facts.to_facts(named);
+    let by_hand = args.facts.to_facts(args.instance_type.as_deref())?;
     let (facts, source) = match &by_hand {
         Some(facts) => (facts, Source::Flags),
         None => {

@@ -8,7 +8,12 @@ use crate::cli::{ListOutput, SubnetsArgs};
 pub fn subnets(args: &SubnetsArgs) -> Result<Output, Error> {
     let config = load_config(args.config.as_deref(), flags_layer(args)?)?;
     start_logging(&config);
-    let settings = config.subnets(environment_region()?)?;
+    // The environment's region is read, and so checked, only when `subnets.region` is unset.
+    let environment = match config.subnets.region {
+        Some(_) => None,
+        None => environment_region()?,
+    };
+    let settings = config.subnets(environment)?;
     let runtime = runtime()?;
     if args.once {
         let view = runtime.block_on(crate::subnets::once(&settings))?;
