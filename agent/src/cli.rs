@@ -27,7 +27,11 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Each command's arguments are built only when it is the one invoked (`defer`): `nodecap
+/// max-pods` does not pay for `run`'s hundred flags at every start (README, "Start-up").
+/// `--help`, the man pages and the completions build them all.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Size an instance type offline: max pods, reservations and eviction thresholds, with
     /// the formula behind each number.

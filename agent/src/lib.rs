@@ -20,9 +20,10 @@
 //! reader (one replica per cluster), serving through the daemon's exporters; [`config`] turns
 //! the file, environment and flags into their settings; [`cli`] and [`commands`] are the thin shell. [`file`],
 //! [`error`] and [`exit`] are small shared pieces: the one atomic writer, how an error is
-//! told, and every exit code. A test checks that imports follow these arrows and form no
+//! told, and every exit code; [`alloc`] is the static builds' start-up arena. A test checks that imports follow these arrows and form no
 //! cycle.
 
+pub mod alloc;
 pub mod aws;
 pub mod cli;
 pub mod commands;

@@ -10,13 +10,22 @@ use nodecap::commands::{self, density, node, plan, subnets};
 use nodecap::error::Chain;
 use nodecap::exit::Exit;
 
-/// The static builds' allocator: musl's own returns memory to the kernel eagerly, so even a
-/// `max-pods` run makes ~60 mmap/munmap calls and the daemon pays a system call on many
-/// allocations; mimalloc keeps freed memory in per-thread pages (README, "Static binaries",
-/// for the measurements). glibc builds keep glibc's allocator.
+/// The static builds' allocator: a start-up arena (`nodecap::alloc`: a one-shot command
+/// never sets up mimalloc), then mimalloc. musl's own allocator returns memory to the kernel
+/// eagerly, so even a `max-pods` run made ~60 mmap/munmap calls and the daemon paid a system
+/// call on many allocations; mimalloc keeps freed memory in per-thread pages (README, "Static
+/// binaries" and "Start-up", for the measurements). glibc builds keep glibc's allocator.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: nodecap::alloc::StartupArena<mimalloc::MiMalloc> =
+    nodecap::alloc::StartupArena::new(mimalloc::MiMalloc);
+
+/// The long-running commands allocate from mimalloc alone from here on (it reuses freed
+/// memory; the arena does not).
+fn close_startup_arena() {
+    #[cfg(target_env = "musl")]
+    ALLOCATOR.close();
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -39,9 +48,15 @@ fn main() -> ExitCode {
         Command::InstanceTypes(args) => plan::instance_types(args),
         Command::Density(args) => density::density(args),
         Command::Init(args) => node::init(args),
-        Command::Run(args) => node::run(args),
+        Command::Run(args) => {
+            close_startup_arena();
+            node::run(args)
+        }
         Command::Check(args) => node::check(args),
-        Command::Subnets(args) => subnets::subnets(args),
+        Command::Subnets(args) => {
+            close_startup_arena();
+            subnets::subnets(args)
+        }
         Command::Config(ConfigCommand::Defaults) => Ok(commands::config_defaults().into()),
     };
     match result {
