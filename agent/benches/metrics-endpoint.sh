@@ -5,6 +5,8 @@
 #   1. `wrk -t2 -c2 -d10s --latency` on /metrics of `nodecap run` and of node_exporter (the
 #      Debian package, default collectors): requests/s, p99 latency, RSS after the load.
 #      Targets (issue 4): ≥ 20× node_exporter's req/s, p99 ≤ 2 ms, RSS ≤ half of node_exporter's.
+#      The limit line: nginx (Debian's nginx-light, one worker, access log off) serving the
+#      body nodecap served, saved as a static file, under the same load.
 #   2. CPU per collection tick on an m5.24xlarge-sized node: 15 ENIs × 50 addresses in the test
 #      IMDS and a matching ipamd datastore, `--interval 1s` for 30 s without scrapes; CPU time
 #      (nanoseconds on CPU from /proc/PID/schedstat) divided by ticks. Target: ≤ 3 ms. The test
@@ -17,7 +19,7 @@
 # or any NAME=BINARY pairs given as arguments (an older release, a musl build without mimalloc).
 #
 # Run: agent/benches/metrics-endpoint.sh [NAME=BINARY ...]
-#      (installs wrk and prometheus-node-exporter if missing; the static build needs
+#      (installs wrk, nginx-light and prometheus-node-exporter if missing; the static build needs
 #      packaging/build.sh's tools: cargo-zigbuild and zig)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,6 +27,7 @@ cd "$root"
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+command -v nginx >/dev/null || missing+=(nginx-light)
 if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -100,7 +103,8 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
     port=$(free_port)
     RUST_LOG=warn "$bin" run --listen "127.0.0.1:$port" --interval 60s "${sources[@]}" 2>"$run.log" & ours=$!; pids+=("$ours")
     wait_ok "http://127.0.0.1:$port/readyz"
-    curl -s "http://127.0.0.1:$port/metrics" | wc -c >"$run.bytes"
+    curl -s "http://127.0.0.1:$port/metrics" >"$work/body.$name"
+    wc -c <"$work/body.$name" >"$run.bytes"
     load "http://127.0.0.1:$port/metrics" "$run.wrk"
     rss_kib "$ours" >"$run.rss"
     kill "$ours"
@@ -118,6 +122,33 @@ for round in $(seq 1 "${ROUNDS:-3}"); do
     echo "$((cpu_after - cpu_before)) $((ticks_after - ticks_before)) $(grep -c "collector failed" "$run.ticks" || true)" >"$run.cpu"
   done
 done
+
+# --- the limit: nginx serving the first build's body as a static file ---------------------------
+mkdir -p "$work/nginx/html"
+cp "$work/body.${names[0]}" "$work/nginx/html/metrics"
+# Its worker runs as an unprivileged user: the file must be readable on the way down.
+chmod 755 "$work" "$work/nginx" "$work/nginx/html"
+chmod 644 "$work/nginx/html/metrics"
+nginx_port=$(free_port)
+cat >"$work/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$nginx_port; root $work/nginx/html; default_type text/plain; }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & nginx_pid=$!; pids+=("$nginx_pid")
+wait_ok "http://127.0.0.1:$nginx_port/metrics"
+wc -c <"$work/nginx/html/metrics" >"$work/nginx.bytes"
+load "http://127.0.0.1:$nginx_port/metrics" "$work/nginx.wrk"
+pgrep -P "$nginx_pid" | head -1 | { read -r worker; rss_kib "$worker"; } >"$work/nginx.rss"
+kill "$nginx_pid"
 
 python3 - "$work" "${ROUNDS:-3}" "${names[@]}" <<'PY'
 import re, statistics, sys
@@ -148,11 +179,14 @@ for name in names:
     print(f"{'nodecap ' + name:22} {rps:10.0f} {p99:8.3f} {rss:8.1f} {kib:9.1f} {per_tick:12.2f}"
           + (f"   ({failed} collector failures)" if failed else ""))
 print(f"{'node_exporter':22} {p_rps:10.0f} {p_p99:8.3f} {p_rss:8.1f} {p_kib:9.1f} {'':>12}")
+n_rps, n_p99, n_rss, n_kib = parse(f"{work}/nginx")
+print(f"{'nginx (static file)':22} {n_rps:10.0f} {n_p99:8.3f} {n_rss:8.1f} {n_kib:9.1f} {'':>12}   (the limit; RSS of its worker)")
 for name, (rps, p99, rss, per_tick) in rows.items():
     ok = lambda c: "met" if c else "NOT met"
     print(f"{name}: req/s {rps / p_rps:.1f}x node_exporter (>= 20x: {ok(rps >= 20 * p_rps)}), "
           f"p99 {p99:.3f} ms (<= 2 ms: {ok(p99 <= 2)}), RSS {rss / p_rss:.2f} of node_exporter's "
-          f"(<= 0.5: {ok(rss <= 0.5 * p_rss)}), tick {per_tick:.2f} ms (<= 3 ms: {ok(per_tick <= 3)})")
+          f"(<= 0.5: {ok(rss <= 0.5 * p_rss)}), tick {per_tick:.2f} ms (<= 3 ms: {ok(per_tick <= 3)}); "
+          f"req/s {rps / n_rps:.2f} of nginx's")
 if "static" in rows and "glibc" in rows:
     s, g = rows["static"], rows["glibc"]
     print(f"static / glibc: req/s {s[0] / g[0]:.2f}, p99 {s[1] / g[1]:.2f}, RSS {s[2] / g[2]:.2f}, tick CPU {s[3] / g[3]:.2f} "
